@@ -1,0 +1,58 @@
+package v1alpha1
+
+// Labels and annotations the operator sets or reads. All live under tenantward.io/.
+const (
+	// LabelOrganization names the Organization an object belongs to.
+	LabelOrganization = "tenantward.io/organization"
+	// LabelWorkspace names the Workspace an object belongs to.
+	LabelWorkspace = "tenantward.io/workspace"
+	// LabelManagedBy marks objects the operator created and owns.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy on objects the operator owns.
+	ManagedByValue = "tenantward"
+	// LabelAPIKey names the APIKey a delivery Secret belongs to.
+	LabelAPIKey = "tenantward.io/apikey"
+	// LabelMasterKey marks the master APIKey of an Organization.
+	LabelMasterKey = "tenantward.io/master-key"
+	// AnnotationRotate requests an on-demand rotation of an APIKey: any new value
+	// (a timestamp, a counter) rotates the key once.
+	AnnotationRotate = "tenantward.io/rotate"
+
+	// FieldManager is the server-side apply field manager of the operator.
+	FieldManager = "tenantward"
+	// Finalizer is the finalizer the operator puts on objects whose children it cleans up.
+	Finalizer = "access.tenantward.io/finalizer"
+)
+
+// Condition types shared by the kinds of this group.
+const (
+	// ConditionReady is True when the object is fully reconciled.
+	ConditionReady = "Ready"
+	// ConditionExpiringSoon is True when an APIKey expires within the warning window.
+	ConditionExpiringSoon = "ExpiringSoon"
+)
+
+// SubjectKind is the kind of identity a Membership grants a role to.
+// +kubebuilder:validation:Enum=User;Group;ServiceAccount
+type SubjectKind string
+
+// Subject kinds.
+const (
+	SubjectUser           SubjectKind = "User"
+	SubjectGroup          SubjectKind = "Group"
+	SubjectServiceAccount SubjectKind = "ServiceAccount"
+)
+
+// DeletionPolicy says what deleting an Organization or Workspace does while it
+// still holds children.
+// +kubebuilder:validation:Enum=Refuse;Cascade
+type DeletionPolicy string
+
+// Deletion policies.
+const (
+	// DeletionRefuse keeps the object (and everything it made) while it still has
+	// children, reporting a condition and an event until they are gone.
+	DeletionRefuse DeletionPolicy = "Refuse"
+	// DeletionCascade deletes the children along with the object.
+	DeletionCascade DeletionPolicy = "Cascade"
+)

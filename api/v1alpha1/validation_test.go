@@ -1,0 +1,167 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/controlplane"
+)
+
+// These tests run the CRD schemas in a real kube-apiserver: what the API server
+// rejects even when the operator and its webhooks are down.
+
+var c client.Client
+
+func TestMain(m *testing.M) {
+	env, err := controlplane.Start(controlplane.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	scheme := runtime.NewScheme()
+	_ = v1.AddToScheme(scheme)
+	_ = corev1.AddToScheme(scheme)
+	c, err = client.New(env.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+func ns(t *testing.T, name string) string {
+	t.Helper()
+	err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func wantInvalid(t *testing.T, err error, msg string) {
+	t.Helper()
+	if !apierrors.IsInvalid(err) {
+		t.Fatalf("want an Invalid error mentioning %q, got %v", msg, err)
+	}
+	if !strings.Contains(err.Error(), msg) {
+		t.Fatalf("want the error to say %q, got %v", msg, err)
+	}
+}
+
+func TestAPIKeyDefaultsFollowTheSeed(t *testing.T) {
+	ctx := context.Background()
+	k := &v1.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "defaults", Namespace: ns(t, "keys")}}
+	if err := c.Create(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	// The seed's defaults: Metrics Disabled, Completions Enabled, Prompts Read, the rest Disabled.
+	want := v1.APIKeyPermissions{
+		Metrics: "Disabled", Completions: "Enabled", Prompts: "Read", Configs: "Disabled",
+		Guardrails: "Disabled", Integrations: "Disabled", Providers: "Disabled", Models: "Disabled", Users: "Disabled",
+	}
+	if k.Spec.Permissions != want {
+		t.Fatalf("defaults = %+v, want %+v", k.Spec.Permissions, want)
+	}
+	if k.Spec.State != "Enabled" {
+		t.Fatalf("state = %q, want Enabled", k.Spec.State)
+	}
+}
+
+func TestAPIKeyRejectsUnknownLevelAndSecretNameChange(t *testing.T) {
+	ctx := context.Background()
+	k := &v1.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "bad-level", Namespace: ns(t, "keys")}}
+	k.Spec.Permissions.Prompts = "Admin"
+	wantInvalid(t, c.Create(ctx, k), `supported values: "Disabled", "Read", "Write", "Delete"`)
+
+	k = &v1.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "named", Namespace: ns(t, "keys")}, Spec: v1.APIKeySpec{SecretName: "first"}}
+	if err := c.Create(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	k.Spec.SecretName = "second"
+	wantInvalid(t, c.Update(ctx, k), "secretName is immutable")
+}
+
+func TestWorkspacePlacementIsImmutable(t *testing.T) {
+	ctx := context.Background()
+	w := &v1.Workspace{
+		ObjectMeta: metav1.ObjectMeta{Name: "research", Namespace: ns(t, "org-acme")},
+		Spec:       v1.WorkspaceSpec{Organization: "acme"},
+	}
+	if err := c.Create(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	w.Spec.Organization = "other"
+	wantInvalid(t, c.Update(ctx, w), "organization is immutable")
+	w.Spec.Organization = "acme"
+	w.Spec.Namespace = "elsewhere"
+	wantInvalid(t, c.Update(ctx, w), "namespace is immutable")
+}
+
+func TestMembershipSubjectRules(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		spec    v1.MembershipSpec
+		wantErr string
+	}{
+		{"sa-without-namespace", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "ServiceAccount", Name: "bot"}}, "namespace is required for a ServiceAccount"},
+		{"user-with-namespace", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "User", Name: "a", Namespace: "x"}}, "not allowed for User or Group"},
+		{"unknown-role", v1.MembershipSpec{Role: "superuser", Subject: v1.Subject{Kind: "User", Name: "a"}}, `supported values: "owner", "admin", "manager", "member"`},
+		{"unknown-kind", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "Robot", Name: "a"}}, `supported values: "User", "Group", "ServiceAccount"`},
+		{"oversized-name", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "User", Name: strings.Repeat("x", 300)}}, "Too long"},
+		{"valid-sa", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "ServiceAccount", Name: "bot", Namespace: "ci"}}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: tc.name, Namespace: ns(t, "org-acme")}, Spec: tc.spec}
+			err := c.Create(ctx, m)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantInvalid(t, err, tc.wantErr)
+		})
+	}
+}
+
+func TestOrganizationRules(t *testing.T) {
+	ctx := context.Background()
+	o := &v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "globex"}}
+	if err := c.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Spec.MasterKey != v1.MasterKeyCreate || o.Spec.DeletionPolicy != v1.DeletionRefuse {
+		t.Fatalf("defaults: masterKey=%q deletionPolicy=%q, want Create and Refuse", o.Spec.MasterKey, o.Spec.DeletionPolicy)
+	}
+	o.Spec.Namespace = "globex-moved"
+	wantInvalid(t, c.Update(ctx, o), "namespace is immutable")
+
+	long := &v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: strings.Repeat("a", 60)}}
+	wantInvalid(t, c.Create(ctx, long), "at most 59 characters")
+
+	bad := &v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "badmail"}, Spec: v1.OrganizationSpec{Billing: &v1.Billing{ContactEmail: "not-an-email"}}}
+	wantInvalid(t, c.Create(ctx, bad), "spec.billing.contactEmail")
+}
+
+func TestIntegrationPolicyIsASingleton(t *testing.T) {
+	ctx := context.Background()
+	p := &v1.IntegrationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "custom", Namespace: ns(t, "org-acme")}}
+	wantInvalid(t, c.Create(ctx, p), "must be named default")
+	p = &v1.IntegrationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns(t, "org-acme")},
+		Spec: v1.IntegrationPolicySpec{MCPServers: &v1.IntegrationAccess{ManagersWrite: "Maybe"}}}
+	wantInvalid(t, c.Create(ctx, p), `supported values: "Allowed", "Denied"`)
+}

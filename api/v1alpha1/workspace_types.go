@@ -1,0 +1,117 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// WorkspaceSpec is the desired state of a Workspace.
+// +kubebuilder:validation:XValidation:rule="self.organization == oldSelf.organization",message="organization is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.__namespace__) == has(oldSelf.__namespace__) && (!has(self.__namespace__) || self.__namespace__ == oldSelf.__namespace__)",message="namespace is immutable"
+type WorkspaceSpec struct {
+	// organization is the name of the Organization the Workspace belongs to. It
+	// must be the Organization whose namespace holds the Workspace. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=59
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Organization string `json:"organization"`
+
+	// displayName is the human-readable name of the Workspace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	DisplayName string `json:"displayName,omitempty"`
+
+	// description says what the Workspace is for: a team, a project, a department.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Description string `json:"description,omitempty"`
+
+	// namespace is the namespace the operator creates for the Workspace's objects
+	// (workspace Memberships, workspace APIKeys, prompts, configs and the other
+	// gateway resources). Defaults to <organization>-<workspace name>. Immutable.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+
+	// deletionPolicy says what deleting the Workspace does while Memberships,
+	// APIKeys or gateway resources remain in its namespace: Refuse (the default)
+	// keeps it until they are deleted; Cascade deletes the namespace and all of them.
+	// +optional
+	// +kubebuilder:default=Refuse
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// WorkspaceStatus is the observed state of a Workspace.
+type WorkspaceStatus struct {
+	// conditions describe the state of the Workspace; Ready is True once its
+	// namespace and RBAC are in place.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// namespace is the workspace namespace in use.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+
+	// members counts the Memberships in the workspace namespace.
+	// +optional
+	Members int32 `json:"members,omitempty"`
+
+	// apiKeys counts the APIKeys in the workspace namespace.
+	// +optional
+	APIKeys int32 `json:"apiKeys,omitempty"`
+
+	// integrationAccess is the effective integration access of the Workspace's
+	// managers, per integration type, and where each value comes from.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	IntegrationAccess []EffectiveIntegrationAccess `json:"integrationAccess,omitempty"`
+}
+
+// Workspace is a team or project inside an Organization, with its own namespace,
+// team (managers and members) and workspace API keys.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ws,categories=tenantward
+// +kubebuilder:printcolumn:name="Organization",type=string,JSONPath=`.spec.organization`
+// +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`
+// +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.members`
+// +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.apiKeys`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="workspace names are at most 63 characters"
+type Workspace struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the Workspace.
+	// +required
+	Spec WorkspaceSpec `json:"spec"`
+
+	// status is the observed state of the Workspace.
+	// +optional
+	Status WorkspaceStatus `json:"status,omitempty"`
+}
+
+// WorkspaceList is a list of Workspaces.
+// +kubebuilder:object:root=true
+type WorkspaceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Workspace `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Workspace{}, &WorkspaceList{})
+}

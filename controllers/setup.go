@@ -1,0 +1,34 @@
+// Package controllers holds the reconcilers of the tenantward kinds, one a file.
+package controllers
+
+import (
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/tenantward/tenantward/internal/audit"
+	"github.com/tenantward/tenantward/internal/config"
+)
+
+// Deps are what the reconcilers share.
+type Deps struct {
+	// Config is the operator configuration (feature map, platform identities).
+	Config *config.Config
+	// Audit receives a record for every action a controller takes.
+	Audit audit.Recorder
+}
+
+// SetupWithManager registers every reconciler with the manager.
+func SetupWithManager(mgr ctrl.Manager, d Deps) error {
+	setups := []func(ctrl.Manager, Deps) error{
+		setupOrganization,
+		setupWorkspace,
+		setupMembership,
+		setupAPIKey,
+		setupIntegrationPolicy,
+	}
+	for _, setup := range setups {
+		if err := setup(mgr, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}

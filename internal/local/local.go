@@ -1,0 +1,169 @@
+// Package local runs tenantward on a control plane it starts itself: a real
+// kube-apiserver and etcd, the CRDs, the operator with its webhooks and
+// verifier, and the samples. It is the embedded default for trying the product.
+package local
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/manager"
+)
+
+// Options configure local mode.
+type Options struct {
+	// Dir receives the kubeconfig and other local state (default .local).
+	Dir string
+	// Samples is the directory of YAML applied once the operator runs.
+	Samples string
+	// Manager are the operator's settings, with local defaults.
+	Manager manager.Options
+}
+
+// Command runs local mode: `tenantward local [flags]`.
+func Command(args []string) error {
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	o := Options{}
+	o.Manager.BindFlags(fs)
+	fs.StringVar(&o.Dir, "dir", ".local", "directory for the kubeconfig and other local state")
+	fs.StringVar(&o.Samples, "samples", "config/samples", "directory of sample YAML to apply")
+	zo := zap.Options{}
+	zo.BindFlags(fs)
+	// Local defaults: loopback only, ports unlikely to clash with a real cluster's tools.
+	_ = fs.Set("metrics-bind-address", "127.0.0.1:18080")
+	_ = fs.Set("health-probe-bind-address", "127.0.0.1:18081")
+	_ = fs.Set("webhook-port", "19443")
+	_ = fs.Set("webhook-host", "127.0.0.1")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, o, os.Stdout)
+}
+
+// Run starts the control plane and the operator, applies the samples, prints
+// `ready` and what to try, and stops everything when ctx ends.
+func Run(ctx context.Context, o Options, out io.Writer) (err error) {
+	fmt.Fprintln(out, "tenantward local: starting kube-apiserver and etcd (the first run builds them from Go modules, about 5 minutes)...")
+	env, err := controlplane.Start(controlplane.Options{Webhooks: webhookOptions(o)})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(out, "tenantward local: stopping the control plane...")
+		err = errors.Join(err, env.Stop())
+	}()
+
+	kubeconfig, err := writeKubeconfig(env.Environment, o.Dir)
+	if err != nil {
+		return err
+	}
+
+	if o.Manager.EnableWebhooks {
+		o.Manager.WebhookHost = env.WebhookInstallOptions.LocalServingHost
+		o.Manager.WebhookPort = env.WebhookInstallOptions.LocalServingPort
+		o.Manager.WebhookCertDir = env.WebhookInstallOptions.LocalServingCertDir
+	}
+	mgr, err := manager.New(env.Config, o.Manager)
+	if err != nil {
+		return err
+	}
+	mgrCtx, cancel := context.WithCancel(ctx)
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(mgrCtx) }()
+	defer func() {
+		cancel()
+		err = errors.Join(err, <-mgrDone)
+	}()
+
+	applyCtx, applyCancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer applyCancel()
+	applied, err := ApplySamples(applyCtx, env.Config, o.Samples)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "tenantward local: applied %d sample objects from %s\n", applied, o.Samples)
+
+	printReady(out, kubeconfig, env)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-mgrDone:
+		mgrDone <- err
+		return fmt.Errorf("the operator stopped: %w", err)
+	}
+}
+
+// webhookOptions installs the webhook configurations from config/webhook when
+// webhooks are enabled and the checkout has them.
+func webhookOptions(o Options) *envtest.WebhookInstallOptions {
+	if !o.Manager.EnableWebhooks {
+		return nil
+	}
+	path := filepath.Join("config", "webhook")
+	if _, err := os.Stat(filepath.Join(path, "manifests.yaml")); err != nil {
+		return nil
+	}
+	return &envtest.WebhookInstallOptions{
+		Paths:            []string{path},
+		LocalServingHost: o.Manager.WebhookHost,
+	}
+}
+
+func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
+	admin, err := env.AddUser(envtest.User{Name: "tenantward-local-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("creating the admin user: %w", err)
+	}
+	raw, err := admin.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	path, err := filepath.Abs(filepath.Join(dir, "kubeconfig"))
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, raw, 0o600)
+}
+
+func printReady(out io.Writer, kubeconfig string, env *controlplane.Env) {
+	kubectl := filepath.Join(env.BinaryAssetsDirectory, "kubectl")
+	fmt.Fprintf(out, `
+tenantward local: ready
+  kubeconfig: %[1]s
+
+Try it (in another terminal):
+  export KUBECONFIG=%[1]s
+  alias kubectl=%[2]s
+  kubectl get tenantward -A                                   # everything tenantward manages
+  kubectl get organizations,workspaces -A
+  kubectl get memberships -n org-acme
+  # as the org owner, an org member and a workspace manager:
+  kubectl auth can-i delete workspaces -n org-acme --as alice@acme.example
+  kubectl auth can-i create prompts -n acme-research --as erin@acme.example --as-group acme:engineers
+  kubectl auth can-i publish prompts -n acme-research --as erin@acme.example --as-group acme:engineers
+  kubectl auth can-i create memberships -n acme-research --as dave@acme.example
+
+Press Ctrl-C to stop.
+`, kubeconfig, kubectl)
+}

@@ -1,0 +1,43 @@
+// Command tenantward is the tenantward operator: controllers, admission webhooks,
+// the API-key verifier and the audit trail, plus tools around them.
+//
+//	tenantward [manager] [flags]   run the operator in a cluster (the default)
+//	tenantward local [flags]       run everything on a local control plane it starts itself
+//	tenantward verifier [flags]    run only the key verifier
+//	tenantward audit [flags]       filter and print an audit trail
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/tenantward/tenantward/internal/audit"
+	"github.com/tenantward/tenantward/internal/local"
+	"github.com/tenantward/tenantward/internal/manager"
+	"github.com/tenantward/tenantward/internal/verifier"
+)
+
+var commands = map[string]func(args []string) error{
+	"manager":  manager.Command,
+	"local":    local.Command,
+	"verifier": verifier.Command,
+	"audit":    audit.Command,
+}
+
+func main() {
+	args := os.Args[1:]
+	name := "manager"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "tenantward: unknown command %q (manager, local, verifier, audit)\n", name)
+		os.Exit(2)
+	}
+	if err := cmd(args); err != nil {
+		fmt.Fprintln(os.Stderr, "tenantward "+name+":", err)
+		os.Exit(1)
+	}
+}
