@@ -160,5 +160,5 @@ type IntegrationPolicyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&IntegrationPolicy{}, &IntegrationPolicyList{})
+	register(&IntegrationPolicy{}, &IntegrationPolicyList{})
 }

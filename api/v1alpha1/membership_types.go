@@ -118,5 +118,5 @@ type MembershipList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Membership{}, &MembershipList{})
+	register(&Membership{}, &MembershipList{})
 }

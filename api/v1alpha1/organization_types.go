@@ -162,5 +162,5 @@ type OrganizationList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Organization{}, &OrganizationList{})
+	register(&Organization{}, &OrganizationList{})
 }

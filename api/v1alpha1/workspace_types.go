@@ -113,5 +113,5 @@ type WorkspaceList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Workspace{}, &WorkspaceList{})
+	register(&Workspace{}, &WorkspaceList{})
 }
