@@ -45,7 +45,6 @@ func Command(args []string) error {
 	// Local defaults: loopback only, ports unlikely to clash with a real cluster's tools.
 	_ = fs.Set("metrics-bind-address", "127.0.0.1:18080")
 	_ = fs.Set("health-probe-bind-address", "127.0.0.1:18081")
-	_ = fs.Set("webhook-port", "19443")
 	_ = fs.Set("webhook-host", "127.0.0.1")
 	if err := fs.Parse(args); err != nil {
 		return err
