@@ -3,6 +3,7 @@ package manager
 import (
 	"flag"
 
+	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
@@ -12,7 +13,9 @@ func Command(args []string) error {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	var o Options
 	o.BindFlags(fs)
-	zo := zap.Options{}
+	// JSON lines (zap's production encoder) unless --zap-devel; RFC 3339 times so
+	// log pipelines need no epoch conversion.
+	zo := zap.Options{TimeEncoder: zapcore.RFC3339NanoTimeEncoder}
 	zo.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -6,13 +6,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -47,6 +47,9 @@ type Options struct {
 	Burst int
 	// EnableWebhooks serves the validating webhooks.
 	EnableWebhooks bool
+	// GracefulShutdownTimeout is how long a stopping replica waits for in-flight
+	// admissions, verifications and reconciles to finish.
+	GracefulShutdownTimeout time.Duration
 }
 
 // BindFlags registers the options on a flag set with their defaults.
@@ -63,6 +66,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.QPS, "kube-api-qps", 50, "queries per second to the API server")
 	fs.IntVar(&o.Burst, "kube-api-burst", 100, "burst of queries to the API server")
 	fs.BoolVar(&o.EnableWebhooks, "enable-webhooks", true, "serve the validating admission webhooks")
+	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long a stopping replica waits for in-flight admissions and reconciles to finish")
 }
 
 // New builds a manager with every part of the operator registered.
@@ -81,6 +85,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "tenantward.access.tenantward.io",
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// A replica that stops gracefully gives up the lease at once, so the
+		// standby takes over without waiting for the lease to expire.
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       gracefulShutdownTimeout(o),
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host:    o.WebhookHost,
 			Port:    o.WebhookPort,
@@ -94,13 +102,18 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := controllers.SetupWithManager(mgr, deps); err != nil {
 		return nil, fmt.Errorf("setting up controllers: %w", err)
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return nil, err
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := addHealthChecks(mgr, false); err != nil {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// gracefulShutdownTimeout is nil (controller-runtime's default) when no timeout is set.
+func gracefulShutdownTimeout(o Options) *time.Duration {
+	if o.GracefulShutdownTimeout <= 0 {
+		return nil
+	}
+	return &o.GracefulShutdownTimeout
 }
 
 // Run builds the manager and runs it until ctx ends.
