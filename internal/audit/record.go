@@ -49,12 +49,14 @@ type Actor struct {
 
 // Resource identifies the object acted on.
 type Resource struct {
-	Group     string `json:"group"`
-	Version   string `json:"version,omitempty"`
-	Kind      string `json:"kind"`
-	Resource  string `json:"resource,omitempty"`
-	Namespace string `json:"namespace,omitempty"`
-	Name      string `json:"name"`
+	Group    string `json:"group"`
+	Version  string `json:"version,omitempty"`
+	Kind     string `json:"kind"`
+	Resource string `json:"resource,omitempty"`
+	// Subresource is the subresource written, e.g. status; empty for the object itself.
+	Subresource string `json:"subresource,omitempty"`
+	Namespace   string `json:"namespace,omitempty"`
+	Name        string `json:"name"`
 }
 
 // Changes summarises what an action changed. It never holds secret material.
@@ -68,6 +70,8 @@ type Changes struct {
 	// per feature before and after.
 	PermissionsBefore map[string]string `json:"permissionsBefore,omitempty"`
 	PermissionsAfter  map[string]string `json:"permissionsAfter,omitempty"`
+	// FieldsOmitted counts the changed paths left out of Fields to bound the record.
+	FieldsOmitted int `json:"fieldsOmitted,omitempty"`
 }
 
 // Record is one audit record.
