@@ -43,6 +43,7 @@ type PlatformIdentities struct {
 // Default returns the configuration used when no file is given.
 func Default() *Config {
 	return &Config{
+		Features:           authz.DefaultFeatureMap(),
 		PlatformIdentities: PlatformIdentities{Groups: []string{"system:masters"}},
 	}
 }
@@ -66,6 +67,9 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	if err := yaml.UnmarshalStrict(raw, c); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if err := c.Features.Validate(); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return c, nil
