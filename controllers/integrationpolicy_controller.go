@@ -1,8 +1,287 @@
 package controllers
 
 import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/integrationpolicy"
 )
 
-// setupIntegrationPolicy registers the IntegrationPolicy reconciler. Placeholder until its issue lands.
-func setupIntegrationPolicy(_ ctrl.Manager, _ Deps) error { return nil }
+// IntegrationPolicyFieldManager is the server-side apply field manager of the
+// IntegrationPolicy controller. It owns IntegrationPolicy status and, on
+// Workspaces, only status.integrationAccess, so it never fights the Workspace
+// controller over the rest of Workspace status.
+const IntegrationPolicyFieldManager = "tenantward-integrationpolicy"
+
+// PolicyName is the name of the one IntegrationPolicy per namespace.
+const PolicyName = "default"
+
+// Condition types and reasons of IntegrationPolicy.
+const (
+	// ConditionOverrideRejected is True when a workspace policy sets a type the
+	// organization does not open to override.
+	ConditionOverrideRejected = "OverrideRejected"
+
+	reasonApplied          = "Applied"
+	reasonOverrideNotOpen  = "OverrideNotAllowed"
+	reasonNoRejection      = "AllOverridesAllowed"
+	reasonNotTenant        = "NotTenantNamespace"
+	reasonWorkspaceMissing = "WorkspaceNotFound"
+)
+
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies/status,verbs=get;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+
+// integrationPolicyReconciler keeps IntegrationPolicy status (effective access
+// per type, rejected overrides) and each Workspace's status.integrationAccess
+// in line with the org policy and the workspace's override.
+type integrationPolicyReconciler struct {
+	client.Client
+}
+
+// setupIntegrationPolicy registers two controllers: one for IntegrationPolicy
+// status, one for Workspace integration access. An org policy change requeues
+// every workspace of the organization in both.
+func setupIntegrationPolicy(mgr ctrl.Manager, _ Deps) error {
+	r := &integrationPolicyReconciler{Client: mgr.GetClient()}
+	if err := ctrl.NewControllerManagedBy(mgr).
+		Named("integrationpolicy").
+		For(&accessv1alpha1.IntegrationPolicy{}).
+		Watches(&accessv1alpha1.IntegrationPolicy{}, handler.EnqueueRequestsFromMapFunc(r.workspacePoliciesOfOrgPolicy)).
+		Watches(&accessv1alpha1.Workspace{}, handler.EnqueueRequestsFromMapFunc(workspacePolicyOf)).
+		Complete(reconcile.Func(r.reconcilePolicy)); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("workspace-integrationaccess").
+		For(&accessv1alpha1.Workspace{}).
+		Watches(&accessv1alpha1.IntegrationPolicy{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfPolicy)).
+		Complete(reconcile.Func(r.reconcileWorkspace))
+}
+
+// reconcilePolicy computes one IntegrationPolicy's status and patches it when it changed.
+func (r *integrationPolicyReconciler) reconcilePolicy(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	pol := &accessv1alpha1.IntegrationPolicy{}
+	if err := r.Get(ctx, req.NamespacedName, pol); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	status := *pol.Status.DeepCopy()
+	status.ObservedGeneration = pol.Generation
+	if err := r.computePolicyStatus(ctx, pol, &status); err != nil {
+		return ctrl.Result{}, err
+	}
+	if equality.Semantic.DeepEqual(status, pol.Status) {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, applyStatus(ctx, r.Client, pol, &status)
+}
+
+// computePolicyStatus fills scope, effective, rejectedOverrides and the Ready
+// and OverrideRejected conditions.
+func (r *integrationPolicyReconciler) computePolicyStatus(ctx context.Context, pol *accessv1alpha1.IntegrationPolicy, s *accessv1alpha1.IntegrationPolicyStatus) error {
+	ready := metav1.Condition{Type: accessv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: reasonApplied, ObservedGeneration: pol.Generation}
+	org, wsName, err := namespaceTenancy(ctx, r.Client, pol.Namespace)
+	if err != nil {
+		return err
+	}
+	s.Effective, s.RejectedOverrides, s.Scope = nil, nil, ""
+	switch {
+	case org == "":
+		ready.Status, ready.Reason = metav1.ConditionFalse, reasonNotTenant
+		ready.Message = fmt.Sprintf("namespace %s carries no %s label: an IntegrationPolicy belongs in an org or workspace namespace", pol.Namespace, accessv1alpha1.LabelOrganization)
+	case wsName == "":
+		s.Scope = string(accessv1alpha1.SourceOrganization)
+		s.Effective = integrationpolicy.Organization(&pol.Spec)
+		ready.Message = "organization defaults applied to every workspace"
+	default:
+		s.Scope = string(accessv1alpha1.SourceWorkspace)
+		ws, err := findWorkspace(ctx, r.Client, org, wsName)
+		if err != nil {
+			return err
+		}
+		if ws == nil {
+			ready.Status, ready.Reason = metav1.ConditionFalse, reasonWorkspaceMissing
+			ready.Message = fmt.Sprintf("no Workspace %s of organization %s", wsName, org)
+			break
+		}
+		orgSpec, err := policySpec(ctx, r.Client, ws.Namespace)
+		if err != nil {
+			return err
+		}
+		s.Effective, s.RejectedOverrides = integrationpolicy.Workspace(orgSpec, &pol.Spec)
+		meta.SetStatusCondition(&s.Conditions, overrideCondition(s.RejectedOverrides, org, pol.Generation))
+		ready.Message = "workspace overrides applied where the organization allows them"
+	}
+	if s.Scope != string(accessv1alpha1.SourceWorkspace) {
+		meta.RemoveStatusCondition(&s.Conditions, ConditionOverrideRejected)
+	}
+	meta.SetStatusCondition(&s.Conditions, ready)
+	return nil
+}
+
+func overrideCondition(rejected []accessv1alpha1.IntegrationType, org string, gen int64) metav1.Condition {
+	c := metav1.Condition{Type: ConditionOverrideRejected, Status: metav1.ConditionFalse, Reason: reasonNoRejection, ObservedGeneration: gen,
+		Message: "every override is allowed by the organization"}
+	if len(rejected) > 0 {
+		c.Status, c.Reason = metav1.ConditionTrue, reasonOverrideNotOpen
+		c.Message = fmt.Sprintf("organization %s does not allow workspaces to override %v (its IntegrationPolicy sets workspaceOverride: Denied); the organization's setting applies", org, rejected)
+	}
+	return c
+}
+
+// reconcileWorkspace patches a Workspace's status.integrationAccess when it changed.
+func (r *integrationPolicyReconciler) reconcileWorkspace(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ws := &accessv1alpha1.Workspace{}
+	if err := r.Get(ctx, req.NamespacedName, ws); err != nil || !ws.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	orgSpec, err := policySpec(ctx, r.Client, ws.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	wsSpec, err := policySpec(ctx, r.Client, WorkspaceNamespace(ws))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	effective, _ := integrationpolicy.Workspace(orgSpec, wsSpec)
+	if equality.Semantic.DeepEqual(effective, ws.Status.IntegrationAccess) {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, applyStatus(ctx, r.Client, ws, &accessv1alpha1.WorkspaceStatus{IntegrationAccess: effective})
+}
+
+// applyStatus server-side applies status (only its non-empty fields) to obj's
+// status subresource as IntegrationPolicyFieldManager.
+func applyStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
+	gvk, err := c.GroupVersionKindFor(obj)
+	if err != nil {
+		return err
+	}
+	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(status)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"status": content}}
+	u.SetGroupVersionKind(gvk)
+	u.SetName(obj.GetName())
+	u.SetNamespace(obj.GetNamespace())
+	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(IntegrationPolicyFieldManager), client.ForceOwnership)
+}
+
+// WorkspaceNamespace is the namespace a Workspace's objects live in: the one in
+// status once the Workspace controller created it, else the spec's, else the
+// default <organization>-<workspace>.
+func WorkspaceNamespace(ws *accessv1alpha1.Workspace) string {
+	switch {
+	case ws.Status.Namespace != "":
+		return ws.Status.Namespace
+	case ws.Spec.Namespace != "":
+		return ws.Spec.Namespace
+	}
+	return ws.Spec.Organization + "-" + ws.Name
+}
+
+// namespaceTenancy reads the organization and workspace labels of a namespace;
+// both are empty for a namespace outside tenancy (or one that does not exist).
+func namespaceTenancy(ctx context.Context, c client.Reader, name string) (org, ws string, err error) {
+	ns := &corev1.Namespace{}
+	if err := c.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+		return "", "", client.IgnoreNotFound(err)
+	}
+	return ns.Labels[accessv1alpha1.LabelOrganization], ns.Labels[accessv1alpha1.LabelWorkspace], nil
+}
+
+// findWorkspace returns the Workspace named ws of organization org, or nil.
+func findWorkspace(ctx context.Context, c client.Reader, org, ws string) (*accessv1alpha1.Workspace, error) {
+	list := &accessv1alpha1.WorkspaceList{}
+	if err := c.List(ctx, list); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		if w := &list.Items[i]; w.Name == ws && w.Spec.Organization == org {
+			return w, nil
+		}
+	}
+	return nil, nil
+}
+
+// policySpec returns the spec of the IntegrationPolicy of a namespace, or nil.
+func policySpec(ctx context.Context, c client.Reader, namespace string) (*accessv1alpha1.IntegrationPolicySpec, error) {
+	pol := &accessv1alpha1.IntegrationPolicy{}
+	err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: PolicyName}, pol)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pol.Spec, nil
+}
+
+// workspacesOf lists the Workspaces a policy affects: every Workspace of the
+// organization for an org policy, the one Workspace for a workspace policy.
+func (r *integrationPolicyReconciler) workspacesOf(ctx context.Context, pol client.Object) []accessv1alpha1.Workspace {
+	org, wsName, err := namespaceTenancy(ctx, r.Client, pol.GetNamespace())
+	if err != nil || org == "" {
+		return nil
+	}
+	if wsName != "" {
+		ws, err := findWorkspace(ctx, r.Client, org, wsName)
+		if err != nil || ws == nil {
+			return nil
+		}
+		return []accessv1alpha1.Workspace{*ws}
+	}
+	list := &accessv1alpha1.WorkspaceList{}
+	if err := r.List(ctx, list, client.InNamespace(pol.GetNamespace())); err != nil {
+		return nil
+	}
+	return list.Items
+}
+
+func (r *integrationPolicyReconciler) workspacesOfPolicy(ctx context.Context, pol client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	for _, ws := range r.workspacesOf(ctx, pol) {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ws.Namespace, Name: ws.Name}})
+	}
+	return out
+}
+
+// workspacePoliciesOfOrgPolicy requeues the workspace policies of an org
+// policy's workspaces (their effective values derive from it).
+func (r *integrationPolicyReconciler) workspacePoliciesOfOrgPolicy(ctx context.Context, pol client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	for _, ws := range r.workspacesOf(ctx, pol) {
+		if ns := WorkspaceNamespace(&ws); ns != pol.GetNamespace() {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: PolicyName}})
+		}
+	}
+	return out
+}
+
+// workspacePolicyOf requeues a Workspace's own policy, which may have been
+// created before the Workspace.
+func workspacePolicyOf(_ context.Context, obj client.Object) []reconcile.Request {
+	ws, ok := obj.(*accessv1alpha1.Workspace)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: WorkspaceNamespace(ws), Name: PolicyName}}}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/authz"
 )
 
 // Types are the integration types an IntegrationPolicy controls, in the order
@@ -89,4 +90,34 @@ func ManagersMayWrite(effective []accessv1alpha1.EffectiveIntegrationAccess, t a
 		return true, accessv1alpha1.SourceDefault
 	}
 	return effective[i].ManagersWrite == accessv1alpha1.Allowed, effective[i].Source
+}
+
+// features maps each integration type to the permission-table feature it gates.
+var features = map[accessv1alpha1.IntegrationType]authz.Feature{
+	accessv1alpha1.IntegrationAI:         authz.Integrations,
+	accessv1alpha1.IntegrationMCP:        authz.MCPIntegrations,
+	accessv1alpha1.IntegrationMCPServers: authz.MCPServers,
+}
+
+// TypeOf returns the integration type that gates a feature, if any.
+func TypeOf(f authz.Feature) (accessv1alpha1.IntegrationType, bool) {
+	for t, feature := range features {
+		if feature == f {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// Gate turns effective access into the permission table's gate: a gated
+// feature is open to workspace managers where their type's managersWrite is Allowed.
+func Gate(effective []accessv1alpha1.EffectiveIntegrationAccess) authz.Gate {
+	return func(f authz.Feature) bool {
+		t, ok := TypeOf(f)
+		if !ok {
+			return true
+		}
+		allowed, _ := ManagersMayWrite(effective, t)
+		return allowed
+	}
 }

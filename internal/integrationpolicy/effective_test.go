@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	v1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/authz"
 )
 
 func access(write, override v1.Permission) *v1.IntegrationAccess {
@@ -77,5 +78,23 @@ func TestTypesAreIndependent(t *testing.T) {
 func TestManagersMayWriteMissingType(t *testing.T) {
 	if ok, src := ManagersMayWrite(nil, v1.IntegrationAI); !ok || src != v1.SourceDefault {
 		t.Errorf("got %v from %s, want allowed by default", ok, src)
+	}
+}
+
+func TestGate(t *testing.T) {
+	org := &v1.IntegrationPolicySpec{MCPServers: access(v1.Denied, "")}
+	eff, _ := Workspace(org, nil)
+	gate := Gate(eff)
+	if gate(authz.MCPServers) {
+		t.Error("MCP servers gate open although the org denies managers")
+	}
+	if !gate(authz.Integrations) || !gate(authz.Prompts) {
+		t.Error("gate closed for a type the policy allows or a feature it does not govern")
+	}
+	for _, typ := range Types {
+		f := features[typ]
+		if back, ok := TypeOf(f); !ok || back != typ || !authz.Gated(f) {
+			t.Errorf("%s ↔ %s: not a gated round trip", typ, f)
+		}
 	}
 }

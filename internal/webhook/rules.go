@@ -1,0 +1,313 @@
+package webhook
+
+import (
+	"fmt"
+	"slices"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/authz"
+)
+
+// Attempt is one admission request reduced to what the rules decide on. The
+// rules below are pure functions of an Attempt and the objects involved.
+type Attempt struct {
+	Who       Requester
+	Roles     Roles
+	Where     Tenancy
+	Operation admissionv1.Operation
+	// Kind and Name name the object for messages.
+	Kind string
+	Name string
+}
+
+// actor is the requester's role where the request lands.
+func (a Attempt) actor() authz.Key { return a.Roles.In(a.Where.Scope()) }
+
+// roleText describes the requester's role for messages: "organization admin in acme".
+func (a Attempt) roleText() string {
+	k := a.actor()
+	if !k.Valid() {
+		return "no role in " + a.Where.String()
+	}
+	return k.String() + " in " + a.Where.String()
+}
+
+// forbid builds a Forbidden error naming the user, their role, what they tried,
+// the rule, and the lowest role that would be allowed (when there is one).
+func (a Attempt) forbid(path *field.Path, rule string, need authz.Key) *field.Error {
+	msg := fmt.Sprintf("user %q (%s) may not %s %s %q: %s", a.Who.Name, a.roleText(), verbOf(a.Operation), a.Kind, a.Name, rule)
+	if need.Valid() {
+		msg += "; needs the " + need.String() + " role or higher"
+	}
+	return field.Forbidden(path, msg)
+}
+
+func verbOf(op admissionv1.Operation) string {
+	switch op {
+	case admissionv1.Create:
+		return "create"
+	case admissionv1.Delete:
+		return "delete"
+	}
+	return "update"
+}
+
+// tableAction maps an admission operation to the matrix action it takes on
+// resources whose rows use Create/Update/Delete.
+func tableAction(op admissionv1.Operation, update authz.Action) authz.Action {
+	switch op {
+	case admissionv1.Create:
+		return authz.Create
+	case admissionv1.Delete:
+		return authz.Delete
+	}
+	return update
+}
+
+// neededRole is the lowest-ranked role that may take action on feature in the
+// scope, gate applied; invalid when none may.
+func neededRole(f authz.Feature, action authz.Action, scope authz.Scope, gate authz.Gate) authz.Key {
+	for _, k := range slices.Backward(authz.Keys) {
+		if (k.Scope == scope || scope == authz.ScopeWorkspace) && authz.Allowed(k, f, action, gate) {
+			return k
+		}
+	}
+	return authz.Key{}
+}
+
+// requireTable checks the permission table: the requester's role must allow
+// action on feature.
+func (a Attempt) requireTable(path *field.Path, f authz.Feature, action authz.Action, gate authz.Gate, rule string) field.ErrorList {
+	if authz.Allowed(a.actor(), f, action, gate) {
+		return nil
+	}
+	return field.ErrorList{a.forbid(path, rule, neededRole(f, action, a.Where.Scope(), gate))}
+}
+
+var namespacePath = field.NewPath("metadata", "namespace")
+
+// requireTenancy refuses objects outside an org or workspace namespace.
+func (a Attempt) requireTenancy(where string) field.ErrorList {
+	if a.Where.Scope() != "" {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(namespacePath, "", fmt.Sprintf(
+		"%s belongs in %s; this namespace carries no %s label", a.Kind, where, accessv1alpha1.LabelOrganization))}
+}
+
+// MembershipRule decides a Membership change. otherOwners counts the owner
+// Memberships of the organization other than old (for the last-owner rule).
+func MembershipRule(a Attempt, old, updated *accessv1alpha1.Membership, otherOwners int) field.ErrorList {
+	if errs := a.requireTenancy("an organization namespace (org role) or a workspace namespace (workspace role)"); errs != nil {
+		return errs
+	}
+	scope := a.Where.Scope()
+	var errs field.ErrorList
+	if updated != nil {
+		errs = append(errs, validMembership(scope, updated)...)
+	}
+	if old != nil && old.Spec.Role == accessv1alpha1.RoleOwner && scope == authz.ScopeOrganization && otherOwners == 0 &&
+		(updated == nil || updated.Spec.Role != accessv1alpha1.RoleOwner || updated.Spec.Subject != old.Spec.Subject) {
+		errs = append(errs, a.forbid(field.NewPath("spec", "role"), fmt.Sprintf(
+			"it holds the last owner of organization %s, who can be neither removed nor demoted; add another owner first", a.Where.Organization), authz.Key{}))
+	}
+	if a.Who.Platform || len(errs) > 0 {
+		return errs
+	}
+	action := authz.AddUsers
+	if a.Operation == admissionv1.Update {
+		action = authz.AssignRoles
+	}
+	rolePath := field.NewPath("spec", "role")
+	if errs := a.requireTable(rolePath, authz.Team, action, nil, "managing the team needs the Team right of the permission table"); errs != nil {
+		return errs
+	}
+	actor := a.actor()
+	if old != nil {
+		if k := (authz.Key{Scope: scope, Role: old.Spec.Role}); !actor.AtLeast(k) {
+			errs = append(errs, a.forbid(rolePath, fmt.Sprintf("nobody edits or removes a role above their own (this Membership grants %s)", k), k))
+		}
+	}
+	if updated != nil && (old == nil || old.Spec.Role != updated.Spec.Role) {
+		if k := (authz.Key{Scope: scope, Role: updated.Spec.Role}); !actor.AtLeast(k) {
+			errs = append(errs, a.forbid(rolePath, fmt.Sprintf("nobody grants a role above their own (%s requested)", k), k))
+		}
+	}
+	return errs
+}
+
+// validMembership checks the role against the scope and the subject's name.
+func validMembership(scope authz.Scope, m *accessv1alpha1.Membership) field.ErrorList {
+	var errs field.ErrorList
+	if _, err := authz.KeyFor(scope, m.Spec.Role); err != nil {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "role"), m.Spec.Role, err.Error()))
+	}
+	s, path := m.Spec.Subject, field.NewPath("spec", "subject", "name")
+	switch s.Kind {
+	case accessv1alpha1.SubjectServiceAccount:
+		for _, msg := range validation.IsDNS1123Subdomain(s.Name) {
+			errs = append(errs, field.Invalid(path, s.Name, "a service account name: "+msg))
+		}
+	case accessv1alpha1.SubjectUser:
+		if _, _, ok := serviceAccountOf(s.Name); ok {
+			errs = append(errs, field.Invalid(path, s.Name, "a service account is a subject of kind ServiceAccount with its namespace, not a User"))
+		}
+	}
+	return errs
+}
+
+// OrganizationRule decides an Organization change: creation by platform
+// identities, spec updates by owners and admins, billing and deletion by owners.
+func OrganizationRule(a Attempt, old, updated *accessv1alpha1.Organization) field.ErrorList {
+	if a.Who.Platform {
+		return nil
+	}
+	switch a.Operation {
+	case admissionv1.Create:
+		return field.ErrorList{a.forbid(field.NewPath("metadata", "name"),
+			"creating Organizations is reserved to platform identities, which bootstrap organizations and their first owners", authz.Key{})}
+	case admissionv1.Delete:
+		if a.actor() != authz.OrgOwner {
+			return field.ErrorList{a.forbid(field.NewPath("metadata", "name"), "only owners delete an organization", authz.OrgOwner)}
+		}
+		return nil
+	}
+	errs := a.requireTable(field.NewPath("spec"), authz.Organisation, authz.Update, nil, "organization settings are changed by owners and admins")
+	if errs == nil && !equality.Semantic.DeepEqual(old.Spec.Billing, updated.Spec.Billing) {
+		errs = a.requireTable(field.NewPath("spec", "billing"), authz.Billing, authz.Manage, nil, "billing is managed by owners only")
+	}
+	return errs
+}
+
+// WorkspaceRule decides a Workspace change: it lives in its organization's
+// namespace and names that organization; org owners and admins create, update
+// and delete it.
+func WorkspaceRule(a Attempt, updated *accessv1alpha1.Workspace) field.ErrorList {
+	if a.Where.Scope() != authz.ScopeOrganization {
+		return field.ErrorList{field.Invalid(namespacePath, a.Where.WorkspaceNamespace, "a Workspace belongs in its organization's namespace")}
+	}
+	if updated != nil && updated.Spec.Organization != a.Where.Organization {
+		return field.ErrorList{field.Invalid(field.NewPath("spec", "organization"), updated.Spec.Organization, fmt.Sprintf(
+			"must be %s, the organization whose namespace holds the Workspace", a.Where.Organization))}
+	}
+	if a.Who.Platform {
+		return nil
+	}
+	return a.requireTable(field.NewPath("spec"), authz.Workspaces, tableAction(a.Operation, authz.Update), nil,
+		"workspaces are created, changed and deleted by organization owners and admins")
+}
+
+// KeyChecks are what the APIKey rule needs beyond the objects: the gate of the
+// workspace's effective IntegrationPolicy (for the integrations ceiling) and
+// the answer of the SubjectAccessReview for the rotate verb.
+type KeyChecks struct {
+	Gate         authz.Gate
+	RotateAllows bool
+}
+
+// RotationRequested reports whether an update asks for a rotation: a new,
+// non-empty value of the tenantward.io/rotate annotation.
+func RotationRequested(old, updated *accessv1alpha1.APIKey) bool {
+	if old == nil || updated == nil {
+		return false
+	}
+	v := updated.Annotations[accessv1alpha1.AnnotationRotate]
+	return v != "" && v != old.Annotations[accessv1alpha1.AnnotationRotate]
+}
+
+// APIKeyRule decides an APIKey change: admin keys (org namespace) by owners and
+// admins, workspace keys by those who manage the workspace's keys, permissions
+// within the creator's ceiling, and the rotate verb for rotation requests.
+func APIKeyRule(a Attempt, old, updated *accessv1alpha1.APIKey, c KeyChecks) field.ErrorList {
+	if errs := a.requireTenancy("an organization namespace (admin key) or a workspace namespace (workspace key)"); errs != nil {
+		return errs
+	}
+	if a.Who.Platform {
+		return nil
+	}
+	rule := "workspace keys are managed by those who manage the workspace's API keys"
+	if a.Where.Scope() == authz.ScopeOrganization {
+		rule = "admin keys (in the organization namespace) are managed by organization owners and admins only"
+	}
+	rotation := RotationRequested(old, updated)
+	specPath := field.NewPath("spec")
+	if a.Operation != admissionv1.Update || !rotation || !equality.Semantic.DeepEqual(old.Spec, updated.Spec) {
+		if errs := a.requireTable(specPath, authz.APIKeys, tableAction(a.Operation, authz.Edit), nil, rule); errs != nil {
+			return errs
+		}
+	}
+	var errs field.ErrorList
+	if rotation && !c.RotateAllows {
+		errs = append(errs, a.forbid(field.NewPath("metadata", "annotations").Key(accessv1alpha1.AnnotationRotate),
+			"requesting a rotation needs the "+authz.VerbRotate+" verb on apikeys", neededRole(authz.APIKeys, authz.Rotate, a.Where.Scope(), nil)))
+	}
+	if updated != nil && (old == nil || !equality.Semantic.DeepEqual(old.Spec.Permissions, updated.Spec.Permissions)) {
+		errs = append(errs, a.ceiling(specPath.Child("permissions"), updated.Spec.Permissions, c.Gate)...)
+	}
+	return errs
+}
+
+// ceiling refuses permissions above what the requester's role holds.
+func (a Attempt) ceiling(path *field.Path, p accessv1alpha1.APIKeyPermissions, gate authz.Gate) field.ErrorList {
+	excess, err := authz.ExceedsCeiling(a.actor(), p, gate)
+	if err != nil {
+		return field.ErrorList{field.Invalid(path, p, err.Error())}
+	}
+	var errs field.ErrorList
+	for _, e := range excess {
+		errs = append(errs, a.forbid(path.Child(string(e.Feature)), fmt.Sprintf(
+			"a key's permissions never exceed what its creator holds: %s requested %s, the most your role grants is %s",
+			e.Feature, levelName(e.Feature, e.Requested), levelName(e.Feature, e.Ceiling)), authz.Key{}))
+	}
+	return errs
+}
+
+func levelName(f authz.KeyFeature, l authz.Level) string {
+	if f == authz.KeyMetrics || f == authz.KeyCompletions {
+		return string(l.Toggle())
+	}
+	return l.String()
+}
+
+// APIKeyStatusRule refuses status writes by anyone but the operator and platform identities.
+func APIKeyStatusRule(a Attempt) field.ErrorList {
+	if a.Who.Platform {
+		return nil
+	}
+	return field.ErrorList{a.forbid(field.NewPath("status"),
+		"APIKey status (hash, prefix, timestamps) is written only by the operator", authz.Key{})}
+}
+
+// IntegrationPolicyRule decides an IntegrationPolicy change: the org policy by
+// owners and admins, a workspace override also by the workspace admin.
+func IntegrationPolicyRule(a Attempt) field.ErrorList {
+	if errs := a.requireTenancy("an organization namespace (org settings) or a workspace namespace (override)"); errs != nil || a.Who.Platform {
+		return errs
+	}
+	rule := "the organization's integration access is set by its owners and admins"
+	if a.Where.Scope() == authz.ScopeWorkspace {
+		rule = "a workspace's integration access is overridden by organization owners and admins and the workspace admin"
+	}
+	return a.requireTable(field.NewPath("spec"), authz.IntegrationAccess, tableAction(a.Operation, authz.Update), nil, rule)
+}
+
+// GatedRule decides a write to a policy-gated gateway resource (integrations,
+// MCP integrations, MCP servers): workspace managers only where the effective
+// IntegrationPolicy allows it, owners and admins always. source says where the
+// effective setting comes from, for the message.
+func GatedRule(a Attempt, f authz.Feature, gate authz.Gate, source accessv1alpha1.SettingSource) field.ErrorList {
+	if a.Where.Scope() == "" || a.Who.Platform {
+		return nil
+	}
+	action := tableAction(a.Operation, authz.Edit)
+	rule := fmt.Sprintf("the permission table gives this role no %s on %s", action, f)
+	if a.actor() == authz.WSManager && authz.Gated(f) && !gate(f) {
+		rule = fmt.Sprintf("workspace managers write %s only where the IntegrationPolicy allows it, and managersWrite is Denied here (set by %s)", f, source)
+	}
+	return a.requireTable(field.NewPath("spec"), f, action, gate, rule)
+}
