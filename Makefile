@@ -10,6 +10,11 @@ HELM_VERSION ?= v3.22.0
 CONTROLLER_GEN ?= $(BIN)/controller-gen
 GOLANGCI_LINT ?= $(BIN)/golangci-lint
 HELM ?= $(BIN)/helm
+# Without these, a `go install`ed helm reports its own version as empty and
+# assumes Kubernetes 1.20 for `helm template` and `helm lint`.
+HELM_LDFLAGS = -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
 IMG ?= ghcr.io/tenantward/tenantward:dev
 
 # The real kube-apiserver, etcd and kubectl, built from Go modules and cached outside the checkout.
@@ -26,6 +31,7 @@ manifests: controller-gen ## Generate CRDs, RBAC and the webhook configuration.
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
 	go run ./hack/gen-gateway-crds config/crd/gateway
+	bash hack/sync-chart.sh
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code and the generated docs.
@@ -55,7 +61,7 @@ k8s-binaries: ## Build kube-apiserver, etcd and kubectl from Go modules (cached)
 	@bash hack/k8s-binaries.sh
 
 .PHONY: test
-test: ## Run all tests against a real kube-apiserver and etcd.
+test: helm ## Run all tests against a real kube-apiserver and etcd (the packaging tests render the chart with bin/helm).
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test ./... -count=1 -timeout 30m
 
 .PHONY: bench
@@ -66,11 +72,22 @@ bench: ## Run the benchmarks.
 
 .PHONY: build
 build: ## Build the tenantward binary.
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(BIN)/tenantward .
+	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -buildid=" -o $(BIN)/tenantward .
 
 .PHONY: run-local
 run-local: build ## Run everything on a local control plane it starts itself, with the samples applied.
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" $(BIN)/tenantward local
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart with default and non-default values.
+	$(HELM) lint --strict --kube-version 1.37.2 charts/tenantward
+	$(HELM) lint --strict --kube-version 1.37.2 charts/tenantward -f charts/tenantward/ci/all-features-values.yaml
+
+.PHONY: kustomize-build
+kustomize-build: ## Render the kustomize install (config/default) to dist/install.yaml.
+	@mkdir -p dist
+	"$(K8S_ASSETS)/kubectl" kustomize config/default > dist/install.yaml
+	@echo "wrote dist/install.yaml"
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
@@ -91,7 +108,7 @@ $(GOLANGCI_LINT):
 .PHONY: helm
 helm: $(HELM)
 $(HELM):
-	GOBIN=$(BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(BIN) go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 .PHONY: help
 help: ## Show this help.
