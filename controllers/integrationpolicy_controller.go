@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -26,9 +25,6 @@ import (
 // Workspaces, only status.integrationAccess, so it never fights the Workspace
 // controller over the rest of Workspace status.
 const IntegrationPolicyFieldManager = "tenantward-integrationpolicy"
-
-// PolicyName is the name of the one IntegrationPolicy per namespace.
-const PolicyName = "default"
 
 // Condition types and reasons of IntegrationPolicy.
 const (
@@ -121,7 +117,7 @@ func (r *integrationPolicyReconciler) computePolicyStatus(ctx context.Context, p
 			ready.Message = fmt.Sprintf("no Workspace %s of organization %s", wsName, org)
 			break
 		}
-		orgSpec, err := policySpec(ctx, r.Client, ws.Namespace)
+		orgSpec, err := integrationpolicy.SpecIn(ctx, r.Client, ws.Namespace)
 		if err != nil {
 			return err
 		}
@@ -152,15 +148,10 @@ func (r *integrationPolicyReconciler) reconcileWorkspace(ctx context.Context, re
 	if err := r.Get(ctx, req.NamespacedName, ws); err != nil || !ws.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	orgSpec, err := policySpec(ctx, r.Client, ws.Namespace)
+	effective, err := integrationpolicy.EffectiveIn(ctx, r.Client, ws.Namespace, WorkspaceNamespace(ws))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	wsSpec, err := policySpec(ctx, r.Client, WorkspaceNamespace(ws))
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	effective, _ := integrationpolicy.Workspace(orgSpec, wsSpec)
 	if equality.Semantic.DeepEqual(effective, ws.Status.IntegrationAccess) {
 		return ctrl.Result{}, nil
 	}
@@ -222,19 +213,6 @@ func findWorkspace(ctx context.Context, c client.Reader, org, ws string) (*acces
 	return nil, nil
 }
 
-// policySpec returns the spec of the IntegrationPolicy of a namespace, or nil.
-func policySpec(ctx context.Context, c client.Reader, namespace string) (*accessv1alpha1.IntegrationPolicySpec, error) {
-	pol := &accessv1alpha1.IntegrationPolicy{}
-	err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: PolicyName}, pol)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &pol.Spec, nil
-}
-
 // workspacesOf lists the Workspaces a policy affects: every Workspace of the
 // organization for an org policy, the one Workspace for a workspace policy.
 func (r *integrationPolicyReconciler) workspacesOf(ctx context.Context, pol client.Object) []accessv1alpha1.Workspace {
@@ -270,7 +248,7 @@ func (r *integrationPolicyReconciler) workspacePoliciesOfOrgPolicy(ctx context.C
 	var out []reconcile.Request
 	for _, ws := range r.workspacesOf(ctx, pol) {
 		if ns := WorkspaceNamespace(&ws); ns != pol.GetNamespace() {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: PolicyName}})
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: integrationpolicy.PolicyName}})
 		}
 	}
 	return out
@@ -283,5 +261,5 @@ func workspacePolicyOf(_ context.Context, obj client.Object) []reconcile.Request
 	if !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: WorkspaceNamespace(ws), Name: PolicyName}}}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: WorkspaceNamespace(ws), Name: integrationpolicy.PolicyName}}}
 }

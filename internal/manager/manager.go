@@ -20,6 +20,7 @@ import (
 	"github.com/tenantward/tenantward/controllers"
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/config"
+	admissionwebhooks "github.com/tenantward/tenantward/internal/webhook"
 )
 
 // Scheme holds every type the manager reads or writes.
@@ -101,6 +102,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	deps := controllers.Deps{Config: conf, Audit: audit.Discard}
 	if err := controllers.SetupWithManager(mgr, deps); err != nil {
 		return nil, fmt.Errorf("setting up controllers: %w", err)
+	}
+	if o.EnableWebhooks {
+		if err := admissionwebhooks.Setup(context.Background(), mgr, admissionwebhooks.Options{Config: conf, Audit: deps.Audit}); err != nil {
+			return nil, fmt.Errorf("setting up webhooks: %w", err)
+		}
 	}
 	if err := addHealthChecks(mgr, false); err != nil {
 		return nil, err

@@ -1,0 +1,290 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/audit"
+	"github.com/tenantward/tenantward/internal/authz"
+	"github.com/tenantward/tenantward/internal/integrationpolicy"
+)
+
+// decisions counts admission decisions by kind, operation and decision.
+var decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "tenantward_webhook_decisions_total",
+	Help: "Admission decisions of the tenantward webhooks by kind, operation and decision (allowed, denied, error).",
+}, []string{"kind", "operation", "decision"})
+
+func init() { metrics.Registry.MustRegister(decisions) }
+
+// Validator serves the admission webhooks. It reads tenancy, Memberships and
+// IntegrationPolicies from the manager's cache and asks the API server only
+// for SubjectAccessReviews (the rotate verb).
+type Validator struct {
+	Resolver *Resolver
+	// Client creates SubjectAccessReviews.
+	Client   client.Client
+	Platform *Platform
+	// Features maps each gated resource to its permission-table feature.
+	Features map[schema.GroupResource]authz.Feature
+	Audit    audit.Recorder
+	Decoder  admission.Decoder
+}
+
+// decideFunc decides one request. errs are the denial; err is a failure to decide.
+type decideFunc func(ctx context.Context, req admission.Request) (a Attempt, errs field.ErrorList, err error)
+
+// handler wraps a decision with what every webhook does: namespace cleanup is
+// let through, the answer is turned into an AdmissionResponse, counted and audited.
+func (v *Validator) handler(decide decideFunc) admission.Handler {
+	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		if req.Operation == admissionv1.Delete && v.terminating(ctx, req.Namespace) {
+			return v.respond(ctx, req, Attempt{}, nil, "namespace is being deleted")
+		}
+		a, errs, err := decide(ctx, req)
+		if err != nil {
+			decisions.WithLabelValues(req.Kind.Kind, string(req.Operation), "error").Inc()
+			return admission.Errored(http.StatusInternalServerError, err)
+		}
+		return v.respond(ctx, req, a, errs, "")
+	})
+}
+
+// respond builds the response from the rule's errors, then counts and audits it.
+func (v *Validator) respond(ctx context.Context, req admission.Request, a Attempt, errs field.ErrorList, reason string) admission.Response {
+	resp, decision := admission.Allowed(reason), audit.DecisionAllowed
+	if len(errs) > 0 {
+		status := denial(req, errs)
+		resp = admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status.ErrStatus}}
+		decision, reason = audit.DecisionDenied, status.ErrStatus.Message
+	}
+	decisions.WithLabelValues(req.Kind.Kind, string(req.Operation), decision).Inc()
+	changes, err := audit.ChangesFromAdmission(req)
+	if err != nil {
+		changes = nil
+	}
+	rec := audit.FromAdmission(req, decision, reason, changes)
+	if a.Where.Organization != "" {
+		rec.Organization, rec.Workspace = a.Where.Organization, a.Where.Workspace
+	}
+	v.Audit.Record(ctx, rec)
+	return resp
+}
+
+// denial is Forbidden when every error is a permission error, Invalid otherwise.
+func denial(req admission.Request, errs field.ErrorList) *apierrors.StatusError {
+	for _, e := range errs {
+		if e.Type != field.ErrorTypeForbidden {
+			return apierrors.NewInvalid(schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}, req.Name, errs)
+		}
+	}
+	return apierrors.NewForbidden(schema.GroupResource{Group: req.Resource.Group, Resource: req.Resource.Resource}, req.Name, errs.ToAggregate())
+}
+
+// terminating reports whether a namespace is being deleted: its contents are
+// cleaned up by the namespace controller, which no rule should stop.
+func (v *Validator) terminating(ctx context.Context, name string) bool {
+	if name == "" {
+		return false
+	}
+	ns := &corev1.Namespace{}
+	if err := v.Resolver.Reader.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+		return false
+	}
+	return ns.Status.Phase == corev1.NamespaceTerminating || !ns.DeletionTimestamp.IsZero()
+}
+
+// attempt identifies the requester and, for tenants, their roles in t.
+func (v *Validator) attempt(ctx context.Context, req admission.Request, t Tenancy) (Attempt, error) {
+	a := Attempt{Who: v.Platform.Requester(req.UserInfo), Where: t, Operation: req.Operation, Kind: req.Kind.Kind, Name: req.Name}
+	if a.Who.Platform {
+		return a, nil
+	}
+	var err error
+	a.Roles, err = v.Resolver.Roles(ctx, a.Who, t)
+	return a, err
+}
+
+// namespaced resolves the tenancy of req's namespace and the requester's roles there.
+func (v *Validator) namespaced(ctx context.Context, req admission.Request) (Attempt, error) {
+	t, err := v.Resolver.Tenancy(ctx, req.Namespace)
+	if err != nil {
+		return Attempt{}, err
+	}
+	return v.attempt(ctx, req, t)
+}
+
+// decodePair decodes the old and new objects of a request; each is nil when
+// the request has none (no old object on create, no new one on delete).
+func decodePair[T runtime.Object](d admission.Decoder, req admission.Request, newT func() T) (old, updated T, err error) {
+	if len(req.OldObject.Raw) > 0 {
+		old = newT()
+		if err := d.DecodeRaw(req.OldObject, old); err != nil {
+			return old, updated, fmt.Errorf("decoding the old %s: %w", req.Kind.Kind, err)
+		}
+	}
+	if len(req.Object.Raw) > 0 && req.Operation != admissionv1.Delete {
+		updated = newT()
+		if err := d.DecodeRaw(req.Object, updated); err != nil {
+			return old, updated, fmt.Errorf("decoding the %s: %w", req.Kind.Kind, err)
+		}
+	}
+	return old, updated, nil
+}
+
+func (v *Validator) membership(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
+	old, updated, err := decodePair(v.Decoder, req, func() *accessv1alpha1.Membership { return &accessv1alpha1.Membership{} })
+	if err != nil {
+		return Attempt{}, nil, err
+	}
+	a, err := v.namespaced(ctx, req)
+	if err != nil {
+		return a, nil, err
+	}
+	others := 0
+	if old != nil && old.Spec.Role == accessv1alpha1.RoleOwner && a.Where.Scope() == authz.ScopeOrganization {
+		if others, err = v.otherOwners(ctx, old); err != nil {
+			return a, nil, err
+		}
+	}
+	return a, MembershipRule(a, old, updated, others), nil
+}
+
+// otherOwners counts the owner Memberships of old's org namespace besides old.
+func (v *Validator) otherOwners(ctx context.Context, old *accessv1alpha1.Membership) (int, error) {
+	list := &accessv1alpha1.MembershipList{}
+	if err := v.Resolver.Reader.List(ctx, list, client.InNamespace(old.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range list.Items {
+		if m := &list.Items[i]; m.Name != old.Name && m.Spec.Role == accessv1alpha1.RoleOwner && m.DeletionTimestamp.IsZero() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (v *Validator) organization(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
+	old, updated, err := decodePair(v.Decoder, req, func() *accessv1alpha1.Organization { return &accessv1alpha1.Organization{} })
+	if err != nil {
+		return Attempt{}, nil, err
+	}
+	org := updated
+	if org == nil {
+		org = old
+	}
+	a, err := v.attempt(ctx, req, v.Resolver.OrganizationTenancy(org))
+	if err != nil {
+		return a, nil, err
+	}
+	return a, OrganizationRule(a, old, updated), nil
+}
+
+func (v *Validator) workspace(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
+	_, updated, err := decodePair(v.Decoder, req, func() *accessv1alpha1.Workspace { return &accessv1alpha1.Workspace{} })
+	if err != nil {
+		return Attempt{}, nil, err
+	}
+	a, err := v.namespaced(ctx, req)
+	if err != nil {
+		return a, nil, err
+	}
+	return a, WorkspaceRule(a, updated), nil
+}
+
+func (v *Validator) apiKey(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
+	a, err := v.namespaced(ctx, req)
+	if err != nil {
+		return a, nil, err
+	}
+	if req.SubResource == "status" {
+		return a, APIKeyStatusRule(a), nil
+	}
+	old, updated, err := decodePair(v.Decoder, req, func() *accessv1alpha1.APIKey { return &accessv1alpha1.APIKey{} })
+	if err != nil {
+		return a, nil, err
+	}
+	var checks KeyChecks
+	if !a.Who.Platform {
+		eff, err := v.effective(ctx, a.Where)
+		if err != nil {
+			return a, nil, err
+		}
+		checks.Gate = integrationpolicy.Gate(eff)
+		if RotationRequested(old, updated) {
+			if checks.RotateAllows, err = v.mayRotate(ctx, req); err != nil {
+				return a, nil, err
+			}
+		}
+	}
+	return a, APIKeyRule(a, old, updated, checks), nil
+}
+
+// mayRotate asks the API server whether the requester holds the rotate verb on
+// this APIKey, with a SubjectAccessReview built from the request's userInfo.
+func (v *Validator) mayRotate(ctx context.Context, req admission.Request) (bool, error) {
+	extra := make(map[string]authorizationv1.ExtraValue, len(req.UserInfo.Extra))
+	for k, val := range req.UserInfo.Extra {
+		extra[k] = authorizationv1.ExtraValue(val)
+	}
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, UID: req.UserInfo.UID, Extra: extra,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: req.Namespace, Verb: authz.VerbRotate, Group: req.Resource.Group,
+			Resource: req.Resource.Resource, Name: req.Name,
+		},
+	}}
+	if err := v.Client.Create(ctx, sar); err != nil {
+		return false, fmt.Errorf("asking whether %s may rotate: %w", req.UserInfo.Username, err)
+	}
+	return sar.Status.Allowed, nil
+}
+
+func (v *Validator) integrationPolicy(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
+	a, err := v.namespaced(ctx, req)
+	if err != nil {
+		return a, nil, err
+	}
+	return a, IntegrationPolicyRule(a), nil
+}
+
+func (v *Validator) gated(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
+	a, err := v.namespaced(ctx, req)
+	if err != nil {
+		return a, nil, err
+	}
+	f, ok := v.Features[schema.GroupResource{Group: req.Resource.Group, Resource: req.Resource.Resource}]
+	if !ok || a.Who.Platform || a.Where.Scope() == "" {
+		return a, nil, nil
+	}
+	eff, err := v.effective(ctx, a.Where)
+	if err != nil {
+		return a, nil, err
+	}
+	var source accessv1alpha1.SettingSource
+	if t, ok := integrationpolicy.TypeOf(f); ok {
+		_, source = integrationpolicy.ManagersMayWrite(eff, t)
+	}
+	return a, GatedRule(a, f, integrationpolicy.Gate(eff), source), nil
+}
+
+// effective is the effective integration access where t lands.
+func (v *Validator) effective(ctx context.Context, t Tenancy) ([]accessv1alpha1.EffectiveIntegrationAccess, error) {
+	return integrationpolicy.EffectiveIn(ctx, v.Resolver.Reader, t.OrgNamespace, t.WorkspaceNamespace)
+}
