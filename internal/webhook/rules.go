@@ -306,7 +306,7 @@ func GatedRule(a Attempt, f authz.Feature, gate authz.Gate, source accessv1alpha
 	}
 	action := tableAction(a.Operation, authz.Edit)
 	rule := fmt.Sprintf("the permission table gives this role no %s on %s", action, f)
-	if a.actor() == authz.WSManager && authz.Gated(f) && !gate(f) {
+	if a.actor() == authz.WSManager && authz.Gated(f) && gate != nil && !gate(f) {
 		rule = fmt.Sprintf("workspace managers write %s only where the IntegrationPolicy allows it, and managersWrite is Denied here (set by %s)", f, source)
 	}
 	return a.requireTable(field.NewPath("spec"), f, action, gate, rule)

@@ -1,0 +1,208 @@
+package webhook
+
+import (
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	v1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/authz"
+	"github.com/tenantward/tenantward/internal/config"
+	"github.com/tenantward/tenantward/internal/integrationpolicy"
+)
+
+var (
+	orgNS = Tenancy{Organization: "acme", OrgNamespace: "org-acme"}
+	wsNS  = Tenancy{Organization: "acme", OrgNamespace: "org-acme", Workspace: "team-a", WorkspaceNamespace: "acme-team-a"}
+)
+
+func attempt(op admissionv1.Operation, where Tenancy, roles Roles) Attempt {
+	return Attempt{Who: Requester{Name: "alice"}, Roles: roles, Where: where, Operation: op, Kind: "Membership", Name: "m"}
+}
+
+func orgRole(r v1.Role) Roles { return Roles{Org: authz.Key{Scope: authz.ScopeOrganization, Role: r}} }
+func wsRole(r v1.Role) Roles  { return Roles{Workspace: authz.Key{Scope: authz.ScopeWorkspace, Role: r}} }
+
+func member(ns string, role v1.Role, user string) *v1.Membership {
+	return &v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: ns},
+		Spec: v1.MembershipSpec{Subject: v1.Subject{Kind: v1.SubjectUser, Name: user}, Role: role}}
+}
+
+// expect checks allowed (want == "") or a denial whose messages contain every
+// comma-free fragment of want separated by "|".
+func expect(t *testing.T, name string, errs field.ErrorList, want string) {
+	t.Helper()
+	if want == "" {
+		if len(errs) > 0 {
+			t.Errorf("%s: denied, want allowed: %v", name, errs)
+		}
+		return
+	}
+	if len(errs) == 0 {
+		t.Errorf("%s: allowed, want denied with %q", name, want)
+		return
+	}
+	msg := errs.ToAggregate().Error()
+	for _, frag := range strings.Split(want, "|") {
+		if !strings.Contains(msg, frag) {
+			t.Errorf("%s: message %q lacks %q", name, msg, frag)
+		}
+	}
+}
+
+func TestMembershipRule(t *testing.T) {
+	create, update, del := admissionv1.Create, admissionv1.Update, admissionv1.Delete
+	tests := []struct {
+		name        string
+		a           Attempt
+		old, new    *v1.Membership
+		otherOwners int
+		want        string
+	}{
+		{"owner grants owner", attempt(create, orgNS, orgRole(v1.RoleOwner)), nil, member("org-acme", v1.RoleOwner, "bob"), 0, ""},
+		{"admin grants admin", attempt(create, orgNS, orgRole(v1.RoleAdmin)), nil, member("org-acme", v1.RoleAdmin, "bob"), 0, ""},
+		{"admin grants owner", attempt(create, orgNS, orgRole(v1.RoleAdmin)), nil, member("org-acme", v1.RoleOwner, "bob"),
+			0, `user "alice"|organization admin in acme|nobody grants a role above their own|needs the organization owner role`},
+		{"member grants admin", attempt(create, orgNS, orgRole(v1.RoleMember)), nil, member("org-acme", v1.RoleAdmin, "bob"),
+			0, "organization member in acme|Team right|needs the organization admin role"},
+		{"admin demotes owner", attempt(update, orgNS, orgRole(v1.RoleAdmin)), member("org-acme", v1.RoleOwner, "bob"), member("org-acme", v1.RoleMember, "bob"),
+			1, "nobody edits or removes a role above their own"},
+		{"last owner leaves", attempt(del, orgNS, orgRole(v1.RoleOwner)), member("org-acme", v1.RoleOwner, "alice"), nil,
+			0, "last owner of organization acme"},
+		{"last owner demoted", attempt(update, orgNS, orgRole(v1.RoleOwner)), member("org-acme", v1.RoleOwner, "alice"), member("org-acme", v1.RoleAdmin, "alice"),
+			0, "last owner"},
+		{"one of two owners leaves", attempt(del, orgNS, orgRole(v1.RoleOwner)), member("org-acme", v1.RoleOwner, "alice"), nil, 1, ""},
+		{"manager adds manager", attempt(create, wsNS, wsRole(v1.RoleManager)), nil, member("acme-team-a", v1.RoleManager, "bob"), 0, ""},
+		{"manager adds workspace admin", attempt(create, wsNS, wsRole(v1.RoleManager)), nil, member("acme-team-a", v1.RoleAdmin, "bob"),
+			0, "workspace manager in acme/team-a|needs the workspace admin role"},
+		{"workspace admin adds org member", attempt(create, orgNS, wsRole(v1.RoleAdmin)), nil, member("org-acme", v1.RoleMember, "bob"),
+			0, "no role in acme"},
+		{"org admin manages a workspace", attempt(create, wsNS, orgRole(v1.RoleAdmin)), nil, member("acme-team-a", v1.RoleAdmin, "bob"), 0, ""},
+		{"owner in a workspace", attempt(create, wsNS, orgRole(v1.RoleOwner)), nil, member("acme-team-a", v1.RoleOwner, "bob"),
+			0, "not a workspace role"},
+		{"manager in the org namespace", attempt(create, orgNS, orgRole(v1.RoleOwner)), nil, member("org-acme", v1.RoleManager, "bob"),
+			0, "not an organization role"},
+		{"outside tenancy", attempt(create, Tenancy{}, Roles{}), nil, member("default", v1.RoleMember, "bob"), 0, "carries no tenantward.io/organization label"},
+	}
+	sa := member("org-acme", v1.RoleMember, "system:serviceaccount:ci:deployer")
+	tests = append(tests, struct {
+		name        string
+		a           Attempt
+		old, new    *v1.Membership
+		otherOwners int
+		want        string
+	}{"service account as a User", attempt(create, orgNS, orgRole(v1.RoleOwner)), nil, sa, 0, "subject of kind ServiceAccount"})
+	for _, tt := range tests {
+		expect(t, tt.name, MembershipRule(tt.a, tt.old, tt.new, tt.otherOwners), tt.want)
+	}
+	platform := attempt(del, orgNS, Roles{})
+	platform.Who.Platform = true
+	expect(t, "platform removes the last owner", MembershipRule(platform, member("org-acme", v1.RoleOwner, "alice"), nil, 0), "last owner")
+	expect(t, "platform grants owner", MembershipRule(func() Attempt { a := platform; a.Operation = create; return a }(), nil, member("org-acme", v1.RoleOwner, "bob"), 0), "")
+}
+
+func TestOrganizationRule(t *testing.T) {
+	org := func(budget int64) *v1.Organization {
+		return &v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "acme"},
+			Spec: v1.OrganizationSpec{DisplayName: "Acme", Billing: &v1.Billing{MonthlyBudgetUSD: budget}}}
+	}
+	renamed := org(10)
+	renamed.Spec.DisplayName = "Acme Inc"
+	expect(t, "admin renames", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleAdmin)), org(10), renamed), "")
+	expect(t, "admin changes billing", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleAdmin)), org(10), org(20)),
+		"organization admin in acme|billing is managed by owners only|needs the organization owner role")
+	expect(t, "owner changes billing", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleOwner)), org(10), org(20)), "")
+	expect(t, "member renames", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleMember)), org(10), renamed), "needs the organization admin role")
+	expect(t, "admin deletes", OrganizationRule(attempt(admissionv1.Delete, orgNS, orgRole(v1.RoleAdmin)), org(10), nil), "only owners delete")
+	expect(t, "owner deletes", OrganizationRule(attempt(admissionv1.Delete, orgNS, orgRole(v1.RoleOwner)), org(10), nil), "")
+	expect(t, "tenant creates", OrganizationRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleOwner)), nil, org(0)), "reserved to platform identities")
+}
+
+func TestWorkspaceRule(t *testing.T) {
+	ws := &v1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "team-b", Namespace: "org-acme"}, Spec: v1.WorkspaceSpec{Organization: "acme"}}
+	expect(t, "admin creates", WorkspaceRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleAdmin)), ws), "")
+	expect(t, "member creates", WorkspaceRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleMember)), ws), "organization member in acme|needs the organization admin role")
+	other := ws.DeepCopy()
+	other.Spec.Organization = "globex"
+	expect(t, "wrong organization", WorkspaceRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleOwner)), other), "must be acme")
+	expect(t, "in a workspace namespace", WorkspaceRule(attempt(admissionv1.Create, wsNS, orgRole(v1.RoleOwner)), ws), "belongs in its organization's namespace")
+}
+
+func TestAPIKeyRule(t *testing.T) {
+	key := func(ns string, p v1.APIKeyPermissions) *v1.APIKey {
+		return &v1.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "k", Namespace: ns}, Spec: v1.APIKeySpec{Permissions: p}}
+	}
+	read := v1.APIKeyPermissions{Prompts: v1.AccessRead, Completions: v1.ToggleEnabled}
+	all := authz.MaxPermissions()
+	expect(t, "admin creates admin key", APIKeyRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleAdmin)), nil, key("org-acme", all), KeyChecks{}), "")
+	expect(t, "member creates admin key", APIKeyRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleMember)), nil, key("org-acme", read), KeyChecks{}),
+		"admin keys (in the organization namespace) are managed by organization owners and admins only|needs the organization admin role")
+	expect(t, "workspace admin creates admin key", APIKeyRule(attempt(admissionv1.Create, orgNS, wsRole(v1.RoleAdmin)), nil, key("org-acme", read), KeyChecks{}), "no role in acme")
+	expect(t, "manager creates read key", APIKeyRule(attempt(admissionv1.Create, wsNS, wsRole(v1.RoleManager)), nil, key("acme-team-a", read), KeyChecks{}), "")
+	over := read
+	over.Providers = v1.AccessWrite
+	expect(t, "manager exceeds ceiling", APIKeyRule(attempt(admissionv1.Create, wsNS, wsRole(v1.RoleManager)), nil, key("acme-team-a", over), KeyChecks{}),
+		"never exceed what its creator holds: providers requested Write, the most your role grants is Read")
+	integ := read
+	integ.Integrations = v1.AccessWrite
+	closed := integrationpolicy.Gate([]v1.EffectiveIntegrationAccess{{Type: v1.IntegrationAI, ManagersWrite: v1.Denied}})
+	expect(t, "manager integrations key, policy open", APIKeyRule(attempt(admissionv1.Create, wsNS, wsRole(v1.RoleManager)), nil, key("acme-team-a", integ), KeyChecks{}), "")
+	expect(t, "manager integrations key, policy closed", APIKeyRule(attempt(admissionv1.Create, wsNS, wsRole(v1.RoleManager)), nil, key("acme-team-a", integ), KeyChecks{Gate: closed}),
+		"integrations requested Write")
+
+	old := key("acme-team-a", read)
+	rotated := old.DeepCopy()
+	rotated.Annotations = map[string]string{v1.AnnotationRotate: "1"}
+	a := attempt(admissionv1.Update, wsNS, wsRole(v1.RoleManager))
+	expect(t, "rotate without the verb", APIKeyRule(a, old, rotated, KeyChecks{}), "needs the rotate verb")
+	expect(t, "rotate with the verb", APIKeyRule(a, old, rotated, KeyChecks{RotateAllows: true}), "")
+	expect(t, "status by a tenant", APIKeyStatusRule(attempt(admissionv1.Update, wsNS, orgRole(v1.RoleOwner))), "written only by the operator")
+}
+
+func TestIntegrationPolicyAndGatedRules(t *testing.T) {
+	expect(t, "admin sets org policy", IntegrationPolicyRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleAdmin))), "")
+	expect(t, "workspace admin sets org policy", IntegrationPolicyRule(attempt(admissionv1.Update, orgNS, wsRole(v1.RoleAdmin))), "set by its owners and admins")
+	expect(t, "workspace admin overrides", IntegrationPolicyRule(attempt(admissionv1.Create, wsNS, wsRole(v1.RoleAdmin))), "")
+	expect(t, "manager overrides", IntegrationPolicyRule(attempt(admissionv1.Create, wsNS, wsRole(v1.RoleManager))), "workspace manager in acme/team-a|needs the workspace admin role")
+
+	closed := func(authz.Feature) bool { return false }
+	mgr := attempt(admissionv1.Create, wsNS, wsRole(v1.RoleManager))
+	expect(t, "manager, policy open", GatedRule(mgr, authz.MCPServers, nil, v1.SourceDefault), "")
+	expect(t, "manager, policy closed", GatedRule(mgr, authz.MCPServers, closed, v1.SourceWorkspace),
+		"workspace manager in acme/team-a|only where the IntegrationPolicy allows it|set by Workspace|needs the workspace admin role")
+	expect(t, "org admin, policy closed", GatedRule(attempt(admissionv1.Delete, wsNS, orgRole(v1.RoleAdmin)), authz.MCPServers, closed, v1.SourceOrganization), "")
+	expect(t, "member", GatedRule(attempt(admissionv1.Create, wsNS, wsRole(v1.RoleMember)), authz.Integrations, nil, v1.SourceDefault), "no Create on integrations")
+}
+
+func TestRequesterSubjectKeys(t *testing.T) {
+	p := NewPlatform(configIdentities(), "system:serviceaccount:tenantward-system:tenantward")
+	r := p.Requester(userInfo("system:serviceaccount:ci:deployer", "system:serviceaccounts"))
+	if r.Platform {
+		t.Error("a tenant service account is not a platform identity")
+	}
+	want := []string{"User:system:serviceaccount:ci:deployer", "ServiceAccount:ci/deployer", "Group:system:serviceaccounts"}
+	if got := r.SubjectKeys(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("keys = %v, want %v", got, want)
+	}
+	if !p.Requester(userInfo("system:serviceaccount:tenantward-system:tenantward")).Platform {
+		t.Error("the operator is a platform identity")
+	}
+	if !p.Requester(userInfo("root", "system:masters")).Platform {
+		t.Error("system:masters is a platform identity")
+	}
+	if !p.Requester(userInfo("system:serviceaccount:argocd:applier")).Platform {
+		t.Error("a configured service account is a platform identity")
+	}
+}
+
+func configIdentities() config.PlatformIdentities {
+	return config.PlatformIdentities{Groups: []string{"system:masters"}, ServiceAccounts: []string{"argocd/applier"}}
+}
+
+func userInfo(name string, groups ...string) authenticationv1.UserInfo {
+	return authenticationv1.UserInfo{Username: name, Groups: groups}
+}
