@@ -21,6 +21,7 @@ import (
 
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/manager"
+	admissionwebhooks "github.com/tenantward/tenantward/internal/webhook"
 )
 
 // Options configure local mode.
@@ -78,6 +79,8 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 		o.Manager.WebhookHost = env.WebhookInstallOptions.LocalServingHost
 		o.Manager.WebhookPort = env.WebhookInstallOptions.LocalServingPort
 		o.Manager.WebhookCertDir = env.WebhookInstallOptions.LocalServingCertDir
+		// envtest made the certificates and patched the caBundle.
+		o.Manager.WebhookCerts.Mode = admissionwebhooks.CertsExternal
 	}
 	mgr, err := manager.New(env.Config, o.Manager)
 	if err != nil {

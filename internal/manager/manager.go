@@ -48,6 +48,8 @@ type Options struct {
 	Burst int
 	// EnableWebhooks serves the validating webhooks.
 	EnableWebhooks bool
+	// WebhookCerts say where the webhook serving certificates come from.
+	WebhookCerts admissionwebhooks.CertOptions
 	// GracefulShutdownTimeout is how long a stopping replica waits for in-flight
 	// admissions, verifications and reconciles to finish.
 	GracefulShutdownTimeout time.Duration
@@ -67,6 +69,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.QPS, "kube-api-qps", 50, "queries per second to the API server")
 	fs.IntVar(&o.Burst, "kube-api-burst", 100, "burst of queries to the API server")
 	fs.BoolVar(&o.EnableWebhooks, "enable-webhooks", true, "serve the validating admission webhooks")
+	o.WebhookCerts.BindFlags(fs)
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long a stopping replica waits for in-flight admissions and reconciles to finish")
 }
 
@@ -81,6 +84,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme,
+		Cache:                   cacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
@@ -104,11 +108,13 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up controllers: %w", err)
 	}
 	if o.EnableWebhooks {
-		if err := admissionwebhooks.Setup(context.Background(), mgr, admissionwebhooks.Options{Config: conf, Audit: deps.Audit}); err != nil {
+		if err := admissionwebhooks.Setup(context.Background(), mgr, admissionwebhooks.Options{
+			Config: conf, Audit: deps.Audit, Certs: o.WebhookCerts, OperatorNamespace: o.OperatorNamespace, CertDir: o.WebhookCertDir,
+		}); err != nil {
 			return nil, fmt.Errorf("setting up webhooks: %w", err)
 		}
 	}
-	if err := addHealthChecks(mgr, false); err != nil {
+	if err := addHealthChecks(mgr, o.EnableWebhooks); err != nil {
 		return nil, err
 	}
 	return mgr, nil

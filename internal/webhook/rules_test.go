@@ -25,7 +25,9 @@ func attempt(op admissionv1.Operation, where Tenancy, roles Roles) Attempt {
 }
 
 func orgRole(r v1.Role) Roles { return Roles{Org: authz.Key{Scope: authz.ScopeOrganization, Role: r}} }
-func wsRole(r v1.Role) Roles  { return Roles{Workspace: authz.Key{Scope: authz.ScopeWorkspace, Role: r}} }
+func wsRole(r v1.Role) Roles {
+	return Roles{Workspace: authz.Key{Scope: authz.ScopeWorkspace, Role: r}}
+}
 
 func member(ns string, role v1.Role, user string) *v1.Membership {
 	return &v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: ns},

@@ -48,12 +48,21 @@ type Options struct {
 	Config *config.Config
 	// Audit receives a record of every decision.
 	Audit audit.Recorder
+	// Certs say where the serving certificates come from.
+	Certs CertOptions
+	// OperatorNamespace holds the self-managed certificate Secret.
+	OperatorNamespace string
+	// CertDir is the webhook server's certificate directory.
+	CertDir string
 }
 
 // Setup indexes Memberships by subject and registers every webhook on the
 // manager's webhook server. The operator's own identity joins the platform
 // identities, so its writes (APIKey status, master keys) always pass.
 func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+	if err := setupCertificates(ctx, mgr, o.Certs, o.OperatorNamespace, o.CertDir); err != nil {
+		return err
+	}
 	if err := IndexMemberships(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("indexing memberships: %w", err)
 	}

@@ -1,0 +1,265 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	v1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/controllers"
+	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/manager"
+	"github.com/tenantward/tenantward/internal/webhook"
+)
+
+// The control plane of this package: a real kube-apiserver and etcd with the
+// generated webhook configuration installed (envtest points it at the local
+// server and makes its certificates), and the operator's manager — every
+// controller plus the webhooks — serving it.
+var (
+	testEnv *controlplane.Env
+	admin   client.Client
+	// mgrCache is the manager's cache: tests wait on it before asserting a
+	// decision that depends on what the webhooks read.
+	mgrCache cache.Cache
+	testCtx  context.Context
+)
+
+const (
+	pollTimeout  = 60 * time.Second
+	pollInterval = 100 * time.Millisecond
+	// tenantsGroup holds every test user. A ClusterRole gives it every standard
+	// verb on the tenantward groups, so that the webhooks, not RBAC, decide.
+	// It has no custom verbs: rotate comes only from the generated roles.
+	tenantsGroup = "webhook-test:tenants"
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(logSink()), zap.UseDevMode(true)))
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return fail(err)
+	}
+	env, err := controlplane.Start(controlplane.Options{Webhooks: &envtest.WebhookInstallOptions{
+		Paths: []string{filepath.Join(root, "config", "webhook", "manifests.yaml")},
+	}})
+	if err != nil {
+		return fail(err)
+	}
+	testEnv = env
+	defer func() { _ = env.Stop() }()
+	wio := &env.WebhookInstallOptions
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	testCtx = ctx
+	mgr, err := manager.New(env.Config, manager.Options{
+		MetricsAddr: "0", ProbeAddr: "0", QPS: 500, Burst: 1000, OperatorNamespace: "tenantward-system",
+		EnableWebhooks: true, WebhookHost: wio.LocalServingHost, WebhookPort: wio.LocalServingPort,
+		WebhookCertDir: wio.LocalServingCertDir, WebhookCerts: webhook.CertOptions{Mode: webhook.CertsExternal},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	mgrCache = mgr.GetCache()
+	if admin, err = client.New(env.Config, client.Options{Scheme: manager.Scheme}); err != nil {
+		return fail(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	if err := waitServing(ctx, net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort))); err != nil {
+		return fail(err)
+	}
+	if err := grantTenants(ctx); err != nil {
+		return fail(err)
+	}
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+	}
+	return code
+}
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, err)
+	return 1
+}
+
+func logSink() *os.File {
+	if os.Getenv("TEST_VERBOSE_MANAGER") != "" {
+		return os.Stderr
+	}
+	f, _ := os.Open(os.DevNull)
+	return f
+}
+
+// waitServing waits until the webhook server answers TLS.
+func waitServing(ctx context.Context, addr string) error {
+	return wait.PollUntilContextTimeout(ctx, pollInterval, pollTimeout, true, func(context.Context) (bool, error) {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only probing that it listens
+		if err != nil {
+			return false, nil
+		}
+		return true, conn.Close()
+	})
+}
+
+func grantTenants(ctx context.Context) error {
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "webhook-test-tenants"}, Rules: []rbacv1.PolicyRule{{
+		APIGroups: []string{v1.GroupVersion.Group, "gateway.tenantward.io"},
+		Resources: []string{"*"},
+		Verbs:     []string{"get", "list", "watch", "create", "update", "patch", "delete"},
+	}}}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "webhook-test-tenants"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "Group", Name: tenantsGroup}}}
+	return errors.Join(admin.Create(ctx, role), admin.Create(ctx, binding))
+}
+
+// eventually polls check until it returns nil, failing the test with the last error.
+func eventually(t testing.TB, what string, check func() error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(testCtx, pollInterval, pollTimeout, true, func(context.Context) (bool, error) {
+		last = check()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not true after %s: %v", what, pollTimeout, errors.Join(last, err))
+	}
+}
+
+// as returns a client acting as a tenant user, like `kubectl --as=<user> --as-group=webhook-test:tenants`.
+func as(t testing.TB, user string) client.Client {
+	t.Helper()
+	c, err := client.New(controlplane.Impersonate(testEnv.Config, user, tenantsGroup), client.Options{Scheme: manager.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var counter atomic.Int64
+
+func unique(prefix string) string { return fmt.Sprintf("%s-%d", prefix, counter.Add(1)) }
+
+// tenant is an organization with one workspace and a user per role.
+type tenant struct {
+	org           *v1.Organization
+	ws            *v1.Workspace
+	orgNS, wsNS   string
+	owner, admin  string
+	member        string
+	wsAdmin       string
+	manager       string
+	wsMember      string
+	ownerMembship *v1.Membership
+}
+
+// newTenant creates an organization, a workspace and one Membership per role
+// as the platform admin, and waits until the webhooks' cache sees them all.
+func newTenant(t testing.TB) *tenant {
+	t.Helper()
+	name := unique("wh")
+	tn := &tenant{owner: name + "-owner", admin: name + "-admin", member: name + "-member",
+		wsAdmin: name + "-wsadmin", manager: name + "-manager", wsMember: name + "-wsmember"}
+	tn.org = &v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := admin.Create(testCtx, tn.org); err != nil {
+		t.Fatal(err)
+	}
+	tn.orgNS = webhook.OrgNamespace(tn.org)
+	waitNamespace(t, tn.orgNS)
+	tn.ws = &v1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "team", Namespace: tn.orgNS}, Spec: v1.WorkspaceSpec{Organization: name}}
+	if err := admin.Create(testCtx, tn.ws); err != nil {
+		t.Fatal(err)
+	}
+	tn.wsNS = controllers.WorkspaceNamespace(tn.ws)
+	waitNamespace(t, tn.wsNS)
+	tn.ownerMembship = grant(t, tn.orgNS, tn.owner, v1.RoleOwner)
+	grant(t, tn.orgNS, tn.admin, v1.RoleAdmin)
+	grant(t, tn.orgNS, tn.member, v1.RoleMember)
+	grant(t, tn.wsNS, tn.wsAdmin, v1.RoleAdmin)
+	grant(t, tn.wsNS, tn.manager, v1.RoleManager)
+	grant(t, tn.wsNS, tn.wsMember, v1.RoleMember)
+	return tn
+}
+
+// waitNamespace waits until the tenancy controllers made the namespace and
+// the manager's cache holds it with its tenancy labels.
+func waitNamespace(t testing.TB, name string) {
+	t.Helper()
+	eventually(t, "namespace "+name+" in the cache", func() error {
+		ns := &corev1.Namespace{}
+		if err := mgrCache.Get(testCtx, types.NamespacedName{Name: name}, ns); err != nil {
+			return err
+		}
+		if ns.Labels[v1.LabelOrganization] == "" {
+			return fmt.Errorf("namespace %s has no %s label yet", name, v1.LabelOrganization)
+		}
+		return nil
+	})
+}
+
+// grant creates a Membership as the platform admin and waits until the
+// webhooks' cache holds it.
+func grant(t testing.TB, ns, user string, role v1.Role) *v1.Membership {
+	t.Helper()
+	m := &v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: unique("m"), Namespace: ns},
+		Spec: v1.MembershipSpec{Subject: v1.Subject{Kind: v1.SubjectUser, Name: user}, Role: role}}
+	if err := admin.Create(testCtx, m); err != nil {
+		t.Fatalf("granting %s to %s in %s: %v", role, user, ns, err)
+	}
+	eventually(t, "membership in the cache", func() error {
+		return mgrCache.Get(testCtx, client.ObjectKeyFromObject(m), &v1.Membership{})
+	})
+	return m
+}
+
+// membership is a Membership object (not created).
+func membership(ns, user string, role v1.Role) *v1.Membership {
+	return &v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: unique("m"), Namespace: ns},
+		Spec: v1.MembershipSpec{Subject: v1.Subject{Kind: v1.SubjectUser, Name: user}, Role: role}}
+}
+
+// denied fails unless err is a webhook denial whose message holds every fragment.
+func denied(t testing.TB, what string, err error, fragments ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: allowed, want denied", what)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(err.Error(), f) {
+			t.Fatalf("%s: error %q lacks %q", what, err, f)
+		}
+	}
+}
+
+func allowed(t testing.TB, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: denied, want allowed: %v", what, err)
+	}
+}
