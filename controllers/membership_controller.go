@@ -1,8 +1,361 @@
 package controllers
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/audit"
+	"github.com/tenantward/tenantward/internal/authz"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
-// setupMembership registers the Membership reconciler. Placeholder until its issue lands.
-func setupMembership(_ ctrl.Manager, _ Deps) error { return nil }
+// Condition reasons of Memberships.
+const (
+	reasonBound       = "Bound"
+	reasonInvalidRole = "InvalidRole"
+)
+
+// The operator grants the generated tenant ClusterRoles through bindings, so it
+// may bind them (and write them, which needs escalate: they hold custom verbs
+// it does not hold itself).
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind;escalate,resourceNames=tenantward:organization:owner;tenantward:organization:admin;tenantward:organization:member;tenantward:workspace:admin;tenantward:workspace:manager;tenantward:workspace:member;tenantward:workspace:manager:write-integrations;tenantward:workspace:manager:write-mcp-integrations;tenantward:workspace:manager:write-mcp-servers
+
+// rbacReconciler turns an organization's Memberships into RoleBindings (one
+// per role per namespace, listing every holder of the role), its org roles'
+// rights on the Organization object into a ClusterRole and ClusterRoleBinding
+// by resource name, and reports in each Membership's status where it is bound.
+// Its requests are keyed by organization name.
+type rbacReconciler struct {
+	client.Client
+	audit    audit.Recorder
+	features authz.FeatureMap
+}
+
+// clusterRoleReconciler keeps the generated tenant ClusterRoles as the
+// permission table and feature map say.
+type clusterRoleReconciler struct {
+	client.Client
+	features authz.FeatureMap
+}
+
+// generatedRolesKey is the one request of the ClusterRole controller.
+var generatedRolesKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "tenantward-generated-clusterroles"}}
+
+func setupMembership(mgr ctrl.Manager, d Deps) error {
+	c := mgr.GetClient()
+	r := &rbacReconciler{Client: c, audit: d.Audit, features: d.Config.Features}
+	managed := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetLabels()[accessv1alpha1.LabelManagedBy] == accessv1alpha1.ManagedByValue
+	}))
+	if err := ctrl.NewControllerManagedBy(mgr).
+		Named("membership").
+		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(orgOfName)).
+		Watches(&accessv1alpha1.Workspace{}, handler.EnqueueRequestsFromMapFunc(orgOfWorkspace)).
+		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(orgOfNamespace(c))).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
+		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
+		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
+		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
+		Complete(r); err != nil {
+		return err
+	}
+	cr := &clusterRoleReconciler{Client: c, features: d.Config.Features}
+	always := func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{generatedRolesKey}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("clusterrole").
+		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(always), managed).
+		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(always)).
+		Complete(cr)
+}
+
+// Reconcile applies the generated ClusterRoles that differ from the cache and
+// deletes generated ones the table no longer has.
+func (r *clusterRoleReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	existing := &rbacv1.ClusterRoleList{}
+	if err := r.List(ctx, existing, client.MatchingLabels{accessv1alpha1.LabelManagedBy: accessv1alpha1.ManagedByValue}); err != nil {
+		return ctrl.Result{}, err
+	}
+	have := map[string]*rbacv1.ClusterRole{}
+	for i := range existing.Items {
+		if existing.Items[i].Labels[accessv1alpha1.LabelOrganization] == "" {
+			have[existing.Items[i].Name] = &existing.Items[i]
+		}
+	}
+	labels := map[string]string{accessv1alpha1.LabelManagedBy: accessv1alpha1.ManagedByValue}
+	var errs []error
+	for _, want := range authz.ClusterRoles(r.features) {
+		cur := have[want.Name]
+		delete(have, want.Name)
+		if cur != nil && tenancy.HasLabels(cur.Labels, labels) && equality.Semantic.DeepEqual(cur.Rules, want.Rules) {
+			continue
+		}
+		errs = append(errs, applyClusterRole(ctx, r.Client, rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: want.Name, Labels: labels}, Rules: want.Rules,
+		}))
+	}
+	for _, stale := range have {
+		errs = append(errs, client.IgnoreNotFound(r.Delete(ctx, stale)))
+	}
+	return ctrl.Result{}, errors.Join(errs...)
+}
+
+// Reconcile computes the organization's RBAC plan from the cache and writes
+// only the difference; an organization that is gone loses all of it.
+func (r *rbacReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	orgName := req.Name
+	org := &accessv1alpha1.Organization{}
+	err := r.Get(ctx, req.NamespacedName, org)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	var in tenancy.Input
+	var memberships []accessv1alpha1.Membership
+	if err == nil {
+		if org.Status.Namespace == "" {
+			return ctrl.Result{}, nil // the Organization controller has not made the namespace yet
+		}
+		if in, memberships, err = r.input(ctx, org); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	plan := tenancy.PlanOrganization(in)
+	return ctrl.Result{}, errors.Join(
+		r.syncRoleBindings(ctx, orgName, plan.RoleBindings),
+		r.syncClusterRBAC(ctx, orgName, plan),
+		r.syncMemberStatus(ctx, orgName, memberships, plan.Members),
+	)
+}
+
+// input gathers what the plan needs: the org namespace, the live workspace
+// namespaces with their integration gates, and every Membership in them.
+func (r *rbacReconciler) input(ctx context.Context, org *accessv1alpha1.Organization) (tenancy.Input, []accessv1alpha1.Membership, error) {
+	in := tenancy.Input{Organization: org.Name, OrgNamespace: org.Status.Namespace, Features: r.features}
+	workspaces, err := workspacesOf(ctx, r.Client, org)
+	if err != nil {
+		return in, nil, err
+	}
+	namespaces := &corev1.NamespaceList{}
+	if err := r.List(ctx, namespaces, client.MatchingLabels(tenancy.Labels(org.Name, ""))); err != nil {
+		return in, nil, err
+	}
+	live := map[string]bool{}
+	for _, ns := range namespaces.Items {
+		if ns.DeletionTimestamp.IsZero() {
+			live[ns.Name] = true
+		}
+	}
+	if !live[in.OrgNamespace] {
+		return in, nil, nil
+	}
+	nsList := []string{in.OrgNamespace}
+	for i := range workspaces {
+		w := &workspaces[i]
+		ns := tenancy.WorkspaceNamespace(w)
+		if !live[ns] || w.Status.Namespace != ns {
+			continue
+		}
+		in.Workspaces = append(in.Workspaces, tenancy.WorkspaceNS{Name: w.Name, Namespace: ns, Gate: tenancy.GateOf(w)})
+		nsList = append(nsList, ns)
+	}
+	var memberships []accessv1alpha1.Membership
+	for _, ns := range nsList {
+		list := &accessv1alpha1.MembershipList{}
+		if err := r.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return in, nil, err
+		}
+		for _, m := range list.Items {
+			if m.DeletionTimestamp.IsZero() {
+				memberships = append(memberships, m)
+			}
+		}
+	}
+	in.Memberships = memberships
+	return in, memberships, nil
+}
+
+// syncRoleBindings applies desired RoleBindings that differ from the cache
+// (recreating one whose immutable roleRef someone changed) and deletes the
+// organization's RoleBindings that are no longer desired.
+func (r *rbacReconciler) syncRoleBindings(ctx context.Context, org string, desired []rbacv1.RoleBinding) error {
+	existing := &rbacv1.RoleBindingList{}
+	if err := r.List(ctx, existing, client.MatchingLabels(tenancy.Labels(org, ""))); err != nil {
+		return err
+	}
+	have := make(map[types.NamespacedName]*rbacv1.RoleBinding, len(existing.Items))
+	for i := range existing.Items {
+		have[client.ObjectKeyFromObject(&existing.Items[i])] = &existing.Items[i]
+	}
+	var errs []error
+	for i := range desired {
+		want := &desired[i]
+		key := client.ObjectKeyFromObject(want)
+		cur := have[key]
+		delete(have, key)
+		if cur != nil && cur.RoleRef == want.RoleRef && tenancy.HasLabels(cur.Labels, want.Labels) && equality.Semantic.DeepEqual(cur.Subjects, want.Subjects) {
+			continue
+		}
+		if cur != nil && cur.RoleRef != want.RoleRef {
+			if err := r.Delete(ctx, cur); client.IgnoreNotFound(err) != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if err := r.Apply(ctx, roleBindingApply(want), client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership); err != nil {
+			errs = append(errs, fmt.Errorf("applying RoleBinding %s: %w", key, err))
+			continue
+		}
+		r.record(ctx, audit.ActionRoleBindingApplied, want, fmt.Sprintf("%d subjects bound to %s", len(want.Subjects), want.RoleRef.Name))
+	}
+	for _, stale := range have {
+		if err := r.Delete(ctx, stale); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.record(ctx, audit.ActionRoleBindingDeleted, stale, "no membership holds "+stale.RoleRef.Name+" any more")
+	}
+	return errors.Join(errs...)
+}
+
+func (r *rbacReconciler) record(ctx context.Context, action string, rb *rbacv1.RoleBinding, reason string) {
+	r.audit.Record(ctx, audit.OperatorAction(action, rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), rb, reason))
+}
+
+// syncClusterRBAC does for the organization's ClusterRoles and
+// ClusterRoleBindings on its Organization object what syncRoleBindings does
+// for RoleBindings.
+func (r *rbacReconciler) syncClusterRBAC(ctx context.Context, org string, plan tenancy.Plan) error {
+	sel := client.MatchingLabels(tenancy.Labels(org, ""))
+	roles := &rbacv1.ClusterRoleList{}
+	bindings := &rbacv1.ClusterRoleBindingList{}
+	if err := errors.Join(r.List(ctx, roles, sel), r.List(ctx, bindings, sel)); err != nil {
+		return err
+	}
+	haveRoles := map[string]*rbacv1.ClusterRole{}
+	for i := range roles.Items {
+		haveRoles[roles.Items[i].Name] = &roles.Items[i]
+	}
+	haveBindings := map[string]*rbacv1.ClusterRoleBinding{}
+	for i := range bindings.Items {
+		haveBindings[bindings.Items[i].Name] = &bindings.Items[i]
+	}
+	var errs []error
+	for _, want := range plan.ClusterRoles {
+		cur := haveRoles[want.Name]
+		delete(haveRoles, want.Name)
+		if cur == nil || !tenancy.HasLabels(cur.Labels, want.Labels) || !equality.Semantic.DeepEqual(cur.Rules, want.Rules) {
+			errs = append(errs, applyClusterRole(ctx, r.Client, want))
+		}
+	}
+	for _, want := range plan.ClusterRoleBindings {
+		cur := haveBindings[want.Name]
+		delete(haveBindings, want.Name)
+		if cur != nil && cur.RoleRef == want.RoleRef && tenancy.HasLabels(cur.Labels, want.Labels) && equality.Semantic.DeepEqual(cur.Subjects, want.Subjects) {
+			continue
+		}
+		if cur != nil && cur.RoleRef != want.RoleRef {
+			errs = append(errs, client.IgnoreNotFound(r.Delete(ctx, cur)))
+		}
+		subjects := make([]*rbacv1ac.SubjectApplyConfiguration, 0, len(want.Subjects))
+		for _, s := range want.Subjects {
+			subjects = append(subjects, subjectApply(s))
+		}
+		errs = append(errs, r.Apply(ctx, rbacv1ac.ClusterRoleBinding(want.Name).WithLabels(want.Labels).
+			WithRoleRef(roleRefApply(want.RoleRef)).WithSubjects(subjects...),
+			client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership))
+	}
+	for _, stale := range haveBindings {
+		errs = append(errs, client.IgnoreNotFound(r.Delete(ctx, stale)))
+	}
+	for _, stale := range haveRoles {
+		errs = append(errs, client.IgnoreNotFound(r.Delete(ctx, stale)))
+	}
+	return errors.Join(errs...)
+}
+
+// syncMemberStatus patches each Membership whose status differs from the plan's.
+func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, memberships []accessv1alpha1.Membership, statuses map[types.NamespacedName]tenancy.MemberStatus) error {
+	var errs []error
+	for i := range memberships {
+		m := &memberships[i]
+		want, ok := statuses[client.ObjectKeyFromObject(m)]
+		if !ok {
+			continue
+		}
+		before := m.DeepCopy()
+		m.Status.Organization = org
+		m.Status.Workspace = want.Workspace
+		m.Status.BoundNamespaces = want.BoundNamespaces
+		if want.Err != nil {
+			setReady(&m.Status.Conditions, m.Generation, metav1.ConditionFalse, reasonInvalidRole, want.Err.Error())
+		} else {
+			setReady(&m.Status.Conditions, m.Generation, metav1.ConditionTrue, reasonBound,
+				fmt.Sprintf("%s bound in %d namespaces", m.Spec.Role, len(want.BoundNamespaces)))
+			m.Status.ObservedGeneration = m.Generation
+		}
+		errs = append(errs, patchStatus(ctx, r.Client, before, m, &before.Status, &m.Status))
+	}
+	return errors.Join(errs...)
+}
+
+func applyClusterRole(ctx context.Context, c client.Client, cr rbacv1.ClusterRole) error {
+	apply := rbacv1ac.ClusterRole(cr.Name).WithLabels(cr.Labels)
+	for _, rule := range cr.Rules {
+		apply.WithRules(rbacv1ac.PolicyRule().WithAPIGroups(rule.APIGroups...).WithResources(rule.Resources...).
+			WithResourceNames(rule.ResourceNames...).WithVerbs(rule.Verbs...))
+	}
+	if err := c.Apply(ctx, apply, client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying ClusterRole %s: %w", cr.Name, err)
+	}
+	return nil
+}
+
+func roleBindingApply(rb *rbacv1.RoleBinding) *rbacv1ac.RoleBindingApplyConfiguration {
+	subjects := make([]*rbacv1ac.SubjectApplyConfiguration, 0, len(rb.Subjects))
+	for _, s := range rb.Subjects {
+		subjects = append(subjects, subjectApply(s))
+	}
+	return rbacv1ac.RoleBinding(rb.Name, rb.Namespace).WithLabels(maps.Clone(rb.Labels)).
+		WithRoleRef(roleRefApply(rb.RoleRef)).WithSubjects(subjects...)
+}
+
+func roleRefApply(ref rbacv1.RoleRef) *rbacv1ac.RoleRefApplyConfiguration {
+	return rbacv1ac.RoleRef().WithAPIGroup(ref.APIGroup).WithKind(ref.Kind).WithName(ref.Name)
+}
+
+func subjectApply(s rbacv1.Subject) *rbacv1ac.SubjectApplyConfiguration {
+	a := rbacv1ac.Subject().WithKind(s.Kind).WithName(s.Name)
+	if s.APIGroup != "" {
+		a.WithAPIGroup(s.APIGroup)
+	}
+	if s.Namespace != "" {
+		a.WithNamespace(s.Namespace)
+	}
+	return a
+}
+
+// orgOfName maps an Organization to its own request.
+func orgOfName(_ context.Context, obj client.Object) []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: obj.GetName()}}}
+}

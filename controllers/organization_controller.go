@@ -1,8 +1,422 @@
 package controllers
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/audit"
+	"github.com/tenantward/tenantward/internal/authz"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
-// setupOrganization registers the Organization reconciler. Placeholder until its issue lands.
-func setupOrganization(_ ctrl.Manager, _ Deps) error { return nil }
+// MasterKeyName is the name of the master APIKey in an org namespace.
+const MasterKeyName = "master"
+
+// Condition reasons of Organizations and Workspaces.
+const (
+	reasonReconciled        = "Reconciled"
+	reasonNamespaceConflict = "NamespaceConflict"
+	reasonInvalidNamespace  = "InvalidNamespace"
+	reasonDeletionBlocked   = "DeletionBlocked"
+	reasonDeleting          = "Deleting"
+)
+
+// conflictRetry re-checks a namespace clash: the clashing namespace is not in
+// the operator's cache, so its removal sends no event.
+const conflictRetry = 30 * time.Second
+
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/finalizers,verbs=update
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// organizationReconciler gives an Organization its namespace and master APIKey,
+// keeps its status and cleans up on deletion.
+type organizationReconciler struct {
+	client.Client
+	// apiReader sees namespaces outside the cache (which holds only the
+	// operator's own), to report a clash instead of creating over it.
+	apiReader client.Reader
+	events    events.EventRecorder
+	audit     audit.Recorder
+}
+
+func setupOrganization(mgr ctrl.Manager, d Deps) error {
+	r := &organizationReconciler{
+		Client:    mgr.GetClient(),
+		apiReader: mgr.GetAPIReader(),
+		events:    mgr.GetEventRecorder("tenantward"),
+		audit:     d.Audit,
+	}
+	c := mgr.GetClient()
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("organization").
+		For(&accessv1alpha1.Organization{}).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels)).
+		Watches(&accessv1alpha1.Workspace{}, handler.EnqueueRequestsFromMapFunc(orgOfWorkspace)).
+		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(orgOfNamespace(c))).
+		Watches(&accessv1alpha1.APIKey{}, handler.EnqueueRequestsFromMapFunc(orgOfNamespace(c))).
+		Complete(r)
+}
+
+// Reconcile handles deletion first, then adds the finalizer, then makes the
+// namespace and master key and counts the organization's objects. Status is
+// patched once, at the end, and only when it changed.
+func (r *organizationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	org := &accessv1alpha1.Organization{}
+	if err := r.Get(ctx, req.NamespacedName, org); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !org.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, org)
+	}
+	if !controllerutil.ContainsFinalizer(org, accessv1alpha1.Finalizer) {
+		return ctrl.Result{}, addFinalizer(ctx, r.Client, org)
+	}
+	before := org.DeepCopy()
+	result, err := r.reconcileLive(ctx, org)
+	return result, errors.Join(err, patchStatus(ctx, r.Client, before, org, &before.Status, &org.Status))
+}
+
+// reconcileLive sets Ready: the namespace exists and is ours, the master key
+// object exists unless opted out.
+func (r *organizationReconciler) reconcileLive(ctx context.Context, org *accessv1alpha1.Organization) (ctrl.Result, error) {
+	nsName := tenancy.OrgNamespace(org)
+	if err := tenancy.ValidNamespace(nsName); err != nil {
+		setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonInvalidNamespace, err.Error())
+		return ctrl.Result{}, nil
+	}
+	owner := tenancy.Owner{Organization: org.Name}
+	if err := ensureNamespace(ctx, namespaceDeps{r.Client, r.apiReader, r.events, r.audit}, org, nsName, owner); err != nil {
+		if conflict := (*claimError)(nil); errors.As(err, &conflict) {
+			setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonNamespaceConflict, err.Error())
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	org.Status.Namespace = nsName
+
+	org.Status.MasterKeyName = ""
+	if org.Spec.MasterKey != accessv1alpha1.MasterKeyNone {
+		if err := r.ensureMasterKey(ctx, org, nsName); err != nil {
+			return ctrl.Result{}, err
+		}
+		org.Status.MasterKeyName = MasterKeyName
+	}
+	if err := r.count(ctx, org); err != nil {
+		return ctrl.Result{}, err
+	}
+	setReady(&org.Status.Conditions, org.Generation, metav1.ConditionTrue, reasonReconciled,
+		fmt.Sprintf("namespace %s, %d workspaces, %d members", nsName, org.Status.Workspaces, org.Status.Members))
+	org.Status.ObservedGeneration = org.Generation
+	return ctrl.Result{}, nil
+}
+
+// ensureMasterKey creates the master APIKey object, with every permission at
+// its maximum; the APIKey controller issues the key itself.
+func (r *organizationReconciler) ensureMasterKey(ctx context.Context, org *accessv1alpha1.Organization, ns string) error {
+	key := &accessv1alpha1.APIKey{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: MasterKeyName}, key)
+	if err == nil || !apierrors.IsNotFound(err) {
+		return err
+	}
+	labels := tenancy.Labels(org.Name, "")
+	labels[accessv1alpha1.LabelMasterKey] = "true"
+	key = &accessv1alpha1.APIKey{
+		ObjectMeta: metav1.ObjectMeta{Name: MasterKeyName, Namespace: ns, Labels: labels},
+		Spec: accessv1alpha1.APIKeySpec{
+			Description: "Master admin key of organization " + org.Name + ", with every permission enabled.",
+			Permissions: authz.MaxPermissions(),
+			State:       accessv1alpha1.KeyEnabled,
+		},
+	}
+	if err := r.Create(ctx, key, client.FieldOwner(accessv1alpha1.FieldManager)); err != nil {
+		return client.IgnoreAlreadyExists(err)
+	}
+	rec := audit.OperatorAction(audit.ActionMasterKeyIssued, accessv1alpha1.GroupVersion.WithKind("APIKey"), key, "master admin key object created for organization "+org.Name)
+	r.audit.Record(ctx, rec)
+	r.events.Eventf(org, key, corev1.EventTypeNormal, audit.EventReason(rec.Action), "CreateMasterKey", "created master APIKey %s/%s", ns, MasterKeyName)
+	return nil
+}
+
+// count sets the status counts from the cache: Workspaces in the org namespace,
+// Memberships and APIKeys in every namespace of the organization.
+func (r *organizationReconciler) count(ctx context.Context, org *accessv1alpha1.Organization) error {
+	workspaces, err := workspacesOf(ctx, r.Client, org)
+	if err != nil {
+		return err
+	}
+	namespaces := &corev1.NamespaceList{}
+	if err := r.List(ctx, namespaces, client.MatchingLabels(tenancy.Labels(org.Name, ""))); err != nil {
+		return err
+	}
+	var members, keys int
+	for _, ns := range namespaces.Items {
+		m, k, err := countIn(ctx, r.Client, ns.Name)
+		if err != nil {
+			return err
+		}
+		members, keys = members+m, keys+k
+	}
+	org.Status.Workspaces, org.Status.Members, org.Status.APIKeys = int32(len(workspaces)), int32(members), int32(keys) //nolint:gosec // counts of cached objects fit in int32
+	return nil
+}
+
+// finalize refuses while workspaces remain (unless Cascade, which deletes them
+// and waits), then removes the organization's RBAC and namespace and lets the
+// Organization go.
+func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alpha1.Organization) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(org, accessv1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	before := org.DeepCopy()
+	workspaces, err := workspacesOf(ctx, r.Client, org)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(workspaces) > 0 {
+		if org.Spec.DeletionPolicy == accessv1alpha1.DeletionCascade {
+			for i := range workspaces {
+				if err := r.Delete(ctx, &workspaces[i]); client.IgnoreNotFound(err) != nil {
+					return ctrl.Result{}, err
+				}
+			}
+			setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonDeleting,
+				fmt.Sprintf("deleting: waiting for %d workspaces to be deleted", len(workspaces)))
+		} else {
+			msg := fmt.Sprintf("organization %s still has %d workspaces (%s): delete them first, or set spec.deletionPolicy to Cascade",
+				org.Name, len(workspaces), namesOf(workspaces))
+			if setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonDeletionBlocked, msg) {
+				r.events.Eventf(org, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
+			}
+		}
+		return ctrl.Result{}, patchStatus(ctx, r.Client, before, org, &before.Status, &org.Status)
+	}
+	d := namespaceDeps{r.Client, r.apiReader, r.events, r.audit}
+	if err := removeOrganizationRBAC(ctx, r.Client, org.Name); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := deleteNamespace(ctx, d, org, tenancy.OrgNamespace(org), tenancy.Owner{Organization: org.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, removeFinalizer(ctx, r.Client, org)
+}
+
+// removeOrganizationRBAC deletes the per-organization ClusterRoles and
+// ClusterRoleBindings. RoleBindings go with their namespaces.
+func removeOrganizationRBAC(ctx context.Context, c client.Client, org string) error {
+	sel := client.MatchingLabels(tenancy.Labels(org, ""))
+	return errors.Join(
+		c.DeleteAllOf(ctx, &rbacv1.ClusterRoleBinding{}, sel),
+		c.DeleteAllOf(ctx, &rbacv1.ClusterRole{}, sel),
+	)
+}
+
+// workspacesOf lists the Workspaces of an organization in its namespace.
+func workspacesOf(ctx context.Context, c client.Reader, org *accessv1alpha1.Organization) ([]accessv1alpha1.Workspace, error) {
+	list := &accessv1alpha1.WorkspaceList{}
+	if err := c.List(ctx, list, client.InNamespace(tenancy.OrgNamespace(org))); err != nil {
+		return nil, err
+	}
+	out := list.Items[:0]
+	for _, w := range list.Items {
+		if w.Spec.Organization == org.Name {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+// countIn counts the Memberships and APIKeys of a namespace.
+func countIn(ctx context.Context, c client.Reader, ns string) (members, keys int, err error) {
+	ml := &accessv1alpha1.MembershipList{}
+	if err := c.List(ctx, ml, client.InNamespace(ns)); err != nil {
+		return 0, 0, err
+	}
+	kl := &accessv1alpha1.APIKeyList{}
+	if err := c.List(ctx, kl, client.InNamespace(ns)); err != nil {
+		return 0, 0, err
+	}
+	return len(ml.Items), len(kl.Items), nil
+}
+
+func namesOf(ws []accessv1alpha1.Workspace) string {
+	names := make([]string, 0, len(ws))
+	for _, w := range ws {
+		names = append(names, w.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// namespaceDeps are what creating and deleting a tenant namespace needs.
+type namespaceDeps struct {
+	c         client.Client
+	apiReader client.Reader
+	events    events.EventRecorder
+	audit     audit.Recorder
+}
+
+// claimError is a namespace clash: the user must resolve it.
+type claimError struct{ error }
+
+func (e *claimError) Unwrap() error { return e.error }
+
+// ensureNamespace creates the namespace of owner with server-side apply, or
+// finds it already made for owner. It writes nothing when the namespace exists
+// with the operator's labels, so labels others add (Argo CD, Flux) stay.
+func ensureNamespace(ctx context.Context, d namespaceDeps, obj client.Object, name string, owner tenancy.Owner) error {
+	ns := &corev1.Namespace{}
+	err := d.c.Get(ctx, client.ObjectKey{Name: name}, ns)
+	if apierrors.IsNotFound(err) {
+		// Not in the cache, which holds only the operator's namespaces: is it someone else's?
+		err = d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns)
+	}
+	switch {
+	case err == nil:
+		if cerr := tenancy.ClaimError(ns, owner); cerr != nil {
+			if !hasReason(obj, reasonNamespaceConflict) {
+				d.events.Eventf(obj, nil, corev1.EventTypeWarning, reasonNamespaceConflict, "CreateNamespace", cerr.Error())
+			}
+			return &claimError{cerr}
+		}
+		if !ns.DeletionTimestamp.IsZero() {
+			return fmt.Errorf("namespace %s is still terminating", name)
+		}
+		return nil
+	case !apierrors.IsNotFound(err):
+		return err
+	}
+	apply := corev1ac.Namespace(name).WithLabels(tenancy.Labels(owner.Organization, owner.Workspace))
+	if err := d.c.Apply(ctx, apply, client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	ns.Name, ns.Labels = name, tenancy.Labels(owner.Organization, owner.Workspace)
+	rec := audit.OperatorAction(audit.ActionNamespaceCreated, corev1.SchemeGroupVersion.WithKind("Namespace"), ns, "namespace of "+owner.String())
+	d.audit.Record(ctx, rec)
+	d.events.Eventf(obj, nil, corev1.EventTypeNormal, audit.EventReason(rec.Action), "CreateNamespace", "created namespace %s", name)
+	return nil
+}
+
+// deleteNamespace deletes the namespace of owner, and the operator's
+// RoleBindings in it, if the operator made it; a namespace it does not own is
+// left alone.
+func deleteNamespace(ctx context.Context, d namespaceDeps, obj client.Object, name string, owner tenancy.Owner) error {
+	ns := &corev1.Namespace{}
+	if err := d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !ns.DeletionTimestamp.IsZero() || !ownedBy(ns, owner) {
+		return nil
+	}
+	managed := client.MatchingLabels{accessv1alpha1.LabelManagedBy: accessv1alpha1.ManagedByValue}
+	if err := d.c.DeleteAllOf(ctx, &rbacv1.RoleBinding{}, client.InNamespace(name), managed); err != nil {
+		return err
+	}
+	if err := d.c.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	rec := audit.OperatorAction(audit.ActionNamespaceDeleted, corev1.SchemeGroupVersion.WithKind("Namespace"), ns, owner.String()+" deleted")
+	d.audit.Record(ctx, rec)
+	d.events.Eventf(obj, nil, corev1.EventTypeNormal, audit.EventReason(rec.Action), "DeleteNamespace", "deleted namespace %s", name)
+	return nil
+}
+
+// ownedBy reports whether the operator made ns for owner.
+func ownedBy(ns *corev1.Namespace, owner tenancy.Owner) bool {
+	got, ok := tenancy.OwnerOf(ns)
+	return ok && got == owner
+}
+
+// hasReason reports whether obj's Ready condition already has reason, so a
+// persisting problem is evented once, not on every reconcile.
+func hasReason(obj client.Object, reason string) bool {
+	var conds []metav1.Condition
+	switch o := obj.(type) {
+	case *accessv1alpha1.Organization:
+		conds = o.Status.Conditions
+	case *accessv1alpha1.Workspace:
+		conds = o.Status.Conditions
+	}
+	c := meta.FindStatusCondition(conds, accessv1alpha1.ConditionReady)
+	return c != nil && c.Reason == reason
+}
+
+// setReady sets the Ready condition and reports whether it changed.
+func setReady(conds *[]metav1.Condition, generation int64, status metav1.ConditionStatus, reason, msg string) bool {
+	return meta.SetStatusCondition(conds, metav1.Condition{
+		Type: accessv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: generation,
+	})
+}
+
+// patchStatus patches obj's status from before when it changed: one write per
+// reconcile at most, none when nothing changed.
+func patchStatus(ctx context.Context, c client.Client, before, obj client.Object, oldStatus, newStatus any) error {
+	if equality.Semantic.DeepEqual(oldStatus, newStatus) {
+		return nil
+	}
+	return client.IgnoreNotFound(c.Status().Patch(ctx, obj, client.MergeFrom(before)))
+}
+
+func addFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	before := obj.DeepCopyObject().(client.Object)
+	controllerutil.AddFinalizer(obj, accessv1alpha1.Finalizer)
+	return c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+func removeFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	before := obj.DeepCopyObject().(client.Object)
+	controllerutil.RemoveFinalizer(obj, accessv1alpha1.Finalizer)
+	return client.IgnoreNotFound(c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
+}
+
+// orgOfLabels maps an object carrying the organization label to its Organization.
+func orgOfLabels(_ context.Context, obj client.Object) []reconcile.Request {
+	if org := obj.GetLabels()[accessv1alpha1.LabelOrganization]; org != "" {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: org}}}
+	}
+	return nil
+}
+
+// orgOfWorkspace maps a Workspace to its Organization.
+func orgOfWorkspace(_ context.Context, obj client.Object) []reconcile.Request {
+	if w, ok := obj.(*accessv1alpha1.Workspace); ok && w.Spec.Organization != "" {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: w.Spec.Organization}}}
+	}
+	return nil
+}
+
+// orgOfNamespace maps an object to the Organization owning its namespace.
+func orgOfNamespace(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		ns := &corev1.Namespace{}
+		if err := c.Get(ctx, client.ObjectKey{Name: obj.GetNamespace()}, ns); err != nil {
+			return nil
+		}
+		if owner, ok := tenancy.OwnerOf(ns); ok {
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: owner.Organization}}}
+		}
+		return nil
+	}
+}

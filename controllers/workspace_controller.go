@@ -1,8 +1,206 @@
 package controllers
 
 import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/audit"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
-// setupWorkspace registers the Workspace reconciler. Placeholder until its issue lands.
-func setupWorkspace(_ ctrl.Manager, _ Deps) error { return nil }
+// Condition reasons of Workspaces.
+const (
+	reasonOrganizationMismatch = "OrganizationMismatch"
+	reasonOrganizationNotFound = "OrganizationNotFound"
+)
+
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/finalizers,verbs=update
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;update;patch;delete;deletecollection
+
+// workspaceReconciler gives a Workspace its namespace, keeps its status and
+// cleans up on deletion. The Workspace's RBAC is the Membership controller's.
+type workspaceReconciler struct {
+	client.Client
+	apiReader client.Reader
+	events    events.EventRecorder
+	audit     audit.Recorder
+}
+
+func setupWorkspace(mgr ctrl.Manager, d Deps) error {
+	r := &workspaceReconciler{
+		Client:    mgr.GetClient(),
+		apiReader: mgr.GetAPIReader(),
+		events:    mgr.GetEventRecorder("tenantward"),
+		audit:     d.Audit,
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("workspace").
+		For(&accessv1alpha1.Workspace{}).
+		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfOrganization)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.workspaceOfNamespace)).
+		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(r.workspaceOfNamespace)).
+		Watches(&accessv1alpha1.APIKey{}, handler.EnqueueRequestsFromMapFunc(r.workspaceOfNamespace)).
+		Complete(r)
+}
+
+// Reconcile checks the Workspace belongs where it lives, handles deletion,
+// adds the finalizer, makes the namespace and counts. Status is patched once,
+// only when it changed, and never touches status.integrationAccess.
+func (r *workspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ws := &accessv1alpha1.Workspace{}
+	if err := r.Get(ctx, req.NamespacedName, ws); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := ws.DeepCopy()
+	org, err := r.organizationOf(ctx, ws)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !ws.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, ws, org)
+	}
+	if org == nil {
+		return ctrl.Result{}, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status)
+	}
+	if !controllerutil.ContainsFinalizer(ws, accessv1alpha1.Finalizer) {
+		return ctrl.Result{}, addFinalizer(ctx, r.Client, ws)
+	}
+	result, err := r.reconcileLive(ctx, ws)
+	return result, errors.Join(err, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status))
+}
+
+// organizationOf returns the Organization the Workspace belongs to, or nil
+// with the Ready condition saying why it does not: the Organization is missing,
+// or the Workspace's namespace is not that Organization's namespace.
+func (r *workspaceReconciler) organizationOf(ctx context.Context, ws *accessv1alpha1.Workspace) (*accessv1alpha1.Organization, error) {
+	org := &accessv1alpha1.Organization{}
+	err := r.Get(ctx, client.ObjectKey{Name: ws.Spec.Organization}, org)
+	if apierrors.IsNotFound(err) {
+		setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonOrganizationNotFound,
+			fmt.Sprintf("organization %s does not exist", ws.Spec.Organization))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if orgNS := tenancy.OrgNamespace(org); ws.Namespace != orgNS {
+		msg := fmt.Sprintf("workspace %s is in namespace %s, but organization %s's namespace is %s: create it there",
+			ws.Name, ws.Namespace, org.Name, orgNS)
+		if setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonOrganizationMismatch, msg) {
+			r.events.Eventf(ws, nil, corev1.EventTypeWarning, reasonOrganizationMismatch, "Reconcile", msg)
+		}
+		return nil, nil
+	}
+	return org, nil
+}
+
+// reconcileLive sets Ready: the workspace namespace exists and is ours.
+func (r *workspaceReconciler) reconcileLive(ctx context.Context, ws *accessv1alpha1.Workspace) (ctrl.Result, error) {
+	nsName := tenancy.WorkspaceNamespace(ws)
+	if err := tenancy.ValidNamespace(nsName); err != nil {
+		setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonInvalidNamespace, err.Error())
+		return ctrl.Result{}, nil
+	}
+	owner := tenancy.Owner{Organization: ws.Spec.Organization, Workspace: ws.Name}
+	if err := ensureNamespace(ctx, namespaceDeps{r.Client, r.apiReader, r.events, r.audit}, ws, nsName, owner); err != nil {
+		if conflict := (*claimError)(nil); errors.As(err, &conflict) {
+			setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonNamespaceConflict, err.Error())
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	members, keys, err := countIn(ctx, r.Client, nsName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	ws.Status.Namespace = nsName
+	ws.Status.Members, ws.Status.APIKeys = int32(members), int32(keys) //nolint:gosec // counts of cached objects fit in int32
+	setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionTrue, reasonReconciled,
+		fmt.Sprintf("namespace %s, %d members", nsName, members))
+	ws.Status.ObservedGeneration = ws.Generation
+	return ctrl.Result{}, nil
+}
+
+// finalize refuses while Memberships or APIKeys remain in the workspace
+// namespace, unless the Workspace or its deleting Organization says Cascade;
+// then it deletes the namespace (and with it everything in it) and lets the
+// Workspace go.
+func (r *workspaceReconciler) finalize(ctx context.Context, ws *accessv1alpha1.Workspace, org *accessv1alpha1.Organization) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(ws, accessv1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	nsName := tenancy.WorkspaceNamespace(ws)
+	cascade := ws.Spec.DeletionPolicy == accessv1alpha1.DeletionCascade || org == nil ||
+		(!org.DeletionTimestamp.IsZero() && org.Spec.DeletionPolicy == accessv1alpha1.DeletionCascade)
+	if !cascade {
+		members, keys, err := countIn(ctx, r.Client, nsName)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if members+keys > 0 {
+			before := ws.DeepCopy()
+			msg := fmt.Sprintf("workspace %s still holds %d memberships and %d API keys in namespace %s: delete them first, or set spec.deletionPolicy to Cascade",
+				ws.Name, members, keys, nsName)
+			if setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonDeletionBlocked, msg) {
+				r.events.Eventf(ws, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
+			}
+			return ctrl.Result{}, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status)
+		}
+	}
+	owner := tenancy.Owner{Organization: ws.Spec.Organization, Workspace: ws.Name}
+	if err := deleteNamespace(ctx, namespaceDeps{r.Client, r.apiReader, r.events, r.audit}, ws, nsName, owner); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, removeFinalizer(ctx, r.Client, ws)
+}
+
+// workspacesOfOrganization maps an Organization to its Workspaces.
+func (r *workspaceReconciler) workspacesOfOrganization(ctx context.Context, obj client.Object) []reconcile.Request {
+	org, ok := obj.(*accessv1alpha1.Organization)
+	if !ok {
+		return nil
+	}
+	list := &accessv1alpha1.WorkspaceList{}
+	if err := r.List(ctx, list, client.InNamespace(tenancy.OrgNamespace(org))); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, w := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&w)})
+	}
+	return out
+}
+
+// workspaceOfNamespace maps a workspace namespace, or an object in one, to its Workspace.
+func (r *workspaceReconciler) workspaceOfNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
+	ns, ok := obj.(*corev1.Namespace)
+	if !ok {
+		ns = &corev1.Namespace{}
+		if err := r.Get(ctx, client.ObjectKey{Name: obj.GetNamespace()}, ns); err != nil {
+			return nil
+		}
+	}
+	owner, ok := tenancy.OwnerOf(ns)
+	if !ok || owner.Workspace == "" {
+		return nil
+	}
+	org := &accessv1alpha1.Organization{}
+	if err := r.Get(ctx, client.ObjectKey{Name: owner.Organization}, org); err != nil {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: tenancy.OrgNamespace(org), Name: owner.Workspace}}}
+}
