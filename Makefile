@@ -31,7 +31,7 @@ manifests: controller-gen ## Generate CRDs, RBAC and the webhook configuration.
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
 	go run ./hack/gen-gateway-crds config/crd/gateway
-	bash hack/sync-chart.sh
+	bash hack/sync-install.sh
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code and the generated docs.
