@@ -54,8 +54,15 @@ func runSuite(m *testing.M) int {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	testCtx = ctx
+	configFile, err := writeTestConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		cancel()
+		return 1
+	}
+	defer func() { _ = os.Remove(configFile) }()
 	mgr, err := manager.New(env.Config, manager.Options{
-		MetricsAddr: "0", ProbeAddr: "0", QPS: 500, Burst: 1000,
+		MetricsAddr: "0", ProbeAddr: "0", QPS: 500, Burst: 1000, ConfigFile: configFile,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -76,6 +83,29 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 	}
 	return code
+}
+
+// testConfig maps the two features that have no Kubernetes resource by
+// default to made-up resources, so that every row of the permission matrix can
+// be checked with an access review, and shows the feature map is configuration.
+const testConfig = `
+features:
+  logs-and-analytics:
+  - group: analytics.example.com
+    resources: [logs]
+  billing:
+  - group: billing.example.com
+    resources: [invoices]
+`
+
+func writeTestConfig() (string, error) {
+	f, err := os.CreateTemp("", "tenantward-config-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = f.Close() }()
+	_, err = f.WriteString(testConfig)
+	return f.Name(), err
 }
 
 // managerLog is where the manager logs: nowhere unless TEST_VERBOSE_MANAGER

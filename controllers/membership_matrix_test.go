@@ -1,0 +1,188 @@
+package controllers_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+)
+
+// This file restates the permission matrix from the seed document
+// (shared/seeds/001_694a994ce90fe6cb.txt, and 002 for MCP) and product.md, by
+// hand and independently of internal/authz, so that a wrong production table
+// fails these tests. Actions in the operator's documented additions
+// (docs/permissions.md, in italics there) are marked "+".
+
+// actionVerbs is product.md's mapping of matrix actions to Kubernetes verbs,
+// plus the operator's documented verbs for Manage, Add users, Assign roles,
+// Filter and Group.
+var actionVerbs = map[string][]string{
+	"List": {"list", "watch"}, "View": {"get"}, "Create": {"create"}, "Update": {"update", "patch"},
+	"Delete": {"delete"}, "Publish": {"publish"}, "Edit": {"update", "patch"}, "Duplicate": {"create"},
+	"Copy": {"get"}, "Rotate": {"rotate"},
+	"Manage":    {"get", "list", "watch", "create", "update", "patch", "delete"},
+	"Add users": {"get", "list", "watch", "create", "delete"}, "Assign roles": {"update", "patch"},
+	"Filter": {"list"}, "Group": {"list"},
+}
+
+// allVerbs are the verbs every cell is checked for, allowed or not.
+var allVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "publish", "rotate"}
+
+// The columns: org roles from the seed's Owner/Admin/Member columns; workspace
+// roles as product.md defines them.
+const (
+	colOwner = iota
+	colAdmin
+	colMember
+	colWSAdmin
+	colWSManager
+	colWSMember
+	numCols
+)
+
+type matrixRow struct {
+	feature, group, resource string
+	cells                    [numCols]string
+}
+
+const (
+	gw  = "gateway.tenantward.io"
+	acc = "access.tenantward.io"
+
+	promptsFull   = "List, View, Create, Update, Delete, Publish"
+	promptsMember = "List, View, Create, Update"
+	crudFull      = "List, View, Create, Update, Delete"
+	catalogFull   = "List, Create, Edit, Duplicate, Delete, Copy"
+	catalogMember = "List, Copy"
+	logs          = "View, Filter, Group"
+	team          = "Add users, Assign roles"
+	keys          = "Create, Edit, Delete, Update, Rotate, +List, +View"
+)
+
+var seedMatrix = []matrixRow{
+	// feature, group, resource:           owner, admin, member, ws admin, ws manager, ws member
+	{"Logs and Analytics", "analytics.example.com", "logs", [numCols]string{logs, logs, logs, logs, logs, logs}},
+	{"Prompts", gw, "prompts", [numCols]string{promptsFull, promptsFull, promptsMember, promptsFull, promptsFull, promptsMember}},
+	{"Configs", gw, "configs", [numCols]string{crudFull, crudFull, "List, View, Create", crudFull, crudFull, "List, View, Create"}},
+	{"Guardrails", gw, "guardrails", [numCols]string{crudFull, crudFull, "List, View, Create, Update", crudFull, crudFull, "List, View, Create, Update"}},
+	{"Integrations", gw, "integrations", [numCols]string{catalogFull, catalogFull, catalogMember, catalogFull, catalogFull, catalogMember}},
+	{"MCP integrations", gw, "mcpintegrations", [numCols]string{catalogFull, catalogFull, catalogMember, catalogFull, catalogFull, catalogMember}},
+	{"MCP servers", gw, "mcpservers", [numCols]string{catalogFull, catalogFull, catalogMember, catalogFull, catalogFull, catalogMember}},
+	{"Model Catalog: Providers", gw, "providers", [numCols]string{catalogFull, catalogFull, catalogMember, catalogFull, catalogMember, catalogMember}},
+	{"Model Catalog: Models", gw, "models", [numCols]string{catalogFull, catalogFull, catalogMember, catalogFull, catalogMember, catalogMember}},
+	{"Team", acc, "memberships", [numCols]string{team, team, "", team, team, ""}},
+	{"API Keys", acc, "apikeys", [numCols]string{keys, keys, "", keys, keys, ""}},
+	{"Billing", "billing.example.com", "invoices", [numCols]string{"Manage", "", "", "", "", ""}},
+	{"Workspaces", acc, "workspaces", [numCols]string{"+List, +View, +Create, +Update, +Delete", "+List, +View, +Create, +Update, +Delete", "+List, +View", "", "", ""}},
+	{"Integration access", acc, "integrationpolicies", [numCols]string{"+List, +View, +Create, +Update, +Delete", "+List, +View, +Create, +Update, +Delete", "+List, +View", "+List, +View, +Create, +Update, +Delete", "+List, +View", "+List, +View"}},
+}
+
+// organisationVerbs is the Organisation row (seed: Owner and Admin Update),
+// plus View for every org role so `kubectl get organization <name>` works.
+var organisationVerbs = [numCols][]string{
+	colOwner: {"get", "update", "patch"}, colAdmin: {"get", "update", "patch"}, colMember: {"get"},
+}
+
+// verbsOf expands a cell into the verbs it allows.
+func verbsOf(cell string) []string {
+	var out []string
+	for _, a := range strings.Split(cell, ",") {
+		a = strings.TrimPrefix(strings.TrimSpace(a), "+")
+		if a == "" {
+			continue
+		}
+		verbs, ok := actionVerbs[a]
+		if !ok {
+			panic("unknown action in the test matrix: " + a)
+		}
+		out = append(out, verbs...)
+	}
+	return out
+}
+
+// tenant is one user per column, in one organization with one workspace.
+type tenant struct {
+	org, orgNS, wsNS string
+	users            [numCols]string
+}
+
+func newTenant(t *testing.T, prefix string) tenant {
+	t.Helper()
+	org := createOrganization(t, uniqueName(prefix))
+	ws := createWorkspace(t, org, "research")
+	tn := tenant{org: org.Name, orgNS: org.Status.Namespace, wsNS: ws.Status.Namespace}
+	roles := [numCols]accessv1alpha1.Role{accessv1alpha1.RoleOwner, accessv1alpha1.RoleAdmin, accessv1alpha1.RoleMember,
+		accessv1alpha1.RoleAdmin, accessv1alpha1.RoleManager, accessv1alpha1.RoleMember}
+	for col, role := range roles {
+		ns, scope := tn.orgNS, "org"
+		if col >= colWSAdmin {
+			ns, scope = tn.wsNS, "ws"
+		}
+		tn.users[col] = fmt.Sprintf("%s-%s-%s@example.com", org.Name, scope, role)
+		createMembership(t, ns, tn.users[col], role)
+	}
+	return tn
+}
+
+// checkCell checks every verb on a resource in a namespace for one user: the
+// allowed ones and only those.
+func checkCell(t *testing.T, user, ns, group, resource string, want []string) {
+	t.Helper()
+	for _, verb := range allVerbs {
+		got := canI(t, user, authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: group, Resource: resource})
+		if got != slices.Contains(want, verb) {
+			t.Errorf("kubectl auth can-i %s %s.%s -n %s --as=%s: got %v, want %v", verb, resource, group, ns, user, got, !got)
+		}
+	}
+}
+
+func TestPermissionMatrix(t *testing.T) {
+	a := newTenant(t, "matrix-a")
+	b := newTenant(t, "matrix-b")
+
+	for _, row := range seedMatrix {
+		t.Run(row.feature, func(t *testing.T) {
+			for col := range numCols {
+				want := verbsOf(row.cells[col])
+				if col < colWSAdmin {
+					// Org roles hold their column in the org namespace and every workspace namespace.
+					checkCell(t, a.users[col], a.orgNS, row.group, row.resource, want)
+					checkCell(t, a.users[col], a.wsNS, row.group, row.resource, want)
+				} else {
+					checkCell(t, a.users[col], a.wsNS, row.group, row.resource, want)
+					checkCell(t, a.users[col], a.orgNS, row.group, row.resource, nil)
+				}
+			}
+		})
+	}
+
+	t.Run("Organisation", func(t *testing.T) {
+		for col := range numCols {
+			for _, verb := range allVerbs {
+				got := canI(t, a.users[col], authorizationv1.ResourceAttributes{Verb: verb, Group: acc, Resource: "organizations", Name: a.org})
+				if want := slices.Contains(organisationVerbs[col], verb); got != want {
+					t.Errorf("kubectl auth can-i %s organization/%s --as=%s: got %v, want %v", verb, a.org, a.users[col], got, want)
+				}
+			}
+		}
+	})
+
+	t.Run("isolation", func(t *testing.T) {
+		// Nobody in organization A may do anything in organization B.
+		for col := range numCols {
+			for _, row := range seedMatrix {
+				checkCell(t, a.users[col], b.orgNS, row.group, row.resource, nil)
+				checkCell(t, a.users[col], b.wsNS, row.group, row.resource, nil)
+			}
+			for _, verb := range allVerbs {
+				if canI(t, a.users[col], authorizationv1.ResourceAttributes{Verb: verb, Group: acc, Resource: "organizations", Name: b.org}) {
+					t.Errorf("%s of %s may %s organization %s", a.users[col], a.org, verb, b.org)
+				}
+			}
+		}
+	})
+}
