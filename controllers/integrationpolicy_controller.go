@@ -18,6 +18,7 @@ import (
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/integrationpolicy"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 // IntegrationPolicyFieldManager is the server-side apply field manager of the
@@ -148,7 +149,7 @@ func (r *integrationPolicyReconciler) reconcileWorkspace(ctx context.Context, re
 	if err := r.Get(ctx, req.NamespacedName, ws); err != nil || !ws.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	effective, err := integrationpolicy.EffectiveIn(ctx, r.Client, ws.Namespace, WorkspaceNamespace(ws))
+	effective, err := integrationpolicy.EffectiveIn(ctx, r.Client, ws.Namespace, tenancy.WorkspaceNamespace(ws))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -174,19 +175,6 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	u.SetName(obj.GetName())
 	u.SetNamespace(obj.GetNamespace())
 	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(IntegrationPolicyFieldManager), client.ForceOwnership)
-}
-
-// WorkspaceNamespace is the namespace a Workspace's objects live in: the one in
-// status once the Workspace controller created it, else the spec's, else the
-// default <organization>-<workspace>.
-func WorkspaceNamespace(ws *accessv1alpha1.Workspace) string {
-	switch {
-	case ws.Status.Namespace != "":
-		return ws.Status.Namespace
-	case ws.Spec.Namespace != "":
-		return ws.Spec.Namespace
-	}
-	return ws.Spec.Organization + "-" + ws.Name
 }
 
 // namespaceTenancy reads the organization and workspace labels of a namespace;
@@ -247,7 +235,7 @@ func (r *integrationPolicyReconciler) workspacesOfPolicy(ctx context.Context, po
 func (r *integrationPolicyReconciler) workspacePoliciesOfOrgPolicy(ctx context.Context, pol client.Object) []reconcile.Request {
 	var out []reconcile.Request
 	for _, ws := range r.workspacesOf(ctx, pol) {
-		if ns := WorkspaceNamespace(&ws); ns != pol.GetNamespace() {
+		if ns := tenancy.WorkspaceNamespace(&ws); ns != pol.GetNamespace() {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: integrationpolicy.PolicyName}})
 		}
 	}
@@ -261,5 +249,5 @@ func workspacePolicyOf(_ context.Context, obj client.Object) []reconcile.Request
 	if !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: WorkspaceNamespace(ws), Name: integrationpolicy.PolicyName}}}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: tenancy.WorkspaceNamespace(ws), Name: integrationpolicy.PolicyName}}}
 }

@@ -11,6 +11,7 @@ import (
 
 	v1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/controllers"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 // accessErr is nil when got holds exactly the want entries (type, managersWrite, source).
@@ -31,7 +32,7 @@ func eff(t v1.IntegrationType, p v1.Permission, s v1.SettingSource) v1.Effective
 func TestIntegrationPolicyEffectiveAccess(t *testing.T) {
 	org := createOrganization(t, uniqueName("intpol"))
 	ws := createWorkspace(t, org, "team")
-	wsNS := controllers.WorkspaceNamespace(ws)
+	wsNS := tenancy.WorkspaceNamespace(ws)
 
 	workspaceShows := func(want ...v1.EffectiveIntegrationAccess) {
 		t.Helper()

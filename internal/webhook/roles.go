@@ -10,6 +10,7 @@ import (
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/authz"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 // SubjectIndex is the Membership field index the webhooks resolve roles with:
@@ -116,7 +117,7 @@ func (r *Resolver) Tenancy(ctx context.Context, namespace string) (Tenancy, erro
 
 // OrganizationTenancy is the tenancy of an Organization object itself.
 func (r *Resolver) OrganizationTenancy(org *accessv1alpha1.Organization) Tenancy {
-	return Tenancy{Organization: org.Name, OrgNamespace: OrgNamespace(org)}
+	return Tenancy{Organization: org.Name, OrgNamespace: tenancy.OrgNamespace(org)}
 }
 
 func (r *Resolver) orgNamespace(ctx context.Context, name string) (string, error) {
@@ -124,18 +125,7 @@ func (r *Resolver) orgNamespace(ctx context.Context, name string) (string, error
 	if err := r.Reader.Get(ctx, types.NamespacedName{Name: name}, org); err != nil {
 		return "", fmt.Errorf("resolving the namespace of organization %s: %w", name, err)
 	}
-	return OrgNamespace(org), nil
-}
-
-// OrgNamespace is an Organization's namespace: status, else spec, else org-<name>.
-func OrgNamespace(org *accessv1alpha1.Organization) string {
-	switch {
-	case org.Status.Namespace != "":
-		return org.Status.Namespace
-	case org.Spec.Namespace != "":
-		return org.Spec.Namespace
-	}
-	return "org-" + org.Name
+	return tenancy.OrgNamespace(org), nil
 }
 
 // Roles resolves the requester's highest org and workspace roles in t through

@@ -14,11 +14,13 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,9 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	v1 "github.com/tenantward/tenantward/api/v1alpha1"
-	"github.com/tenantward/tenantward/controllers"
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/manager"
+	"github.com/tenantward/tenantward/internal/tenancy"
 	"github.com/tenantward/tenantward/internal/webhook"
 )
 
@@ -190,13 +192,13 @@ func newTenant(t testing.TB) *tenant {
 	if err := admin.Create(testCtx, tn.org); err != nil {
 		t.Fatal(err)
 	}
-	tn.orgNS = webhook.OrgNamespace(tn.org)
+	tn.orgNS = tenancy.OrgNamespace(tn.org)
 	waitNamespace(t, tn.orgNS)
 	tn.ws = &v1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "team", Namespace: tn.orgNS}, Spec: v1.WorkspaceSpec{Organization: name}}
 	if err := admin.Create(testCtx, tn.ws); err != nil {
 		t.Fatal(err)
 	}
-	tn.wsNS = controllers.WorkspaceNamespace(tn.ws)
+	tn.wsNS = tenancy.WorkspaceNamespace(tn.ws)
 	waitNamespace(t, tn.wsNS)
 	tn.ownerMembship = grant(t, tn.orgNS, tn.owner, v1.RoleOwner)
 	grant(t, tn.orgNS, tn.admin, v1.RoleAdmin)
@@ -262,4 +264,44 @@ func allowed(t testing.TB, what string, err error) {
 	if err != nil {
 		t.Fatalf("%s: denied, want allowed: %v", what, err)
 	}
+}
+
+// canIOnly answers `kubectl auth can-i ... --as=<user>` from the RBAC the
+// operator generated alone (without the test group's grant).
+func canIOnly(t testing.TB, user string, attrs authorizationv1.ResourceAttributes) bool {
+	t.Helper()
+	c, err := client.New(controlplane.Impersonate(testEnv.Config, user), client.Options{Scheme: manager.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attrs}}
+	if err := c.Create(testCtx, review); err != nil {
+		t.Fatalf("SelfSubjectAccessReview as %s: %v", user, err)
+	}
+	return review.Status.Allowed
+}
+
+// contains reports whether err's message holds every fragment.
+func contains(err error, fragments ...string) bool {
+	if err == nil {
+		return false
+	}
+	for _, f := range fragments {
+		if !strings.Contains(err.Error(), f) {
+			return false
+		}
+	}
+	return true
+}
+
+// updateAs reads obj fresh, applies mutate and updates it as c, retrying on
+// conflicts with the controllers' own writes. It returns the webhook's answer.
+func updateAs(c client.Client, obj client.Object, mutate func()) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := admin.Get(testCtx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		mutate()
+		return c.Update(testCtx, obj)
+	})
 }
