@@ -1,0 +1,318 @@
+package controllers_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+)
+
+func TestMembershipStatusSaysWhereBound(t *testing.T) {
+	org := createOrganization(t, uniqueName("status"))
+	ws := createWorkspace(t, org, "alpha")
+	m := createMembership(t, org.Status.Namespace, org.Name+"-member@example.com", accessv1alpha1.RoleMember)
+	eventually(t, "org membership bound in both namespaces", func() error {
+		if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(m), m); err != nil {
+			return err
+		}
+		want := []string{org.Status.Namespace, ws.Status.Namespace}
+		slices.Sort(want)
+		if m.Status.Organization != org.Name || !slices.Equal(m.Status.BoundNamespaces, want) {
+			return fmt.Errorf("status %+v, want organization %s bound in %v", m.Status, org.Name, want)
+		}
+		return nil
+	})
+
+	wm := createMembership(t, ws.Status.Namespace, org.Name+"-dev@example.com", accessv1alpha1.RoleManager)
+	if wm.Status.Workspace != "alpha" || !slices.Equal(wm.Status.BoundNamespaces, []string{ws.Status.Namespace}) {
+		t.Errorf("workspace membership status %+v", wm.Status)
+	}
+
+	// A role the scope does not have is reported, and grants nothing.
+	bad := &accessv1alpha1.Membership{
+		ObjectMeta: metav1.ObjectMeta{Name: "bad", Namespace: org.Status.Namespace},
+		Spec: accessv1alpha1.MembershipSpec{
+			Subject: accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectUser, Name: "confused@example.com"},
+			Role:    accessv1alpha1.RoleManager,
+		},
+	}
+	if err := adminClient.Create(testCtx, bad); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "InvalidRole condition", func() error {
+		if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(bad), bad); err != nil {
+			return err
+		}
+		return conditionErr(bad.Status.Conditions, "InvalidRole", `role "manager" is not an organization role`)
+	})
+	if canI(t, "confused@example.com", authorizationv1.ResourceAttributes{Namespace: org.Status.Namespace, Verb: "list", Group: gw, Resource: "prompts"}) {
+		t.Error("an invalid membership must grant nothing")
+	}
+}
+
+func TestServiceAccountAndGroupSubjects(t *testing.T) {
+	org := createOrganization(t, uniqueName("subjects"))
+	for _, s := range []accessv1alpha1.Subject{
+		{Kind: accessv1alpha1.SubjectGroup, Name: "platform-admins"},
+		{Kind: accessv1alpha1.SubjectServiceAccount, Name: "argocd-applier", Namespace: "argocd"},
+	} {
+		m := &accessv1alpha1.Membership{
+			ObjectMeta: metav1.ObjectMeta{Name: uniqueName("m"), Namespace: org.Status.Namespace},
+			Spec:       accessv1alpha1.MembershipSpec{Subject: s, Role: accessv1alpha1.RoleAdmin},
+		}
+		if err := adminClient.Create(testCtx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prompts := authorizationv1.ResourceAttributes{Namespace: org.Status.Namespace, Verb: "delete", Group: gw, Resource: "prompts"}
+	eventually(t, "group and service account hold the admin role", func() error {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &prompts}}
+		if err := asUser(t, "alice", "platform-admins").Create(testCtx, review); err != nil {
+			return err
+		}
+		if !review.Status.Allowed {
+			return fmt.Errorf("a member of group platform-admins may not delete prompts")
+		}
+		if !canI(t, "system:serviceaccount:argocd:argocd-applier", prompts) {
+			return fmt.Errorf("service account argocd/argocd-applier may not delete prompts")
+		}
+		return nil
+	})
+	if canI(t, "alice", prompts) {
+		t.Error("alice outside the group must not hold the group's role")
+	}
+}
+
+func TestDeletedOrEditedBindingIsRestored(t *testing.T) {
+	org := createOrganization(t, uniqueName("restore"))
+	user := org.Name + "-admin@example.com"
+	createMembership(t, org.Status.Namespace, user, accessv1alpha1.RoleAdmin)
+	name := "tenantward:organization:admin"
+	_, rb, err := bindingSubjects(org.Status.Namespace, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adminClient.Delete(testCtx, rb); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deleted binding restored", func() error {
+		_, got, err := bindingSubjects(org.Status.Namespace, name)
+		if err != nil {
+			return err
+		}
+		if got.UID == rb.UID {
+			return fmt.Errorf("not deleted yet")
+		}
+		return nil
+	})
+
+	_, rb, _ = bindingSubjects(org.Status.Namespace, name)
+	patch := client.MergeFrom(rb.DeepCopy())
+	rb.Subjects = append(rb.Subjects, rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory@example.com"})
+	if err := adminClient.Patch(testCtx, rb, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "edited binding restored", func() error {
+		subjects, _, err := bindingSubjects(org.Status.Namespace, name)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(subjects, []string{user}) {
+			return fmt.Errorf("subjects %v", subjects)
+		}
+		return nil
+	})
+	if canI(t, "mallory@example.com", authorizationv1.ResourceAttributes{Namespace: org.Status.Namespace, Verb: "get", Group: gw, Resource: "prompts"}) {
+		t.Error("mallory kept access after the binding was restored")
+	}
+}
+
+func TestRemovingMembershipRevokesAccess(t *testing.T) {
+	org := createOrganization(t, uniqueName("revoke"))
+	ws := createWorkspace(t, org, "main")
+	keep := createMembership(t, org.Status.Namespace, org.Name+"-keep@example.com", accessv1alpha1.RoleMember)
+	leave := createMembership(t, org.Status.Namespace, org.Name+"-leave@example.com", accessv1alpha1.RoleMember)
+	attrs := authorizationv1.ResourceAttributes{Namespace: ws.Status.Namespace, Verb: "create", Group: gw, Resource: "prompts"}
+	if !canI(t, leave.Spec.Subject.Name, attrs) {
+		t.Fatal("the member should be able to create prompts in the workspace")
+	}
+	if err := adminClient.Delete(testCtx, leave); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "access revoked", func() error {
+		if canI(t, leave.Spec.Subject.Name, attrs) {
+			return fmt.Errorf("%s still may create prompts", leave.Spec.Subject.Name)
+		}
+		return nil
+	})
+	if !canI(t, keep.Spec.Subject.Name, attrs) {
+		t.Error("the other member lost access")
+	}
+
+	// The last holder of a role gone, its bindings go too.
+	if err := adminClient.Delete(testCtx, keep); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "member bindings removed", func() error {
+		for _, ns := range []string{org.Status.Namespace, ws.Status.Namespace} {
+			err := adminClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "tenantward:organization:member"}, &rbacv1.RoleBinding{})
+			if !apierrors.IsNotFound(err) {
+				return fmt.Errorf("binding in %s: %w", ns, err)
+			}
+		}
+		return nil
+	})
+	eventually(t, "Organization access revoked", func() error {
+		if canI(t, keep.Spec.Subject.Name, authorizationv1.ResourceAttributes{Verb: "get", Group: acc, Resource: "organizations", Name: org.Name}) {
+			return fmt.Errorf("still may get the organization")
+		}
+		return nil
+	})
+}
+
+func TestManagerIntegrationWritesFollowPolicy(t *testing.T) {
+	org := createOrganization(t, uniqueName("policy"))
+	ws := createWorkspace(t, org, "team")
+	manager := org.Name + "-manager@example.com"
+	createMembership(t, ws.Status.Namespace, manager, accessv1alpha1.RoleManager)
+	create := func(resource string) authorizationv1.ResourceAttributes {
+		return authorizationv1.ResourceAttributes{Namespace: ws.Status.Namespace, Verb: "create", Group: gw, Resource: resource}
+	}
+	if !canI(t, manager, create("integrations")) {
+		t.Fatal("by default managers write integrations")
+	}
+	policy := &accessv1alpha1.IntegrationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: org.Status.Namespace},
+		Spec: accessv1alpha1.IntegrationPolicySpec{
+			AIIntegrations: &accessv1alpha1.IntegrationAccess{ManagersWrite: accessv1alpha1.Denied},
+		},
+	}
+	if err := adminClient.Create(testCtx, policy); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "integration writes closed for managers", func() error {
+		if canI(t, manager, create("integrations")) {
+			return fmt.Errorf("manager still may create integrations")
+		}
+		return nil
+	})
+	list := create("integrations")
+	list.Verb = "list"
+	if !canI(t, manager, list) || !canI(t, manager, create("mcpservers")) {
+		t.Error("a closed AI-integration gate must leave reads and the other types alone")
+	}
+}
+
+// TestIdleReconcileWritesNothing applies the same YAML twice, as a GitOps tool
+// would, adds tracking labels the operator did not set, and checks that the
+// operator then writes nothing and keeps those labels.
+func TestIdleReconcileWritesNothing(t *testing.T) {
+	org := createOrganization(t, uniqueName("idle"))
+	ws := createWorkspace(t, org, "steady")
+	gitops := asUser(t, "system:serviceaccount:argocd:argocd-application-controller", "system:masters")
+	apply := func(name, ns, user string, role accessv1alpha1.Role) *accessv1alpha1.Membership {
+		m := &accessv1alpha1.Membership{
+			TypeMeta:   metav1.TypeMeta{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "Membership"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"argocd.argoproj.io/instance": "tenants"}},
+			Spec: accessv1alpha1.MembershipSpec{
+				Subject: accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectUser, Name: user}, Role: role,
+			},
+		}
+		if err := gitops.Patch(testCtx, m, client.Apply, client.FieldOwner("argocd"), client.ForceOwnership); err != nil { //nolint:staticcheck // the way GitOps tools apply whole objects
+			t.Fatal(err)
+		}
+		return m
+	}
+	m := apply("owner", org.Status.Namespace, "idle-owner@example.com", accessv1alpha1.RoleOwner)
+	eventually(t, "membership Ready", func() error {
+		if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(m), m); err != nil {
+			return err
+		}
+		return readyErr(m.Status.Conditions)
+	})
+
+	// Argo CD labels the namespaces it tracks.
+	wsNS := &corev1.Namespace{}
+	if err := adminClient.Get(testCtx, client.ObjectKey{Name: ws.Status.Namespace}, wsNS); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(wsNS.DeepCopy())
+	wsNS.Labels["argocd.argoproj.io/instance"] = "tenants"
+	if err := adminClient.Patch(testCtx, wsNS, patch); err != nil {
+		t.Fatal(err)
+	}
+
+	versions := func() map[string]string {
+		out := map[string]string{}
+		objs := []client.Object{
+			&accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: org.Name}},
+			&accessv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: ws.Name, Namespace: ws.Namespace}},
+			&accessv1alpha1.Membership{ObjectMeta: metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace}},
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: org.Status.Namespace}},
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ws.Status.Namespace}},
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenantward:organization:owner", Namespace: org.Status.Namespace}},
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenantward:organization:owner", Namespace: ws.Status.Namespace}},
+			&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenantward:organization:" + org.Name + ":owner"}},
+			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "tenantward:organization:owner"}},
+		}
+		for _, o := range objs {
+			if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(o), o); err != nil {
+				t.Fatalf("%T %s: %v", o, o.GetName(), err)
+			}
+			out[fmt.Sprintf("%T %s/%s", o, o.GetNamespace(), o.GetName())] = o.GetResourceVersion()
+		}
+		return out
+	}
+	before := versions()
+
+	// The same YAML again is a no-op for the API server and for the operator.
+	apply("owner", org.Status.Namespace, "idle-owner@example.com", accessv1alpha1.RoleOwner)
+	// Touch every object the operator watches for this organization, then add a
+	// sentinel membership: once it is bound, the operator has reconciled the
+	// organization after the touches.
+	for _, o := range []client.Object{
+		&accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: org.Name}},
+		&accessv1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: ws.Name, Namespace: ws.Namespace}},
+	} {
+		if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(o), o); err != nil {
+			t.Fatal(err)
+		}
+		p := client.MergeFrom(o.DeepCopyObject().(client.Object))
+		o.SetAnnotations(map[string]string{"example.com/touched": "yes"})
+		if err := adminClient.Patch(testCtx, o, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createMembership(t, ws.Status.Namespace, "sentinel@example.com", accessv1alpha1.RoleMember)
+	eventually(t, "organization counts the sentinel", func() error {
+		o := &accessv1alpha1.Organization{}
+		if err := adminClient.Get(testCtx, client.ObjectKey{Name: org.Name}, o); err != nil {
+			return err
+		}
+		if o.Status.Members != 2 {
+			return fmt.Errorf("members = %d", o.Status.Members)
+		}
+		return nil
+	})
+
+	after := versions()
+	for k, v := range before {
+		if after[k] != v && k != fmt.Sprintf("%T /%s", &accessv1alpha1.Organization{}, org.Name) && k != fmt.Sprintf("%T %s/%s", &accessv1alpha1.Workspace{}, ws.Namespace, ws.Name) {
+			t.Errorf("%s was written while idle: resourceVersion %s -> %s", k, v, after[k])
+		}
+	}
+	if err := adminClient.Get(testCtx, client.ObjectKey{Name: ws.Status.Namespace}, wsNS); err != nil {
+		t.Fatal(err)
+	}
+	if wsNS.Labels["argocd.argoproj.io/instance"] != "tenants" {
+		t.Errorf("the Argo CD label was removed: %v", wsNS.Labels)
+	}
+}
