@@ -226,10 +226,10 @@ func TestManagerWritesFollowIntegrationPolicy(t *testing.T) {
 			eventually(t, "webhook and RBAC agree", func() error {
 				err := as(t, tn.manager).Create(testCtx, mcpServer(tn.wsNS), client.DryRunAll)
 				if (err == nil) != c.want {
-					return fmt.Errorf("webhook: allowed=%v, want %v (%v)", err == nil, c.want, err)
+					return fmt.Errorf("webhook: allowed=%v, want %v (%w)", err == nil, c.want, err)
 				}
 				if !c.want && !contains(err, "only where the IntegrationPolicy allows it", "set by "+string(c.wantMessageSource)) {
-					return fmt.Errorf("message: %v", err)
+					return fmt.Errorf("message: %w", err)
 				}
 				if got := canIOnly(t, tn.manager, attrs); got != c.want {
 					return fmt.Errorf("kubectl auth can-i create mcpservers --as=%s says %v, want %v", tn.manager, got, c.want)

@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -19,22 +21,43 @@ import (
 // service account, whatever the total number of Memberships.
 const SubjectIndex = "tenantward.webhook.subjectNamespace"
 
-// IndexValue is the SubjectIndex value of a Membership.
-func IndexValue(m *accessv1alpha1.Membership) string {
+// indexValue is the SubjectIndex value of a Membership.
+func indexValue(m *accessv1alpha1.Membership) string {
 	return indexKey(m.Namespace, SubjectKey(m.Spec.Subject))
 }
 
 func indexKey(namespace, subjectKey string) string { return namespace + "|" + subjectKey }
 
-// IndexMemberships registers SubjectIndex on the manager's cache.
-func IndexMemberships(ctx context.Context, indexer client.FieldIndexer) error {
-	return indexer.IndexField(ctx, &accessv1alpha1.Membership{}, SubjectIndex, func(o client.Object) []string {
-		m, ok := o.(*accessv1alpha1.Membership)
-		if !ok {
-			return nil
-		}
-		return []string{IndexValue(m)}
-	})
+// MembershipIndex answers SubjectIndex lookups. The manager's Membership
+// informer's indexer is one: a lookup returns the cached objects themselves,
+// which callers only read.
+type MembershipIndex interface {
+	ByIndex(indexName, indexedValue string) ([]any, error)
+}
+
+// IndexMemberships adds SubjectIndex to the Membership informer of the
+// manager's cache and returns the informer's indexer.
+func IndexMemberships(ctx context.Context, c cache.Cache) (MembershipIndex, error) {
+	inf, err := c.GetInformer(ctx, &accessv1alpha1.Membership{})
+	if err != nil {
+		return nil, err
+	}
+	if err := inf.AddIndexers(toolscache.Indexers{SubjectIndex: indexMembership}); err != nil {
+		return nil, err
+	}
+	shared, ok := inf.(toolscache.SharedIndexInformer)
+	if !ok {
+		return nil, fmt.Errorf("the Membership informer is a %T, not a client-go SharedIndexInformer", inf)
+	}
+	return shared.GetIndexer(), nil
+}
+
+func indexMembership(obj any) ([]string, error) {
+	m, ok := obj.(*accessv1alpha1.Membership)
+	if !ok {
+		return nil, nil
+	}
+	return []string{indexValue(m)}, nil
 }
 
 // Tenancy is where a request lands.
@@ -88,7 +111,10 @@ func (r Roles) In(scope authz.Scope) authz.Key {
 
 // Resolver reads tenancy and roles from the manager's cache.
 type Resolver struct {
+	// Reader reads Namespaces, Organizations and IntegrationPolicies.
 	Reader client.Reader
+	// Memberships finds Memberships by SubjectIndex.
+	Memberships MembershipIndex
 }
 
 // Tenancy resolves a namespace from its tenantward.io labels. A namespace that
@@ -137,22 +163,26 @@ func (r *Resolver) Roles(ctx context.Context, who Requester, t Tenancy) (Roles, 
 	}
 	keys := who.SubjectKeys()
 	var err error
-	if out.Org, err = r.highest(ctx, keys, t.OrgNamespace, authz.ScopeOrganization); err != nil || t.WorkspaceNamespace == "" {
+	if out.Org, err = r.highest(keys, t.OrgNamespace, authz.ScopeOrganization); err != nil || t.WorkspaceNamespace == "" {
 		return out, err
 	}
-	out.Workspace, err = r.highest(ctx, keys, t.WorkspaceNamespace, authz.ScopeWorkspace)
+	out.Workspace, err = r.highest(keys, t.WorkspaceNamespace, authz.ScopeWorkspace)
 	return out, err
 }
 
-func (r *Resolver) highest(ctx context.Context, keys []string, namespace string, scope authz.Scope) (authz.Key, error) {
+func (r *Resolver) highest(keys []string, namespace string, scope authz.Scope) (authz.Key, error) {
 	var best authz.Key
 	for _, k := range keys {
-		list := &accessv1alpha1.MembershipList{}
-		if err := r.Reader.List(ctx, list, client.MatchingFields{SubjectIndex: indexKey(namespace, k)}, client.UnsafeDisableDeepCopy); err != nil {
+		items, err := r.Memberships.ByIndex(SubjectIndex, indexKey(namespace, k))
+		if err != nil {
 			return best, fmt.Errorf("reading memberships: %w", err)
 		}
-		for i := range list.Items {
-			if key := (authz.Key{Scope: scope, Role: list.Items[i].Spec.Role}); key.Rank() > best.Rank() {
+		for _, it := range items {
+			m, ok := it.(*accessv1alpha1.Membership)
+			if !ok {
+				continue
+			}
+			if key := (authz.Key{Scope: scope, Role: m.Spec.Role}); key.Rank() > best.Rank() {
 				best = key
 			}
 		}

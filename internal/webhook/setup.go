@@ -63,7 +63,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := setupCertificates(ctx, mgr, o.Certs, o.OperatorNamespace, o.CertDir); err != nil {
 		return err
 	}
-	if err := IndexMemberships(ctx, mgr.GetFieldIndexer()); err != nil {
+	memberships, err := IndexMemberships(ctx, mgr.GetCache())
+	if err != nil {
 		return fmt.Errorf("indexing memberships: %w", err)
 	}
 	self, err := whoAmI(ctx, mgr.GetClient())
@@ -71,7 +72,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	v := &Validator{
-		Resolver: &Resolver{Reader: mgr.GetCache()},
+		Resolver: &Resolver{Reader: mgr.GetCache(), Memberships: memberships},
 		Client:   mgr.GetClient(),
 		Platform: NewPlatform(o.Config.PlatformIdentities, self),
 		Features: GatedResources(o.Config.Features),
