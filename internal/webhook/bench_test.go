@@ -30,7 +30,7 @@ type indexReader struct {
 func newIndexReader() *indexReader {
 	return &indexReader{
 		memberships: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{SubjectIndex: indexMembership}),
-		objects: map[client.ObjectKey]client.Object{},
+		objects:     map[client.ObjectKey]client.Object{},
 	}
 }
 
