@@ -133,7 +133,7 @@ type OrganizationStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=org;orgs,categories=tenantward
-// +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`
+// +kubebuilder:printcolumn:name="Org-Namespace",type=string,JSONPath=`.status.namespace`
 // +kubebuilder:printcolumn:name="Workspaces",type=integer,JSONPath=`.status.workspaces`
 // +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.members`
 // +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.apiKeys`

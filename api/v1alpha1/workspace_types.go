@@ -85,7 +85,7 @@ type WorkspaceStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ws,categories=tenantward
 // +kubebuilder:printcolumn:name="Organization",type=string,JSONPath=`.spec.organization`
-// +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`
+// +kubebuilder:printcolumn:name="WS-Namespace",type=string,JSONPath=`.status.namespace`
 // +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.members`
 // +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.apiKeys`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
