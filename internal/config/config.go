@@ -72,5 +72,8 @@ func Load(path string) (*Config, error) {
 	if err := c.Features.Validate(); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
+	if err := c.Audit.Validate(); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
 	return c, nil
 }

@@ -82,6 +82,11 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 		// envtest made the certificates and patched the caBundle.
 		o.Manager.WebhookCerts.Mode = admissionwebhooks.CertsExternal
 	}
+	if o.Manager.AuditFile == "" {
+		if o.Manager.AuditFile, err = filepath.Abs(filepath.Join(o.Dir, "audit.jsonl")); err != nil {
+			return err
+		}
+	}
 	mgr, err := manager.New(env.Config, o.Manager)
 	if err != nil {
 		return err
@@ -102,7 +107,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 	}
 	fmt.Fprintf(out, "tenantward local: applied %d sample objects from %s\n", applied, o.Samples)
 
-	printReady(out, kubeconfig, env)
+	printReady(out, kubeconfig, o.Manager.AuditFile, env)
 
 	select {
 	case <-ctx.Done():
@@ -148,11 +153,12 @@ func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
 	return path, os.WriteFile(path, raw, 0o600)
 }
 
-func printReady(out io.Writer, kubeconfig string, env *controlplane.Env) {
+func printReady(out io.Writer, kubeconfig, auditFile string, env *controlplane.Env) {
 	kubectl := filepath.Join(env.BinaryAssetsDirectory, "kubectl")
 	fmt.Fprintf(out, `
 tenantward local: ready
   kubeconfig: %[1]s
+  audit trail: %[3]s
 
 Try it (in another terminal):
   export KUBECONFIG=%[1]s
@@ -165,7 +171,9 @@ Try it (in another terminal):
   kubectl auth can-i create prompts -n acme-research --as erin@acme.example --as-group acme:engineers
   kubectl auth can-i publish prompts -n acme-research --as erin@acme.example --as-group acme:engineers
   kubectl auth can-i create memberships -n acme-research --as dave@acme.example
+  # who did what: the audit trail, filtered
+  tenantward audit --file %[3]s --organization acme --since 1h
 
 Press Ctrl-C to stop.
-`, kubeconfig, kubectl)
+`, kubeconfig, kubectl, auditFile)
 }

@@ -53,6 +53,9 @@ type Options struct {
 	// GracefulShutdownTimeout is how long a stopping replica waits for in-flight
 	// admissions, verifications and reconciles to finish.
 	GracefulShutdownTimeout time.Duration
+	// AuditFile, when set, appends the audit trail to this file instead of the
+	// configuration's audit.file (local mode sets .local/audit.jsonl).
+	AuditFile string
 }
 
 // BindFlags registers the options on a flag set with their defaults.
@@ -70,6 +73,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Burst, "kube-api-burst", 100, "burst of queries to the API server")
 	fs.BoolVar(&o.EnableWebhooks, "enable-webhooks", true, "serve the validating admission webhooks")
 	o.WebhookCerts.BindFlags(fs)
+	fs.StringVar(&o.AuditFile, "audit-file", "", "append the audit trail as JSON lines to this file (overrides the config's audit.file)")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long a stopping replica waits for in-flight admissions and reconciles to finish")
 }
 
@@ -103,7 +107,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
-	deps := controllers.Deps{Config: conf, Audit: audit.Discard}
+	recorder, err := newAuditRecorder(mgr, conf.Audit, o.AuditFile)
+	if err != nil {
+		return nil, err
+	}
+	deps := controllers.Deps{Config: conf, Audit: recorder}
 	if err := controllers.SetupWithManager(mgr, deps); err != nil {
 		return nil, fmt.Errorf("setting up controllers: %w", err)
 	}
@@ -113,11 +121,29 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("setting up webhooks: %w", err)
 		}
+		if err := audit.SetupWebhook(context.Background(), mgr, recorder); err != nil {
+			return nil, err
+		}
 	}
 	if err := addHealthChecks(mgr, o.EnableWebhooks); err != nil {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// newAuditRecorder builds the audit sinks and runs their flush on shutdown.
+func newAuditRecorder(mgr ctrl.Manager, c audit.Config, file string) (*audit.Dispatcher, error) {
+	if file != "" {
+		c.File = file
+	}
+	d, err := audit.New(c, ctrl.Log.WithName("audit"))
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // gracefulShutdownTimeout is nil (controller-runtime's default) when no timeout is set.

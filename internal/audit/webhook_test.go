@@ -1,0 +1,150 @@
+package audit_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/audit"
+	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/manager"
+)
+
+// trail reads the audit file the manager writes, as `tenantward audit` would.
+func trail(t *testing.T) []audit.Record {
+	t.Helper()
+	raw, err := os.ReadFile(auditFile)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []audit.Record
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r audit.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit file line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// recordsFor waits until the trail holds want records about kind/name, and
+// returns them (failing if more show up than expected by then).
+func recordsFor(t *testing.T, kind, namespace, name string, want int) []audit.Record {
+	t.Helper()
+	var got []audit.Record
+	eventually(t, fmt.Sprintf("%d audit record(s) of %s %s/%s", want, kind, namespace, name), func() bool {
+		got = got[:0]
+		for _, r := range trail(t) {
+			if r.Resource.Kind == kind && r.Resource.Namespace == namespace && r.Resource.Name == name {
+				got = append(got, r)
+			}
+		}
+		return len(got) >= want
+	})
+	if len(got) != want {
+		t.Fatalf("%d records of %s %s/%s, want %d: %+v", len(got), kind, namespace, name, want, got)
+	}
+	return got
+}
+
+// TestGatewayResourceAdmissionIsAudited: a tenant creating, dry-running and
+// deleting a Prompt with kubectl yields exactly one record per request, with the
+// tenant as actor, the Prompt as resource and the organization of its namespace;
+// the key pasted into the Prompt appears in none of them.
+func TestGatewayResourceAdmissionIsAudited(t *testing.T) {
+	org := &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "auditco"}}
+	if err := admin.Create(testCtx, org); err != nil {
+		t.Fatal(err)
+	}
+	var ns string
+	eventually(t, "the organization's namespace", func() bool {
+		if err := admin.Get(testCtx, client.ObjectKeyFromObject(org), org); err != nil {
+			return false
+		}
+		ns = org.Status.Namespace
+		return ns != ""
+	})
+
+	const user = "erin@auditco.example"
+	grant(t, ns, user)
+	erin, err := client.New(controlplane.Impersonate(testEnv.Config, user, "auditco:engineers"), client.Options{Scheme: manager.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	canary := canaryKey(t)
+	prompt := func(name string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "gateway.tenantward.io/v1alpha1", "kind": "Prompt",
+			"metadata": map[string]any{"name": name, "namespace": ns, "annotations": map[string]any{"note": canary}},
+			"spec":     map[string]any{"template": "Summarise: {{text}} with " + canary, "model": "gpt-4o"},
+		}}
+		return u
+	}
+
+	if err := erin.Create(testCtx, prompt("summarise")); err != nil {
+		t.Fatalf("creating a Prompt as %s: %v", user, err)
+	}
+	created := recordsFor(t, "Prompt", ns, "summarise", 1)[0]
+	if created.Actor.Username != user || !slices.Contains(created.Actor.Groups, "auditco:engineers") || created.Action != "create" ||
+		created.Resource.Group != "gateway.tenantward.io" || created.Resource.Resource != "prompts" ||
+		created.Organization != "auditco" || created.Decision != audit.DecisionAllowed || created.DryRun || created.AuditID == "" {
+		t.Errorf("create record = %+v", created)
+	}
+	if created.Changes == nil || strings.Join(created.Changes.Fields, ",") != "metadata.annotations[note],spec.model,spec.template" {
+		t.Errorf("create changes = %+v, want the annotation and spec paths", created.Changes)
+	}
+
+	if err := erin.Create(testCtx, prompt("draft"), client.DryRunAll); err != nil {
+		t.Fatalf("dry-run create: %v", err)
+	}
+	if dry := recordsFor(t, "Prompt", ns, "draft", 1)[0]; !dry.DryRun || dry.Actor.Username != user {
+		t.Errorf("dry-run record = %+v, want dryRun by %s", dry, user)
+	}
+
+	if err := erin.Delete(testCtx, prompt("summarise")); err != nil {
+		t.Fatalf("deleting the Prompt: %v", err)
+	}
+	deleted := recordsFor(t, "Prompt", ns, "summarise", 2)[1]
+	if deleted.Action != "delete" || deleted.Actor.Username != user || deleted.AuditID == created.AuditID {
+		t.Errorf("delete record = %+v", deleted)
+	}
+
+	raw, err := os.ReadFile(auditFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(canary)) {
+		t.Errorf("the canary key is in the audit trail")
+	}
+}
+
+// grant lets user write prompts in namespace through plain RBAC, so that this
+// test does not depend on the permission matrix.
+func grant(t *testing.T, namespace, user string) {
+	t.Helper()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "audit-test-prompts", Namespace: namespace}, Rules: []rbacv1.PolicyRule{{
+		APIGroups: []string{"gateway.tenantward.io"}, Resources: []string{"prompts"}, Verbs: []string{"get", "create", "delete"},
+	}}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "audit-test-prompts", Namespace: namespace},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user}}}
+	for _, o := range []client.Object{role, binding} {
+		if err := admin.Create(testCtx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
