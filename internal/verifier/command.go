@@ -1,7 +1,88 @@
 package verifier
 
-import "errors"
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
 
-// Command runs only the key verifier: `tenantward verifier [flags]`.
-// Placeholder until the API-key issue lands.
-func Command(_ []string) error { return errors.New("the verifier is not built yet") }
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
+)
+
+// maxConfigSize bounds the configuration file the verifier reads.
+const maxConfigSize = 1 << 20
+
+// Command runs only the key verifier: `tenantward verifier [flags]`. It needs
+// list and watch on apikeys and nothing else.
+func Command(args []string) error {
+	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
+	var o Options
+	var kubeconfig, configFile string
+	fs.StringVar(&o.HTTPAddr, "bind-address", ":8090", "address of /v1/verify, /v1/auth, /metrics and /healthz; 0 disables it")
+	fs.StringVar(&o.GRPCAddr, "grpc-bind-address", ":8091", "address of Envoy's gRPC ext_authz; 0 disables it")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG and ~/.kube/config)")
+	fs.StringVar(&configFile, "config", "", "operator configuration file; the verifier reads its routes: section")
+	zo := zap.Options{}
+	zo.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
+	routes, err := LoadRoutes(configFile)
+	if err != nil {
+		return err
+	}
+	o.Routes = routes
+	var cfg *rest.Config
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	s, err := New(cfg, o)
+	if err != nil {
+		return err
+	}
+	return s.Start(ctrl.SetupSignalHandler())
+}
+
+// LoadRoutes reads the routes: section of an operator configuration file (the
+// rest is the manager's business). An empty path gives the default route map.
+func LoadRoutes(path string) (RouteMap, error) {
+	var routes RouteMap
+	if path == "" {
+		return routes, nil
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return routes, fmt.Errorf("reading config: %w", err)
+	}
+	if info.Size() > maxConfigSize {
+		return routes, fmt.Errorf("config file %s is %d bytes; the limit is %d", path, info.Size(), maxConfigSize)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return routes, fmt.Errorf("reading config: %w", err)
+	}
+	var sections map[string]json.RawMessage
+	if err := yaml.Unmarshal(raw, &sections); err != nil {
+		return routes, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if section, ok := sections["routes"]; ok {
+		dec := json.NewDecoder(bytes.NewReader(section))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&routes); err != nil {
+			return routes, fmt.Errorf("config file %s: routes: %w", path, err)
+		}
+	}
+	_, err = routes.Compile()
+	return routes, err
+}

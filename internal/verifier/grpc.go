@@ -1,0 +1,59 @@
+package verifier
+
+import (
+	"context"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+)
+
+// ExtAuthz serves Envoy's gRPC external authorization
+// (envoy.service.auth.v3.Authorization/Check) with the same decisions as the
+// HTTP auth endpoint.
+type ExtAuthz struct {
+	authv3.UnimplementedAuthorizationServer
+	Authorizer *Authorizer
+}
+
+// Check decides one request Envoy forwards.
+func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	h := req.GetAttributes().GetRequest().GetHttp()
+	headers := h.GetHeaders() // Envoy sends header names in lower case.
+	key := keyFromHeaders(func(name string) string { return headers[name] })
+	d := x.Authorizer.Authorize(key, h.GetMethod(), h.GetPath())
+	count(endpointGRPC, d.Result.Code)
+	result := header(HeaderResult, d.Result.Code.String())
+	if d.Status == 200 {
+		e := d.Result.Entry
+		return &authv3.CheckResponse{
+			Status: &rpcstatus.Status{Code: int32(codes.OK)},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+				Headers: []*corev3.HeaderValueOption{
+					result,
+					header(HeaderOrganization, e.Organization),
+					header(HeaderWorkspace, e.Workspace),
+					header(HeaderKey, e.Namespace+"/"+e.Name),
+				},
+			}},
+		}, nil
+	}
+	code, httpCode := codes.Unauthenticated, typev3.StatusCode_Unauthorized
+	if d.Status == 403 {
+		code, httpCode = codes.PermissionDenied, typev3.StatusCode_Forbidden
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(code), Message: d.Reason},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: httpCode},
+			Headers: []*corev3.HeaderValueOption{result},
+			Body:    d.Reason + "\n",
+		}},
+	}, nil
+}
+
+func header(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v}}
+}

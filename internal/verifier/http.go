@@ -1,0 +1,179 @@
+package verifier
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+)
+
+// MaxBodyBytes bounds the body of POST /v1/verify.
+const MaxBodyBytes = 4 << 10
+
+// AuthPath is the auth endpoint for nginx auth_request; AuthPath + "/" is the
+// prefix for Envoy's HTTP ext_authz, which appends the original path.
+const AuthPath = "/v1/auth"
+
+// VerifyRequest is the body of POST /v1/verify.
+type VerifyRequest struct {
+	// Key is the API key to verify.
+	Key string `json:"key"`
+	// Feature and Level, when set, also check that the key holds this
+	// permission (INSUFFICIENT_PERMISSIONS otherwise).
+	Feature string `json:"feature,omitempty"`
+	Level   string `json:"level,omitempty"`
+}
+
+// VerifyResponse is the answer of POST /v1/verify.
+type VerifyResponse struct {
+	Result       string                            `json:"result"`
+	Reason       string                            `json:"reason,omitempty"`
+	Organization string                            `json:"organization,omitempty"`
+	Workspace    string                            `json:"workspace,omitempty"`
+	Namespace    string                            `json:"namespace,omitempty"`
+	KeyName      string                            `json:"keyName,omitempty"`
+	Type         accessv1alpha1.KeyType            `json:"type,omitempty"`
+	Permissions  *accessv1alpha1.APIKeyPermissions `json:"permissions,omitempty"`
+	ExpiresAt    *time.Time                        `json:"expiresAt,omitempty"`
+}
+
+// NewHandler serves POST /v1/verify, the auth endpoint (AuthPath and
+// AuthPath/...), /metrics and /healthz.
+func NewHandler(a *Authorizer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/verify", a.serveVerify)
+	mux.HandleFunc(AuthPath, a.serveAuth)
+	mux.HandleFunc(AuthPath+"/", a.serveAuth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	return mux
+}
+
+func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
+	var req VerifyRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", MaxBodyBytes))
+			return
+		}
+		// The decoder's message can quote the body; say only what is wrong.
+		writeError(w, http.StatusBadRequest, "the body is not a JSON object {\"key\": ..., \"feature\": ..., \"level\": ...}: "+jsonProblem(err))
+		return
+	}
+	var needs [1]Need
+	n := needs[:0]
+	if req.Feature != "" || req.Level != "" {
+		need, err := parseNeed(req.Feature, req.Level)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		n = append(n, need)
+	}
+	res := a.Index.Verify(req.Key, n, a.now())
+	count(endpointVerify, res.Code)
+	resp := VerifyResponse{Result: res.Code.String()}
+	if res.Reason != nil {
+		resp.Reason = res.Reason.Error()
+	}
+	if e := res.Entry; e != nil {
+		perms := e.Permissions.API()
+		resp.Organization, resp.Workspace, resp.Namespace, resp.KeyName, resp.Type = e.Organization, e.Workspace, e.Namespace, e.Name, e.Type
+		resp.Permissions = &perms
+		if !e.ExpiresAt.IsZero() {
+			resp.ExpiresAt = &e.ExpiresAt
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func parseNeed(feature, level string) (Need, error) {
+	if feature == "" {
+		return Need{}, errors.New("level is set without feature")
+	}
+	f, err := ParseFeature(feature)
+	if err != nil {
+		return Need{}, err
+	}
+	if level == "" {
+		return Need{f, LevelRead}, nil
+	}
+	l, err := ParseLevel(f, level)
+	return Need{f, l}, err
+}
+
+// jsonProblem describes a decoding error without quoting the input.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	default:
+		return "an empty or truncated body"
+	}
+}
+
+func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request) {
+	method, path := originalRequest(r)
+	d := a.Authorize(keyFromHeaders(r.Header.Get), method, path)
+	count(endpointAuth, d.Result.Code)
+	h := w.Header()
+	h.Set(HeaderResult, d.Result.Code.String())
+	if d.Status == http.StatusOK {
+		e := d.Result.Entry
+		h.Set(HeaderOrganization, e.Organization)
+		h.Set(HeaderWorkspace, e.Workspace)
+		h.Set(HeaderKey, e.Namespace+"/"+e.Name)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if d.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="tenantward"`)
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(d.Status)
+	_, _ = w.Write([]byte(d.Reason + "\n"))
+}
+
+// originalRequest finds the method and path of the request the gateway is
+// asking about: nginx's X-Original-Method/X-Original-URI, the
+// X-Forwarded-Method/X-Forwarded-Uri pair, or (Envoy) the request itself,
+// with the path after AuthPath.
+func originalRequest(r *http.Request) (method, path string) {
+	method, path = r.Header.Get("X-Original-Method"), r.Header.Get("X-Original-URI")
+	if path == "" {
+		method, path = r.Header.Get("X-Forwarded-Method"), r.Header.Get("X-Forwarded-Uri")
+	}
+	if path == "" {
+		method, path = r.Method, strings.TrimPrefix(r.URL.Path, AuthPath)
+	}
+	if method == "" {
+		method = r.Method
+	}
+	return method, path
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,175 @@
+package verifier
+
+import (
+	"sync"
+	"time"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/apikey"
+)
+
+// Code is the result of verifying a key.
+type Code uint8
+
+// Result codes.
+const (
+	Valid Code = iota
+	NotFound
+	Expired
+	Disabled
+	InsufficientPermissions
+	Malformed
+	numCodes
+)
+
+var codeNames = [numCodes]string{"VALID", "NOT_FOUND", "EXPIRED", "DISABLED", "INSUFFICIENT_PERMISSIONS", "MALFORMED"}
+
+// String returns the code as on the wire, e.g. NOT_FOUND.
+func (c Code) String() string { return codeNames[c] }
+
+// Entry is what the verifier knows about one APIKey: identity, permissions and
+// lifecycle, never the key.
+type Entry struct {
+	Namespace    string
+	Name         string
+	Organization string
+	Workspace    string
+	Type         accessv1alpha1.KeyType
+	Permissions  Permissions
+	Disabled     bool
+	// ExpiresAt is the key's expiry; zero when it does not expire.
+	ExpiresAt time.Time
+
+	current, previous apikey.Hash
+	hasPrevious       bool
+}
+
+// ref is an index slot: the entry a hash belongs to, and for a previous key
+// the end of its grace period (unix nanoseconds; 0 for a current key).
+type ref struct {
+	entry *Entry
+	until int64
+}
+
+// Index maps key hashes to APIKeys. It is safe for concurrent use; Verify
+// takes a read lock and does not allocate.
+type Index struct {
+	mu     sync.RWMutex
+	byHash map[apikey.Hash]ref
+	byName map[string]*Entry
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[string]*Entry{}}
+}
+
+// Result is the outcome of Verify. Entry is set for every code except
+// NotFound and Malformed.
+type Result struct {
+	Code  Code
+	Entry *Entry
+	// Reason explains a Malformed result (it never contains the key).
+	Reason error
+}
+
+// Verify checks key against the index: format and checksum first (no lookup
+// for a malformed key), then its hash, state, expiry and the permissions in needs.
+func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
+	if _, err := apikey.Parse(key); err != nil {
+		return Result{Code: Malformed, Reason: err}
+	}
+	h := apikey.Sum(key)
+	ix.mu.RLock()
+	r, ok := ix.byHash[h]
+	ix.mu.RUnlock()
+	if !ok || (r.until != 0 && now.UnixNano() >= r.until) {
+		return Result{Code: NotFound}
+	}
+	e := r.entry
+	switch {
+	case e.Disabled:
+		return Result{Code: Disabled, Entry: e}
+	case !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt):
+		return Result{Code: Expired, Entry: e}
+	case !e.Permissions.satisfies(needs):
+		return Result{Code: InsufficientPermissions, Entry: e}
+	}
+	return Result{Code: Valid, Entry: e}
+}
+
+// Len returns the number of APIKeys in the index.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.byName)
+}
+
+// Set adds or replaces the APIKey k. A key with no hash in status (not issued
+// yet) is removed, and an invalid hash (which the CRD's pattern rules out)
+// likewise, so that nothing unverifiable stays in the index.
+func (ix *Index) Set(k *accessv1alpha1.APIKey) {
+	name := k.Namespace + "/" + k.Name
+	e, ok := entryOf(k)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.removeLocked(name)
+	if !ok {
+		return
+	}
+	ix.byName[name] = e
+	ix.byHash[e.current] = ref{entry: e}
+	if e.hasPrevious {
+		ix.byHash[e.previous] = ref{entry: e, until: k.Status.PreviousValidUntil.UnixNano()}
+	}
+}
+
+// Delete removes the APIKey namespace/name.
+func (ix *Index) Delete(namespace, name string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.removeLocked(namespace + "/" + name)
+}
+
+func (ix *Index) removeLocked(name string) {
+	old, ok := ix.byName[name]
+	if !ok {
+		return
+	}
+	delete(ix.byName, name)
+	// A hash is only removed while it still points at this entry.
+	if r := ix.byHash[old.current]; r.entry == old {
+		delete(ix.byHash, old.current)
+	}
+	if old.hasPrevious {
+		if r := ix.byHash[old.previous]; r.entry == old {
+			delete(ix.byHash, old.previous)
+		}
+	}
+}
+
+func entryOf(k *accessv1alpha1.APIKey) (*Entry, bool) {
+	current, err := apikey.ParseHash(k.Status.Hash)
+	if err != nil {
+		return nil, false
+	}
+	e := &Entry{
+		Namespace:    k.Namespace,
+		Name:         k.Name,
+		Organization: k.Status.Organization,
+		Workspace:    k.Status.Workspace,
+		Type:         k.Status.Type,
+		Permissions:  PermissionsOf(&k.Spec.Permissions),
+		Disabled:     k.Spec.State == accessv1alpha1.KeyDisabled,
+		current:      current,
+	}
+	if k.Spec.ExpiresAt != nil {
+		e.ExpiresAt = k.Spec.ExpiresAt.Time
+	}
+	if k.Status.PreviousHash != "" && k.Status.PreviousValidUntil != nil {
+		if prev, err := apikey.ParseHash(k.Status.PreviousHash); err == nil && prev != current {
+			e.previous, e.hasPrevious = prev, true
+		}
+	}
+	return e, true
+}

@@ -1,0 +1,183 @@
+package verifier
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/apikey"
+)
+
+var defaultPerms = accessv1alpha1.APIKeyPermissions{
+	Metrics: "Disabled", Completions: "Enabled", Prompts: "Read", Configs: "Disabled", Guardrails: "Disabled",
+	Integrations: "Disabled", Providers: "Disabled", Models: "Disabled", Users: "Disabled",
+}
+
+// issued returns a fresh workspace key and an APIKey whose status holds its
+// hash, as the controller leaves it.
+func issued(t testing.TB, ns, name string) (string, *accessv1alpha1.APIKey) {
+	t.Helper()
+	key, err := apikey.Generate(apikey.KindWorkspace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, &accessv1alpha1.APIKey{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       accessv1alpha1.APIKeySpec{Permissions: defaultPerms, State: accessv1alpha1.KeyEnabled},
+		Status: accessv1alpha1.APIKeyStatus{
+			Hash: apikey.Sum(key).String(), Type: accessv1alpha1.KeyTypeWorkspace,
+			Organization: "acme", Workspace: "research",
+		},
+	}
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ix := NewIndex()
+	key, k := issued(t, "acme-research", "app")
+	ix.Set(k)
+	promptsDelete := []Need{{FeaturePrompts, LevelDelete}}
+
+	check := func(name, key string, needs []Need, at time.Time, want Code) {
+		t.Helper()
+		if got := ix.Verify(key, needs, at); got.Code != want {
+			t.Errorf("%s: %v, want %v", name, got.Code, want)
+		}
+	}
+	check("valid", key, nil, now, Valid)
+	check("valid with prompts read", key, []Need{{FeaturePrompts, LevelRead}}, now, Valid)
+	check("prompts delete", key, promptsDelete, now, InsufficientPermissions)
+	check("malformed", "tww_nope", nil, now, Malformed)
+	other, _ := issued(t, "x", "y")
+	check("unknown", other, nil, now, NotFound)
+
+	res := ix.Verify(key, nil, now)
+	if e := res.Entry; e.Organization != "acme" || e.Workspace != "research" || e.Name != "app" || e.Namespace != "acme-research" {
+		t.Fatalf("identity %+v", e)
+	}
+
+	k.Spec.State = accessv1alpha1.KeyDisabled
+	ix.Set(k)
+	check("disabled", key, nil, now, Disabled)
+	k.Spec.State = accessv1alpha1.KeyEnabled
+	k.Spec.ExpiresAt = &metav1.Time{Time: now.Add(time.Hour)}
+	ix.Set(k)
+	check("before expiry", key, nil, now, Valid)
+	check("at expiry", key, nil, now.Add(time.Hour), Expired)
+
+	// Rotation: the previous key verifies until previousValidUntil.
+	k.Spec.ExpiresAt = nil
+	rotated, _ := issued(t, "", "")
+	k.Status.PreviousHash, k.Status.Hash = k.Status.Hash, apikey.Sum(rotated).String()
+	k.Status.PreviousValidUntil = &metav1.Time{Time: now.Add(time.Minute)}
+	ix.Set(k)
+	check("new key", rotated, nil, now, Valid)
+	check("old key in grace", key, nil, now, Valid)
+	check("old key after grace", key, nil, now.Add(time.Minute), NotFound)
+
+	k.Status.PreviousHash, k.Status.PreviousValidUntil = "", nil
+	ix.Set(k)
+	check("old key once status drops it", key, nil, now, NotFound)
+
+	ix.Delete(k.Namespace, k.Name)
+	check("deleted", rotated, nil, now, NotFound)
+	if ix.Len() != 0 {
+		t.Fatalf("Len after delete = %d", ix.Len())
+	}
+
+	k.Status.Hash = ""
+	ix.Set(k)
+	if ix.Len() != 0 {
+		t.Fatal("a key without a hash was indexed")
+	}
+}
+
+func TestVerifyMalformedNeverLooksUp(t *testing.T) {
+	ix := &Index{} // nil maps: a lookup would still work, a write would panic
+	for _, bad := range []string{"", "Bearer", strings.Repeat("x", 38), "tww_" + strings.Repeat("A", 34)} {
+		res := ix.Verify(bad, nil, time.Now())
+		if res.Code != Malformed || res.Reason == nil {
+			t.Errorf("Verify(%q) = %v", bad, res.Code)
+		}
+		if len(bad) > 12 && strings.Contains(res.Reason.Error(), bad[4:12]) {
+			t.Errorf("the reason repeats the key")
+		}
+	}
+}
+
+func TestPermissionsRoundTrip(t *testing.T) {
+	p := PermissionsOf(&defaultPerms)
+	if got := p.API(); got != defaultPerms {
+		t.Fatalf("API() = %+v", got)
+	}
+	if _, err := ParseFeature("nope"); err == nil {
+		t.Fatal("ParseFeature accepted nope")
+	}
+	if FeatureUsers.String() != "users" || Feature(99).String() != "Feature(99)" {
+		t.Fatal("feature names")
+	}
+}
+
+// benchIndex fills an index with n keys and returns some of their plaintexts.
+func benchIndex(b *testing.B, n int) (*Index, []string) {
+	b.Helper()
+	ix := NewIndex()
+	keys := make([]string, 0, 1024)
+	for i := range n {
+		key, k := issued(b, "ns", fmt.Sprintf("key-%d", i))
+		ix.Set(k)
+		if len(keys) < cap(keys) {
+			keys = append(keys, key)
+		}
+	}
+	return ix, keys
+}
+
+// BenchmarkVerify measures in-process verification with 100,000 keys: valid
+// keys, unknown keys (well-formed, not in the index) and malformed ones.
+func BenchmarkVerify(b *testing.B) {
+	ix, keys := benchIndex(b, 100_000)
+	unknown := make([]string, len(keys))
+	for i := range unknown {
+		unknown[i], _ = issued(b, "", "")
+	}
+	malformed := make([]string, len(keys))
+	for i, k := range keys {
+		malformed[i] = k[:len(k)-1] + "!"
+	}
+	needs := []Need{{FeatureCompletions, LevelEnabled}}
+	now := time.Now()
+	for _, c := range []struct {
+		name string
+		keys []string
+		want Code
+	}{{"valid", keys, Valid}, {"unknown", unknown, NotFound}, {"malformed", malformed, Malformed}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if r := ix.Verify(c.keys[i%len(c.keys)], needs, now); r.Code != c.want {
+					b.Fatal(r.Code)
+				}
+				i++
+			}
+			b.ReportMetric(float64(ix.Len()), "keys")
+		})
+	}
+}
+
+func BenchmarkVerifyParallel(b *testing.B) {
+	ix, keys := benchIndex(b, 100_000)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			ix.Verify(keys[i%len(keys)], nil, time.Now())
+			i++
+		}
+	})
+}

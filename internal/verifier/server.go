@@ -1,0 +1,238 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+)
+
+// Options configure the verifier server.
+type Options struct {
+	// HTTPAddr serves /v1/verify and the auth endpoint; "" or "0" disables it.
+	HTTPAddr string
+	// GRPCAddr serves Envoy's gRPC ext_authz; "" or "0" disables it.
+	GRPCAddr string
+	// Routes is the route map of the auth endpoints.
+	Routes RouteMap
+}
+
+// Limits of the servers.
+const (
+	readHeaderTimeout = 5 * time.Second
+	requestTimeout    = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 16 << 10
+	maxGRPCMessage    = 64 << 10
+	shutdownTimeout   = 10 * time.Second
+)
+
+// Server is the key verifier: an APIKey informer feeding the index, and the
+// HTTP and gRPC servers answering gateways. It needs only list and watch on
+// apikeys. It is a manager Runnable that runs on every replica.
+type Server struct {
+	cfg   *rest.Config
+	opts  Options
+	auth  *Authorizer
+	ready chan struct{}
+	// httpAddr and grpcAddr are the bound addresses, set before ready closes.
+	httpAddr, grpcAddr string
+}
+
+// New checks the options and returns a verifier for the cluster at cfg.
+func New(cfg *rest.Config, o Options) (*Server, error) {
+	rt, err := o.Routes.Compile()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg:   cfg,
+		opts:  o,
+		auth:  &Authorizer{Index: NewIndex(), Router: rt},
+		ready: make(chan struct{}),
+	}, nil
+}
+
+// NeedLeaderElection is false: every replica of the manager verifies keys.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Ready is closed once the index holds every APIKey and the servers listen.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// HTTPAddr and GRPCAddr return the bound addresses once Ready is closed.
+func (s *Server) HTTPAddr() string { return s.httpAddr }
+
+// GRPCAddr returns the bound gRPC address once Ready is closed.
+func (s *Server) GRPCAddr() string { return s.grpcAddr }
+
+// Start fills the index from an APIKey informer, then serves until ctx ends.
+// Serving starts only after the initial list, so that a restarted verifier
+// never answers NOT_FOUND for a key it has not loaded yet.
+func (s *Server) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("verifier")
+	if err := s.startInformer(ctx); err != nil {
+		return err
+	}
+	log.Info("index loaded", "keys", s.auth.Index.Len())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	running := 0
+	if enabled(s.opts.HTTPAddr) {
+		ln, err := net.Listen("tcp", s.opts.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("verifier HTTP listener: %w", err)
+		}
+		s.httpAddr = ln.Addr().String()
+		srv := &http.Server{
+			Handler:           NewHandler(s.auth),
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       requestTimeout,
+			WriteTimeout:      requestTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+		}
+		running++
+		go func() { errs <- ignoreClosed(srv.Serve(ln)) }()
+		go func() {
+			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		log.Info("serving /v1/verify and /v1/auth", "address", s.httpAddr)
+	}
+	if enabled(s.opts.GRPCAddr) {
+		ln, err := net.Listen("tcp", s.opts.GRPCAddr)
+		if err != nil {
+			return fmt.Errorf("verifier gRPC listener: %w", err)
+		}
+		s.grpcAddr = ln.Addr().String()
+		srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.ConnectionTimeout(requestTimeout))
+		authv3.RegisterAuthorizationServer(srv, &ExtAuthz{Authorizer: s.auth})
+		running++
+		go func() { errs <- srv.Serve(ln) }()
+		go func() {
+			<-ctx.Done()
+			stopGRPC(srv)
+		}()
+		log.Info("serving Envoy ext_authz over gRPC", "address", s.grpcAddr)
+	}
+	close(s.ready)
+	var err error
+	for range running {
+		if e := <-errs; e != nil && ctx.Err() == nil {
+			err = e
+			cancel()
+		}
+	}
+	<-ctx.Done()
+	return err
+}
+
+// startInformer starts an APIKey informer that keeps only what verification
+// needs and waits for its initial list.
+func (s *Server) startInformer(ctx context.Context) error {
+	scheme := runtime.NewScheme()
+	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	c, err := cache.New(s.cfg, cache.Options{
+		Scheme: scheme,
+		ByObject: map[client.Object]cache.ByObject{
+			&accessv1alpha1.APIKey{}: {Transform: Slim},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("verifier cache: %w", err)
+	}
+	inf, err := c.GetInformer(ctx, &accessv1alpha1.APIKey{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("verifier APIKey informer: %w", err)
+	}
+	if _, err := inf.AddEventHandler(indexUpdater{s.auth.Index}); err != nil {
+		return err
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return errors.New("the verifier's APIKey informer did not sync (is list/watch on apikeys allowed?)")
+	}
+	return nil
+}
+
+// indexUpdater applies informer events to the index.
+type indexUpdater struct{ ix *Index }
+
+func (u indexUpdater) OnAdd(obj any, _ bool) { u.set(obj) }
+
+func (u indexUpdater) OnUpdate(_, obj any) { u.set(obj) }
+
+func (u indexUpdater) OnDelete(obj any) {
+	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if k, ok := obj.(*accessv1alpha1.APIKey); ok {
+		u.ix.Delete(k.Namespace, k.Name)
+		keysGauge.Set(float64(u.ix.Len()))
+	}
+}
+
+func (u indexUpdater) set(obj any) {
+	if k, ok := obj.(*accessv1alpha1.APIKey); ok {
+		u.ix.Set(k)
+		keysGauge.Set(float64(u.ix.Len()))
+	}
+}
+
+// Slim is the informer's transform: it keeps only the fields verification
+// reads, so that the cache costs little per key (no managedFields, annotations,
+// descriptions or conditions).
+func Slim(obj any) (any, error) {
+	k, ok := obj.(*accessv1alpha1.APIKey)
+	if !ok {
+		return obj, nil
+	}
+	slim := &accessv1alpha1.APIKey{}
+	slim.Name, slim.Namespace, slim.UID, slim.ResourceVersion = k.Name, k.Namespace, k.UID, k.ResourceVersion
+	slim.Spec.Permissions, slim.Spec.State, slim.Spec.ExpiresAt = k.Spec.Permissions, k.Spec.State, k.Spec.ExpiresAt
+	st := &k.Status
+	slim.Status = accessv1alpha1.APIKeyStatus{
+		Type: st.Type, Organization: st.Organization, Workspace: st.Workspace,
+		Hash: st.Hash, PreviousHash: st.PreviousHash, PreviousValidUntil: st.PreviousValidUntil,
+	}
+	return slim, nil
+}
+
+func enabled(addr string) bool { return addr != "" && addr != "0" }
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// stopGRPC stops gracefully, or at once when in-flight calls outlast the timeout.
+func stopGRPC(srv *grpc.Server) {
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownTimeout):
+		srv.Stop()
+	}
+}
