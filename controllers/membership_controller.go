@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -47,6 +48,7 @@ const (
 // Its requests are keyed by organization name.
 type rbacReconciler struct {
 	client.Client
+	events   events.EventRecorder
 	audit    audit.Recorder
 	features authz.FeatureMap
 }
@@ -63,7 +65,7 @@ var generatedRolesKey = reconcile.Request{NamespacedName: types.NamespacedName{N
 
 func setupMembership(mgr ctrl.Manager, d Deps) error {
 	c := mgr.GetClient()
-	r := &rbacReconciler{Client: c, audit: d.Audit, features: d.Config.Features}
+	r := &rbacReconciler{Client: c, events: mgr.GetEventRecorder("tenantward"), audit: d.Audit, features: d.Config.Features}
 	managed := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetLabels()[accessv1alpha1.LabelManagedBy] == accessv1alpha1.ManagedByValue
 	}))
@@ -308,7 +310,9 @@ func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, membe
 		m.Status.Workspace = want.Workspace
 		m.Status.BoundNamespaces = want.BoundNamespaces
 		if want.Err != nil {
-			setReady(&m.Status.Conditions, m.Generation, metav1.ConditionFalse, reasonInvalidRole, want.Err.Error())
+			if setReady(&m.Status.Conditions, m.Generation, metav1.ConditionFalse, reasonInvalidRole, want.Err.Error()) {
+				r.events.Eventf(m, nil, corev1.EventTypeWarning, reasonInvalidRole, "Bind", want.Err.Error())
+			}
 		} else {
 			setReady(&m.Status.Conditions, m.Generation, metav1.ConditionTrue, reasonBound,
 				fmt.Sprintf("%s bound in %d namespaces", m.Spec.Role, len(want.BoundNamespaces)))

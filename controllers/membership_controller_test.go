@@ -51,7 +51,10 @@ func TestMembershipStatusSaysWhereBound(t *testing.T) {
 		if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(bad), bad); err != nil {
 			return err
 		}
-		return conditionErr(bad.Status.Conditions, "InvalidRole", `role "manager" is not an organization role`)
+		if err := conditionErr(bad.Status.Conditions, "InvalidRole", `role "manager" is not an organization role`); err != nil {
+			return err
+		}
+		return eventErr(bad.Namespace, bad.Name, "InvalidRole")
 	})
 	if canI(t, "confused@example.com", authorizationv1.ResourceAttributes{Namespace: org.Status.Namespace, Verb: "list", Group: gw, Resource: "prompts"}) {
 		t.Error("an invalid membership must grant nothing")
