@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -59,7 +60,11 @@ func (v *Validator) handler(decide decideFunc) admission.Handler {
 		a, errs, err := decide(ctx, req)
 		if err != nil {
 			decisions.WithLabelValues(req.Kind.Kind, string(req.Operation), "error").Inc()
-			return admission.Errored(http.StatusInternalServerError, err)
+			code := int32(http.StatusInternalServerError)
+			if errors.As(err, new(decodeError)) {
+				code = http.StatusBadRequest
+			}
+			return admission.Errored(code, err)
 		}
 		return v.respond(ctx, req, a, errs, "")
 	})
@@ -129,19 +134,24 @@ func (v *Validator) namespaced(ctx context.Context, req admission.Request) (Atte
 	return v.attempt(ctx, req, t)
 }
 
+// decodeError is a request whose objects do not decode: the sender's fault.
+type decodeError struct{ error }
+
+func (e decodeError) Unwrap() error { return e.error }
+
 // decodePair decodes the old and new objects of a request; each is nil when
 // the request has none (no old object on create, no new one on delete).
 func decodePair[T runtime.Object](d admission.Decoder, req admission.Request, newT func() T) (old, updated T, err error) {
 	if len(req.OldObject.Raw) > 0 {
 		old = newT()
 		if err := d.DecodeRaw(req.OldObject, old); err != nil {
-			return old, updated, fmt.Errorf("decoding the old %s: %w", req.Kind.Kind, err)
+			return old, updated, decodeError{fmt.Errorf("decoding the old %s: %w", req.Kind.Kind, err)}
 		}
 	}
 	if len(req.Object.Raw) > 0 && req.Operation != admissionv1.Delete {
 		updated = newT()
 		if err := d.DecodeRaw(req.Object, updated); err != nil {
-			return old, updated, fmt.Errorf("decoding the %s: %w", req.Kind.Kind, err)
+			return old, updated, decodeError{fmt.Errorf("decoding the %s: %w", req.Kind.Kind, err)}
 		}
 	}
 	return old, updated, nil
