@@ -47,6 +47,8 @@ func Command(args []string) error {
 	_ = fs.Set("metrics-bind-address", "127.0.0.1:18080")
 	_ = fs.Set("health-probe-bind-address", "127.0.0.1:18081")
 	_ = fs.Set("webhook-host", "127.0.0.1")
+	_ = fs.Set("verifier-bind-address", "127.0.0.1:18090")
+	_ = fs.Set("verifier-grpc-bind-address", "127.0.0.1:18091")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/tenantward/tenantward/controllers"
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/config"
+	"github.com/tenantward/tenantward/internal/verifier"
 	admissionwebhooks "github.com/tenantward/tenantward/internal/webhook"
 )
 
@@ -56,6 +57,10 @@ type Options struct {
 	// AuditFile, when set, appends the audit trail to this file instead of the
 	// configuration's audit.file (local mode sets .local/audit.jsonl).
 	AuditFile string
+	// VerifierAddr and VerifierGRPCAddr serve the key verifier (HTTP: /v1/verify
+	// and /v1/auth; gRPC: Envoy ext_authz); "" or "0" disables each.
+	VerifierAddr     string
+	VerifierGRPCAddr string
 }
 
 // BindFlags registers the options on a flag set with their defaults.
@@ -74,6 +79,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.EnableWebhooks, "enable-webhooks", true, "serve the validating admission webhooks")
 	o.WebhookCerts.BindFlags(fs)
 	fs.StringVar(&o.AuditFile, "audit-file", "", "append the audit trail as JSON lines to this file (overrides the config's audit.file)")
+	fs.StringVar(&o.VerifierAddr, "verifier-bind-address", ":8090", "address of the key verifier's HTTP API (/v1/verify, /v1/auth); 0 disables it")
+	fs.StringVar(&o.VerifierGRPCAddr, "verifier-grpc-bind-address", ":8091", "address of the key verifier's Envoy gRPC ext_authz; 0 disables it")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long a stopping replica waits for in-flight admissions and reconciles to finish")
 }
 
@@ -125,11 +132,28 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
+	if err := addVerifier(mgr, o, conf.Routes); err != nil {
+		return nil, err
+	}
 	if err := addHealthChecks(mgr, o.EnableWebhooks); err != nil {
 		return nil, err
 	}
 	return mgr, nil
 }
+
+// addVerifier runs the key verifier on every replica when one of its addresses is set.
+func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) error {
+	if !enabledAddr(o.VerifierAddr) && !enabledAddr(o.VerifierGRPCAddr) {
+		return nil
+	}
+	v, err := verifier.New(mgr.GetConfig(), verifier.Options{HTTPAddr: o.VerifierAddr, GRPCAddr: o.VerifierGRPCAddr, Routes: routes})
+	if err != nil {
+		return fmt.Errorf("setting up the key verifier: %w", err)
+	}
+	return mgr.Add(v)
+}
+
+func enabledAddr(addr string) bool { return addr != "" && addr != "0" }
 
 // newAuditRecorder builds the audit sinks and runs their flush on shutdown.
 func newAuditRecorder(mgr ctrl.Manager, c audit.Config, file string) (*audit.Dispatcher, error) {

@@ -49,11 +49,17 @@ type VerifyResponse struct {
 func NewHandler(a *Authorizer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/verify", a.serveVerify)
-	mux.HandleFunc(AuthPath, a.serveAuth)
-	mux.HandleFunc(AuthPath+"/", a.serveAuth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The auth endpoint bypasses the mux, which would redirect an unclean
+		// path (Envoy's appended /v1/users/../x) instead of refusing it.
+		if p := r.URL.Path; p == AuthPath || strings.HasPrefix(p, AuthPath+"/") {
+			a.serveAuth(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
@@ -160,7 +166,7 @@ func originalRequest(r *http.Request) (method, path string) {
 		method, path = r.Header.Get("X-Forwarded-Method"), r.Header.Get("X-Forwarded-Uri")
 	}
 	if path == "" {
-		method, path = r.Method, strings.TrimPrefix(r.URL.Path, AuthPath)
+		method, path = r.Method, strings.TrimPrefix(r.URL.EscapedPath(), AuthPath)
 	}
 	if method == "" {
 		method = r.Method

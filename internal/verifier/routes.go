@@ -243,11 +243,12 @@ func (rt *Router) Match(method, path string) (needs []Need, ok bool) {
 	return nil, false
 }
 
-// cleanPath accepts absolute paths without empty, . or .. segments, so that
-// /v1/users/../chat/completions cannot borrow another route's permissions.
-// One trailing slash is allowed.
+// cleanPath accepts absolute paths without empty, . or .. segments, and
+// without escaped dots, slashes or backslashes, so that
+// /v1/users/../chat/completions cannot borrow another route's permissions
+// whatever the upstream decodes. One trailing slash is allowed.
 func cleanPath(p string) bool {
-	if p == "" || p[0] != '/' {
+	if p == "" || p[0] != '/' || strings.IndexByte(p, '\\') >= 0 || hasEscapedSeparator(p) {
 		return false
 	}
 	if len(p) > 1 && p[len(p)-1] == '/' {
@@ -266,6 +267,21 @@ func cleanPath(p string) bool {
 			return true
 		}
 	}
+}
+
+// hasEscapedSeparator reports a %2e, %2f or %5c (any case) or a truncated escape.
+func hasEscapedSeparator(p string) bool {
+	for i := strings.IndexByte(p, '%'); i >= 0; i = strings.IndexByte(p, '%') {
+		if len(p) < i+3 {
+			return true
+		}
+		switch p[i+1 : i+3] {
+		case "2e", "2E", "2f", "2F", "5c", "5C":
+			return true
+		}
+		p = p[i+3:]
+	}
+	return false
 }
 
 // matchSegments matches a clean path without its leading slash against a pattern.

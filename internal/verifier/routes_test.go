@@ -53,6 +53,11 @@ func TestDefaultRoutes(t *testing.T) {
 		{"POST", "/v1/chat", nil},
 		{"POST", "/v1/users/../chat/completions", nil},
 		{"POST", "/v1//chat/completions", nil},
+		{"GET", "/v1/prompts/%2e%2e/users", nil},
+		{"GET", "/v1/prompts/x%2Fy", nil},
+		{"GET", "/v1/prompts/x%5", nil},
+		{"GET", "/v1/prompts/a\\..\\b", nil},
+		{"GET", "/v1/prompts/hello%20world", []Need{{FeaturePrompts, LevelRead}}},
 		{"POST", "v1/chat/completions", nil},
 		{"POST", "", nil},
 	}
