@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -61,6 +62,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	if run := flag.Lookup("test.run"); run != nil && run.Value.String() == "^$" {
 		// Benchmarks only (`-run '^$' -bench ...`): no control plane to disturb them.
+		ctrl.SetLogger(logr.Discard())
 		os.Exit(m.Run())
 	}
 	os.Exit(run(m))
