@@ -32,24 +32,23 @@ func ChangesFromAdmission(req admission.Request) (*Changes, error) {
 	if req.Kind.Group == "" && req.Kind.Kind == "Secret" {
 		return nil, nil
 	}
-	oldObj, err := decodeObject(req.OldObject.Raw)
+	status := req.SubResource == "status"
+	oldObj, err := decodeObject(req.OldObject.Raw, status)
 	if err != nil {
 		return nil, fmt.Errorf("decoding the old %s: %w", req.Kind.Kind, err)
 	}
-	newObj, err := decodeObject(req.Object.Raw)
+	newObj, err := decodeObject(req.Object.Raw, status)
 	if err != nil {
 		return nil, fmt.Errorf("decoding the new %s: %w", req.Kind.Kind, err)
 	}
 	c := &Changes{}
 	var paths []string
-	if req.SubResource == "status" {
-		paths = diffPaths(field.NewPath("status"), oldObj["status"], newObj["status"], paths)
+	if status {
+		paths = diffPaths(field.NewPath("status"), oldObj.Status, newObj.Status, paths)
 	} else {
-		paths = diffPaths(field.NewPath("spec"), oldObj["spec"], newObj["spec"], paths)
-		oldMeta, newMeta := asMap(oldObj["metadata"]), asMap(newObj["metadata"])
-		for _, m := range []string{"labels", "annotations"} {
-			paths = diffKeys(field.NewPath("metadata", m), asMap(oldMeta[m]), asMap(newMeta[m]), paths)
-		}
+		paths = diffPaths(field.NewPath("spec"), oldObj.Spec, newObj.Spec, paths)
+		paths = diffKeys(field.NewPath("metadata", "labels"), oldObj.Metadata.Labels, newObj.Metadata.Labels, paths)
+		paths = diffKeys(field.NewPath("metadata", "annotations"), oldObj.Metadata.Annotations, newObj.Metadata.Annotations, paths)
 	}
 	sort.Strings(paths)
 	if len(paths) > MaxChangedFields {
@@ -61,8 +60,8 @@ func ChangesFromAdmission(req admission.Request) (*Changes, error) {
 	if req.Kind.Group == accessv1alpha1.GroupVersion.Group {
 		switch req.Kind.Kind {
 		case "Membership":
-			c.RoleBefore = enumValue(asMap(oldObj["spec"])["role"])
-			c.RoleAfter = enumValue(asMap(newObj["spec"])["role"])
+			c.RoleBefore = enumValue(asMap(oldObj.Spec)["role"])
+			c.RoleAfter = enumValue(asMap(newObj.Spec)["role"])
 		case "APIKey":
 			c.PermissionsBefore = permissions(oldObj)
 			c.PermissionsAfter = permissions(newObj)
@@ -74,20 +73,36 @@ func ChangesFromAdmission(req admission.Request) (*Changes, error) {
 	return c, nil
 }
 
-// decodeObject decodes a raw object; empty input (no old object on create, no new
-// one on delete) is an empty object.
-func decodeObject(raw []byte) (map[string]any, error) {
+// summarised are the parts of an object a summary looks at. Decoding into it
+// skips the rest (managedFields above all) without allocating for it.
+type summarised struct {
+	Metadata struct {
+		Labels      map[string]any `json:"labels"`
+		Annotations map[string]any `json:"annotations"`
+	} `json:"metadata"`
+	Spec any `json:"spec"`
+}
+
+// withStatus also decodes status, for status writes.
+type withStatus struct {
+	summarised
+	Status any `json:"status"`
+}
+
+// decodeObject decodes the summarised parts of a raw object; empty input (no
+// old object on create, no new one on delete) is an empty object.
+func decodeObject(raw []byte, status bool) (withStatus, error) {
+	var obj withStatus
 	if len(raw) == 0 {
-		return map[string]any{}, nil
+		return obj, nil
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, err
+	var err error
+	if status {
+		err = json.Unmarshal(raw, &obj)
+	} else {
+		err = json.Unmarshal(raw, &obj.summarised)
 	}
-	if obj == nil {
-		return map[string]any{}, nil
-	}
-	return obj, nil
+	return obj, err
 }
 
 func asMap(v any) map[string]any {
@@ -147,8 +162,8 @@ func enumValue(v any) string {
 }
 
 // permissions returns an APIKey's spec.permissions as feature → level.
-func permissions(obj map[string]any) map[string]string {
-	perms := asMap(asMap(obj["spec"])["permissions"])
+func permissions(obj withStatus) map[string]string {
+	perms := asMap(asMap(obj.Spec)["permissions"])
 	if len(perms) == 0 {
 		return nil
 	}

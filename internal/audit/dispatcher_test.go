@@ -40,10 +40,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // counter reads a counter from the operator's metrics registry, as /metrics shows it.
 func counter(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
+	return counterValue(t, name, labels)
+}
+
+func counterValue(t testing.TB, name string, labels map[string]string) float64 {
+	t.Helper()
 	families, err := metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	total := 0.0
 	for _, f := range families {
 		if f.GetName() != name {
 			continue
@@ -55,10 +61,10 @@ func counter(t *testing.T, name string, labels map[string]string) float64 {
 					continue metric
 				}
 			}
-			return m.GetCounter().GetValue()
+			total += m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return total
 }
 
 func numbered(i int) audit.Record {
