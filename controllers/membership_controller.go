@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -71,9 +72,12 @@ func setupMembership(mgr ctrl.Manager, d Deps) error {
 	}))
 	if err := ctrl.NewControllerManagedBy(mgr).
 		Named("membership").
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrentReconciles}).
 		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(orgOfName)).
 		Watches(&accessv1alpha1.Workspace{}, handler.EnqueueRequestsFromMapFunc(orgOfWorkspace)).
-		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(orgOfNamespace(c))).
+		// New Memberships are batched; a changed role or a removal (which may
+		// revoke access) is reconciled at once. Status-only updates are ignored.
+		Watches(&accessv1alpha1.Membership{}, batchCreates(orgOfNamespace(c)), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
 		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
 		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).

@@ -16,9 +16,13 @@ import (
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -38,6 +42,14 @@ const (
 	reasonDeletionBlocked   = "DeletionBlocked"
 	reasonDeleting          = "Deleting"
 )
+
+// concurrentReconciles lets each tenancy controller work on several
+// organizations or workspaces at once, so API latency, not CPU, is hidden.
+const concurrentReconciles = 4
+
+// countOnly passes the events of objects that status counts: their creation
+// and deletion, not their updates.
+var countOnly = builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})
 
 // conflictRetry re-checks a namespace clash: the clashing namespace is not in
 // the operator's cache, so its removal sends no event.
@@ -73,11 +85,12 @@ func setupOrganization(mgr ctrl.Manager, d Deps) error {
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("organization").
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrentReconciles}).
 		For(&accessv1alpha1.Organization{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels)).
-		Watches(&accessv1alpha1.Workspace{}, handler.EnqueueRequestsFromMapFunc(orgOfWorkspace)).
-		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(orgOfNamespace(c))).
-		Watches(&accessv1alpha1.APIKey{}, handler.EnqueueRequestsFromMapFunc(orgOfNamespace(c))).
+		Watches(&accessv1alpha1.Workspace{}, batchCreates(orgOfWorkspace)).
+		Watches(&accessv1alpha1.Membership{}, batchCreates(orgOfNamespace(c)), countOnly).
+		Watches(&accessv1alpha1.APIKey{}, batchCreates(orgOfNamespace(c)), countOnly).
 		Complete(r)
 }
 

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -49,11 +50,12 @@ func setupWorkspace(mgr ctrl.Manager, d Deps) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("workspace").
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrentReconciles}).
 		For(&accessv1alpha1.Workspace{}).
 		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfOrganization)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.workspaceOfNamespace)).
-		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(r.workspaceOfNamespace)).
-		Watches(&accessv1alpha1.APIKey{}, handler.EnqueueRequestsFromMapFunc(r.workspaceOfNamespace)).
+		Watches(&accessv1alpha1.Membership{}, batchCreates(r.workspaceOfNamespace), countOnly).
+		Watches(&accessv1alpha1.APIKey{}, batchCreates(r.workspaceOfNamespace), countOnly).
 		Complete(r)
 }
 
