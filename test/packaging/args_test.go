@@ -1,0 +1,44 @@
+package packaging
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// TestRenderedArgsAreFlagsTheBinaryKnows hands every rendered container's
+// command line to the real tenantward binary with -h appended: flag parsing
+// stops at the first flag it does not know, so a flag the chart or kustomize
+// passes but the binary lacks (or a malformed value) fails here, not in a
+// crash-looping pod.
+func TestRenderedArgsAreFlagsTheBinaryKnows(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "tenantward")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building tenantward: %v\n%s", err, out)
+	}
+	for _, in := range renderAll(t) {
+		t.Run(in.name, func(t *testing.T) {
+			for _, o := range in.ofKind("Deployment") {
+				var d appsv1.Deployment
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range d.Spec.Template.Spec.Containers {
+					// The kubelet expands $(VAR) from the container's environment.
+					args := strings.Split(strings.ReplaceAll(strings.Join(c.Args, "\x00"), "$(POD_NAMESPACE)", in.namespace), "\x00")
+					out, _ := exec.Command(bin, append(args, "-h")...).CombinedOutput()
+					if !strings.Contains(string(out), "Usage of "+args[0]) || strings.Contains(string(out), "invalid") ||
+						strings.Contains(string(out), "not defined") {
+						t.Errorf("Deployment %s container %s: the binary does not accept %q:\n%s", d.Name, c.Name, args, out)
+					}
+				}
+			}
+		})
+	}
+}
