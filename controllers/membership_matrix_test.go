@@ -82,9 +82,10 @@ var seedMatrix = []matrixRow{
 }
 
 // organisationVerbs is the Organisation row (seed: Owner and Admin Update),
-// plus View for every org role so `kubectl get organization <name>` works.
+// plus View for every org role so `kubectl get organization <name>` works, and
+// Delete for the owner.
 var organisationVerbs = [numCols][]string{
-	colOwner: {"get", "update", "patch"}, colAdmin: {"get", "update", "patch"}, colMember: {"get"},
+	colOwner: {"get", "update", "patch", "delete"}, colAdmin: {"get", "update", "patch"}, colMember: {"get"},
 }
 
 // verbsOf expands a cell into the verbs it allows.

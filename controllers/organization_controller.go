@@ -55,7 +55,7 @@ var countOnly = builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.Up
 // the operator's cache, so its removal sends no event.
 const conflictRetry = 30 * time.Second
 
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/finalizers,verbs=update
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch;delete

@@ -138,9 +138,9 @@ var Table = []Row{
 			WSAdmin: {Seed: teamAll}, WSManager: {Seed: teamAll},
 		}},
 	{Feature: Organisation, Title: "Organisation", Source: "seed 001",
-		Note: "The Organization object, bound by resource name. View is added so that every org member can `kubectl get organization <name>`.",
+		Note: "The Organization object, bound by resource name. View is added so that every org member can `kubectl get organization <name>`; Delete so that an owner can delete the organization (the webhook allows owners only).",
 		Cells: map[Key]Cell{
-			OrgOwner: {Seed: acts(Update), Added: acts(View)}, OrgAdmin: {Seed: acts(Update), Added: acts(View)},
+			OrgOwner: {Seed: acts(Update), Added: acts(View, Delete)}, OrgAdmin: {Seed: acts(Update), Added: acts(View)},
 			OrgMember: {Added: acts(View)},
 		}},
 	{Feature: APIKeys, Title: "API Keys", Source: "seed 001",
