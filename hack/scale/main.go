@@ -124,7 +124,7 @@ func run(o options) error {
 		return err
 	}
 	applied := time.Since(start)
-	if err := waitConverged(ctx, c, want); err != nil {
+	if err := waitConverged(ctx, c, mgr, want); err != nil {
 		return err
 	}
 	converged := time.Since(start)
@@ -340,8 +340,11 @@ func apply(ctx context.Context, c client.Client, obj client.Object) error {
 }
 
 // waitConverged polls until every object is Ready and the RBAC is complete.
-func waitConverged(ctx context.Context, c client.Client, want counts) error {
+func waitConverged(ctx context.Context, c client.Client, m *managerProc, want counts) error {
 	for {
+		if err := m.alive(); err != nil {
+			return err
+		}
 		ready, err := readyCounts(ctx, c)
 		if err != nil {
 			return err
@@ -423,6 +426,8 @@ type managerProc struct {
 	metricsAddr string
 	peakKiB     atomic.Int64
 	done        chan struct{}
+	exited      chan struct{}
+	exitErr     error
 }
 
 func startManager(bin, kubeconfig, dir, name string) (*managerProc, error) {
@@ -434,17 +439,31 @@ func startManager(bin, kubeconfig, dir, name string) (*managerProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &managerProc{metricsAddr: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan struct{})}
+	m := &managerProc{metricsAddr: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan struct{}), exited: make(chan struct{})}
 	m.cmd = exec.Command(bin, "manager", //nolint:gosec // the binary this program just built "--enable-webhooks=false", "--leader-elect=false",
 		"--metrics-bind-address="+m.metricsAddr, "--health-probe-bind-address=0",
-		"--kube-api-qps=1000", "--kube-api-burst=2000")
+		"--kube-api-qps=1000", "--kube-api-burst=2000", "--verifier-bind-address=0", "--verifier-grpc-bind-address=0")
 	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
 	if err := m.cmd.Start(); err != nil {
 		return nil, err
 	}
 	go m.sampleRSS()
+	go func() {
+		m.exitErr = m.cmd.Wait()
+		close(m.exited)
+	}()
 	return m, nil
+}
+
+// alive fails once the manager process has exited.
+func (m *managerProc) alive() error {
+	select {
+	case <-m.exited:
+		return fmt.Errorf("the manager exited (%v); see its log", m.exitErr)
+	default:
+		return nil
+	}
 }
 
 // sampleRSS keeps the kernel's peak resident set (VmHWM) of the manager.
@@ -481,7 +500,7 @@ func (m *managerProc) stop() {
 	}
 	close(m.done)
 	_ = m.cmd.Process.Signal(os.Interrupt)
-	_ = m.cmd.Wait()
+	<-m.exited
 }
 
 // metrics reads the manager's Prometheus metrics and sums the samples of a
@@ -538,6 +557,9 @@ func (m *managerProc) reconciles() (int, error) {
 func (m *managerProc) waitIdle(ctx context.Context) error {
 	last, stable := -1.0, 0
 	for {
+		if err := m.alive(); err != nil {
+			return err
+		}
 		depth, err1 := m.metrics("workqueue_depth", nil)
 		total, err2 := m.metrics("controller_runtime_reconcile_total", nil)
 		if err1 == nil && err2 == nil && depth == 0 && total > 0 && total == last {
