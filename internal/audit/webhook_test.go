@@ -41,15 +41,15 @@ func trail(t *testing.T) []audit.Record {
 	return out
 }
 
-// recordsFor waits until the trail holds want records about kind/name, and
-// returns them (failing if more show up than expected by then).
-func recordsFor(t *testing.T, kind, namespace, name string, want int) []audit.Record {
+// recordsFor waits until the trail holds want records of action ("" for any)
+// on kind/name, and returns them (failing if more show up than expected by then).
+func recordsFor(t *testing.T, action, kind, namespace, name string, want int) []audit.Record {
 	t.Helper()
 	var got []audit.Record
-	eventually(t, fmt.Sprintf("%d audit record(s) of %s %s/%s", want, kind, namespace, name), func() bool {
+	eventually(t, fmt.Sprintf("%d audit record(s) of %s %s %s/%s", want, action, kind, namespace, name), func() bool {
 		got = got[:0]
 		for _, r := range trail(t) {
-			if r.Resource.Kind == kind && r.Resource.Namespace == namespace && r.Resource.Name == name {
+			if (action == "" || r.Action == action) && r.Resource.Kind == kind && r.Resource.Namespace == namespace && r.Resource.Name == name {
 				got = append(got, r)
 			}
 		}
@@ -61,11 +61,13 @@ func recordsFor(t *testing.T, kind, namespace, name string, want int) []audit.Re
 	return got
 }
 
-// TestGatewayResourceAdmissionIsAudited: a tenant creating, dry-running and
-// deleting a Prompt with kubectl yields exactly one record per request, with the
-// tenant as actor, the Prompt as resource and the organization of its namespace;
-// the key pasted into the Prompt appears in none of them.
-func TestGatewayResourceAdmissionIsAudited(t *testing.T) {
+// TestAuditTrail: on the real manager, creating an Organization yields one
+// admission record and one record of the namespace the operator made; a tenant
+// creating, dry-running and deleting a Prompt (audit-only webhook) yields exactly
+// one record per request, with the tenant as actor, the Prompt as resource and
+// the organization of its namespace; her denied attempt to make herself owner is
+// recorded as denied; the key pasted into the Prompt appears in no record.
+func TestAuditTrail(t *testing.T) {
 	org := &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "auditco"}}
 	if err := admin.Create(testCtx, org); err != nil {
 		t.Fatal(err)
@@ -78,6 +80,15 @@ func TestGatewayResourceAdmissionIsAudited(t *testing.T) {
 		ns = org.Status.Namespace
 		return ns != ""
 	})
+
+	// The Organization's admission (decided by the tenancy webhook) and the
+	// namespace the operator made for it are in the same trail, once each.
+	if rec := recordsFor(t, "create", "Organization", "", org.Name, 1)[0]; rec.Organization != org.Name || rec.Decision != audit.DecisionAllowed || rec.Actor.Operator {
+		t.Errorf("organization create record = %+v", rec)
+	}
+	if rec := recordsFor(t, audit.ActionNamespaceCreated, "Namespace", "", ns, 1)[0]; !rec.Actor.Operator || rec.Organization != org.Name {
+		t.Errorf("namespace record = %+v", rec)
+	}
 
 	const user = "erin@auditco.example"
 	grant(t, ns, user)
@@ -98,7 +109,7 @@ func TestGatewayResourceAdmissionIsAudited(t *testing.T) {
 	if err := erin.Create(testCtx, prompt("summarise")); err != nil {
 		t.Fatalf("creating a Prompt as %s: %v", user, err)
 	}
-	created := recordsFor(t, "Prompt", ns, "summarise", 1)[0]
+	created := recordsFor(t, "", "Prompt", ns, "summarise", 1)[0]
 	if created.Actor.Username != user || !slices.Contains(created.Actor.Groups, "auditco:engineers") || created.Action != "create" ||
 		created.Resource.Group != "gateway.tenantward.io" || created.Resource.Resource != "prompts" ||
 		created.Organization != "auditco" || created.Decision != audit.DecisionAllowed || created.DryRun || created.AuditID == "" {
@@ -111,16 +122,28 @@ func TestGatewayResourceAdmissionIsAudited(t *testing.T) {
 	if err := erin.Create(testCtx, prompt("draft"), client.DryRunAll); err != nil {
 		t.Fatalf("dry-run create: %v", err)
 	}
-	if dry := recordsFor(t, "Prompt", ns, "draft", 1)[0]; !dry.DryRun || dry.Actor.Username != user {
+	if dry := recordsFor(t, "", "Prompt", ns, "draft", 1)[0]; !dry.DryRun || dry.Actor.Username != user {
 		t.Errorf("dry-run record = %+v, want dryRun by %s", dry, user)
 	}
 
 	if err := erin.Delete(testCtx, prompt("summarise")); err != nil {
 		t.Fatalf("deleting the Prompt: %v", err)
 	}
-	deleted := recordsFor(t, "Prompt", ns, "summarise", 2)[1]
+	deleted := recordsFor(t, "", "Prompt", ns, "summarise", 2)[1]
 	if deleted.Action != "delete" || deleted.Actor.Username != user || deleted.AuditID == created.AuditID {
 		t.Errorf("delete record = %+v", deleted)
+	}
+
+	// Erin may write Memberships as far as RBAC goes, but holds no role in the
+	// organization: the webhook denies her, and the denial is recorded.
+	m := &accessv1alpha1.Membership{ObjectMeta: metav1.ObjectMeta{Name: "erin-owner", Namespace: ns}, Spec: accessv1alpha1.MembershipSpec{
+		Subject: accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectUser, Name: user}, Role: accessv1alpha1.RoleOwner}}
+	if err := erin.Create(testCtx, m); err == nil {
+		t.Fatalf("%s made herself owner", user)
+	}
+	if denied := recordsFor(t, "create", "Membership", ns, m.Name, 1)[0]; denied.Decision != audit.DecisionDenied || denied.Actor.Username != user ||
+		denied.Reason == "" || denied.Changes == nil || denied.Changes.RoleAfter != "owner" {
+		t.Errorf("denied membership record = %+v", denied)
 	}
 
 	raw, err := os.ReadFile(auditFile)
@@ -132,12 +155,14 @@ func TestGatewayResourceAdmissionIsAudited(t *testing.T) {
 	}
 }
 
-// grant lets user write prompts in namespace through plain RBAC, so that this
-// test does not depend on the permission matrix.
+// grant lets user write prompts and create memberships in namespace through
+// plain RBAC, so that the webhooks, not RBAC, decide.
 func grant(t *testing.T, namespace, user string) {
 	t.Helper()
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "audit-test-prompts", Namespace: namespace}, Rules: []rbacv1.PolicyRule{{
 		APIGroups: []string{"gateway.tenantward.io"}, Resources: []string{"prompts"}, Verbs: []string{"get", "create", "delete"},
+	}, {
+		APIGroups: []string{accessv1alpha1.GroupVersion.Group}, Resources: []string{"memberships"}, Verbs: []string{"create"},
 	}}}
 	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "audit-test-prompts", Namespace: namespace},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
