@@ -114,7 +114,7 @@ func MembershipRule(a Attempt, old, updated *accessv1alpha1.Membership, otherOwn
 	if old != nil && old.Spec.Role == accessv1alpha1.RoleOwner && scope == authz.ScopeOrganization && otherOwners == 0 &&
 		(updated == nil || updated.Spec.Role != accessv1alpha1.RoleOwner || updated.Spec.Subject != old.Spec.Subject) {
 		errs = append(errs, a.forbid(field.NewPath("spec", "role"), fmt.Sprintf(
-			"it holds the last owner of organization %s, who can be neither removed nor demoted; add another owner first", a.Where.Organization), authz.Key{}))
+			"it grants the last owner of organization %s, who can be neither removed nor demoted; add another owner first", a.Where.Organization), authz.Key{}))
 	}
 	if a.Who.Platform || len(errs) > 0 {
 		return errs
