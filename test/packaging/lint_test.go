@@ -42,3 +42,42 @@ func TestChartRejectsBadValues(t *testing.T) {
 		})
 	}
 }
+
+// TestNotesSayWhatToDoNext renders NOTES.txt the way `helm install` prints it
+// and checks it names the commands and addresses for this release.
+func TestNotesSayWhatToDoNext(t *testing.T) {
+	chart := filepath.Join(root, "charts", "tenantward")
+	for name, tc := range map[string]struct {
+		args []string
+		want []string
+	}{
+		"default values": {nil, []string{
+			"rollout status deployment/tw-tenantward",
+			"kind: Organization",
+			"http://tw-tenantward-verifier.tw-notes.svc:8090",
+			"tw-tenantward-verifier.tw-notes.svc:8091",
+		}},
+		"all-features values": {[]string{"-f", filepath.Join(chart, "ci", "all-features-values.yaml")}, []string{
+			"rollout status deployment/tw-verifier",
+			"get certificate tw-webhook",
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			// The control plane already has the CRDs, which Helm refuses to adopt.
+			out, err := runTool(helm, nil, append([]string{"install", "tw", chart, "--namespace", "tw-notes",
+				"--dry-run=client", "--kubeconfig", kubeconfig, "--set", "crds.install=false,gatewayCRDs.install=false"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, notes, ok := strings.Cut(out, "\nNOTES:\n")
+			if !ok {
+				t.Fatalf("helm install printed no NOTES:\n%s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(notes, w) {
+					t.Errorf("NOTES lack %q:\n%s", w, notes)
+				}
+			}
+		})
+	}
+}
