@@ -2,7 +2,9 @@ package local_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/local"
 )
@@ -132,6 +137,18 @@ func TestLocalMode(t *testing.T) {
 	}
 	if !strings.Contains(printed.String(), "kubectl auth can-i") {
 		t.Errorf("local mode printed no commands to try:\n%s", printed.String())
+	}
+	auditFile := filepath.Join(state, "audit.jsonl")
+	if !strings.Contains(printed.String(), "audit trail: "+auditFile) {
+		t.Errorf("local mode did not print the audit trail's path %s:\n%s", auditFile, printed.String())
+	}
+	var trail strings.Builder
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		trail.Reset()
+		err := audit.RunReader([]string{"--file", auditFile, "--kind", "Organization", "--name", "acme", "--action", "create", "--output", "json"}, nil, &trail, io.Discard, time.Now())
+		return err == nil && trail.Len() > 0, nil
+	}); err != nil {
+		t.Errorf("the audit trail %s has no record of the sample Organization's creation: %v", auditFile, err)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
