@@ -251,7 +251,7 @@ type APIKeyStatus struct {
 // +kubebuilder:printcolumn:name="Workspace",type=string,JSONPath=`.status.workspace`
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=`.status.displayPrefix`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type APIKey struct {

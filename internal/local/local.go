@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/manager"
 	admissionwebhooks "github.com/tenantward/tenantward/internal/webhook"
@@ -108,8 +109,12 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 		return err
 	}
 	fmt.Fprintf(out, "tenantward local: applied %d sample objects from %s\n", applied, o.Samples)
+	key, err := waitForKeys(applyCtx, env.Config)
+	if err != nil {
+		return err
+	}
 
-	printReady(out, kubeconfig, o.Manager.AuditFile, env)
+	printReady(out, readyInfo{kubeconfig: kubeconfig, auditFile: o.Manager.AuditFile, env: env, key: key, verifier: o.Manager.VerifierAddr})
 
 	select {
 	case <-ctx.Done():
@@ -155,8 +160,20 @@ func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
 	return path, os.WriteFile(path, raw, 0o600)
 }
 
-func printReady(out io.Writer, kubeconfig, auditFile string, env *controlplane.Env) {
-	kubectl := filepath.Join(env.BinaryAssetsDirectory, "kubectl")
+// readyInfo is what the ready message points the user at.
+type readyInfo struct {
+	kubeconfig, auditFile, verifier string
+	env                             *controlplane.Env
+	// key is a sample workspace key whose Secret the curl lines read; may be nil.
+	key *accessv1alpha1.APIKey
+}
+
+func printReady(out io.Writer, r readyInfo) {
+	kubectl := filepath.Join(r.env.BinaryAssetsDirectory, "kubectl")
+	self, err := os.Executable()
+	if err != nil {
+		self = "tenantward"
+	}
 	fmt.Fprintf(out, `
 tenantward local: ready
   kubeconfig: %[1]s
@@ -174,8 +191,14 @@ Try it (in another terminal):
   kubectl auth can-i publish prompts -n acme-research --as erin@acme.example --as-group acme:engineers
   kubectl auth can-i create memberships -n acme-research --as dave@acme.example
   # who did what: the audit trail, filtered
-  tenantward audit --file %[3]s --organization acme --since 1h
-
-Press Ctrl-C to stop.
-`, kubeconfig, kubectl, auditFile)
+  %[4]s audit --file %[3]s --organization acme --since 1h
+`, r.kubeconfig, kubectl, r.auditFile, self)
+	if r.key != nil && r.verifier != "" && r.verifier != "0" {
+		fmt.Fprintf(out, `  # as a gateway: verify the sample key %[1]s/%[2]s (read from its delivery Secret)
+  KEY=$(kubectl get secret %[3]s -n %[1]s -o jsonpath='{.data.key}' | base64 -d)
+  curl -s http://%[4]s/v1/verify -d "{\"key\":\"$KEY\"}"
+  curl -si http://%[4]s/v1/auth -H "Authorization: Bearer $KEY" -H 'X-Original-Method: POST' -H 'X-Original-URI: /v1/chat/completions'
+`, r.key.Namespace, r.key.Name, r.key.Status.SecretName, r.verifier)
+	}
+	fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
 }
