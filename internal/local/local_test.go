@@ -3,8 +3,10 @@ package local_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,6 +151,29 @@ func TestLocalMode(t *testing.T) {
 		return err == nil && trail.Len() > 0, nil
 	}); err != nil {
 		t.Errorf("the audit trail %s has no record of the sample Organization's creation: %v", auditFile, err)
+	}
+
+	// As a gateway, the way the printed lines do it: the key comes from its
+	// delivery Secret and the verifier accepts it.
+	if !strings.Contains(printed.String(), "/v1/verify") {
+		t.Errorf("local mode printed no verify line:\n%s", printed.String())
+	}
+	encoded := kubectl("get", "secret", "research-app-apikey", "-n", "acme-research", "-o", "jsonpath={.data.key}")
+	key, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://127.0.0.1:18090/v1/verify", "application/json", strings.NewReader(`{"key":"`+string(key)+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if !strings.Contains(string(body), `"result":"VALID"`) || !strings.Contains(string(body), `"workspace":"research"`) {
+		t.Errorf("the verifier did not accept the sample key: %s", body)
+	}
+	if strings.Contains(printed.String(), string(key)) {
+		t.Error("local mode printed the key's plaintext")
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
