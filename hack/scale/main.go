@@ -440,7 +440,8 @@ func startManager(bin, kubeconfig, dir, name string) (*managerProc, error) {
 		return nil, err
 	}
 	m := &managerProc{metricsAddr: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan struct{}), exited: make(chan struct{})}
-	m.cmd = exec.Command(bin, "manager", //nolint:gosec // the binary this program just built "--enable-webhooks=false", "--leader-elect=false",
+	// The binary this program just built.
+	m.cmd = exec.Command(bin, "manager", "--enable-webhooks=false", "--leader-elect=false", //nolint:gosec // see above
 		"--metrics-bind-address="+m.metricsAddr, "--health-probe-bind-address=0",
 		"--kube-api-qps=1000", "--kube-api-burst=2000", "--verifier-bind-address=0", "--verifier-grpc-bind-address=0")
 	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
@@ -460,7 +461,7 @@ func startManager(bin, kubeconfig, dir, name string) (*managerProc, error) {
 func (m *managerProc) alive() error {
 	select {
 	case <-m.exited:
-		return fmt.Errorf("the manager exited (%v); see its log", m.exitErr)
+		return fmt.Errorf("the manager exited (%w); see its log", m.exitErr)
 	default:
 		return nil
 	}
