@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -44,7 +45,6 @@ type Validator struct {
 	// Features maps each gated resource to its permission-table feature.
 	Features map[schema.GroupResource]authz.Feature
 	Audit    audit.Recorder
-	Decoder  admission.Decoder
 }
 
 // decideFunc decides one request. errs are the denial; err is a failure to decide.
@@ -140,17 +140,19 @@ type decodeError struct{ error }
 func (e decodeError) Unwrap() error { return e.error }
 
 // decodePair decodes the old and new objects of a request; each is nil when
-// the request has none (no old object on create, no new one on delete).
-func decodePair[T runtime.Object](d admission.Decoder, req admission.Request, newT func() T) (old, updated T, err error) {
+// the request has none (no old object on create, no new one on delete). The
+// API server sends objects of the version the webhook registered for, so a
+// case-sensitive JSON decode into the type is enough (no scheme conversion).
+func decodePair[T runtime.Object](req admission.Request, newT func() T) (old, updated T, err error) {
 	if len(req.OldObject.Raw) > 0 {
 		old = newT()
-		if err := d.DecodeRaw(req.OldObject, old); err != nil {
+		if err := utiljson.Unmarshal(req.OldObject.Raw, old); err != nil {
 			return old, updated, decodeError{fmt.Errorf("decoding the old %s: %w", req.Kind.Kind, err)}
 		}
 	}
 	if len(req.Object.Raw) > 0 && req.Operation != admissionv1.Delete {
 		updated = newT()
-		if err := d.DecodeRaw(req.Object, updated); err != nil {
+		if err := utiljson.Unmarshal(req.Object.Raw, updated); err != nil {
 			return old, updated, decodeError{fmt.Errorf("decoding the %s: %w", req.Kind.Kind, err)}
 		}
 	}
@@ -158,7 +160,7 @@ func decodePair[T runtime.Object](d admission.Decoder, req admission.Request, ne
 }
 
 func (v *Validator) membership(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
-	old, updated, err := decodePair(v.Decoder, req, func() *accessv1alpha1.Membership { return &accessv1alpha1.Membership{} })
+	old, updated, err := decodePair(req, func() *accessv1alpha1.Membership { return &accessv1alpha1.Membership{} })
 	if err != nil {
 		return Attempt{}, nil, err
 	}
@@ -191,7 +193,7 @@ func (v *Validator) otherOwners(ctx context.Context, old *accessv1alpha1.Members
 }
 
 func (v *Validator) organization(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
-	old, updated, err := decodePair(v.Decoder, req, func() *accessv1alpha1.Organization { return &accessv1alpha1.Organization{} })
+	old, updated, err := decodePair(req, func() *accessv1alpha1.Organization { return &accessv1alpha1.Organization{} })
 	if err != nil {
 		return Attempt{}, nil, err
 	}
@@ -207,7 +209,7 @@ func (v *Validator) organization(ctx context.Context, req admission.Request) (At
 }
 
 func (v *Validator) workspace(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
-	_, updated, err := decodePair(v.Decoder, req, func() *accessv1alpha1.Workspace { return &accessv1alpha1.Workspace{} })
+	_, updated, err := decodePair(req, func() *accessv1alpha1.Workspace { return &accessv1alpha1.Workspace{} })
 	if err != nil {
 		return Attempt{}, nil, err
 	}
@@ -226,7 +228,7 @@ func (v *Validator) apiKey(ctx context.Context, req admission.Request) (Attempt,
 	if req.SubResource == "status" {
 		return a, APIKeyStatusRule(a), nil
 	}
-	old, updated, err := decodePair(v.Decoder, req, func() *accessv1alpha1.APIKey { return &accessv1alpha1.APIKey{} })
+	old, updated, err := decodePair(req, func() *accessv1alpha1.APIKey { return &accessv1alpha1.APIKey{} })
 	if err != nil {
 		return a, nil, err
 	}

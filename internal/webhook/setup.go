@@ -77,7 +77,6 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		Platform: NewPlatform(o.Config.PlatformIdentities, self),
 		Features: GatedResources(o.Config.Features),
 		Audit:    o.Audit,
-		Decoder:  admission.NewDecoder(mgr.GetScheme()),
 	}
 	srv := mgr.GetWebhookServer()
 	for path, decide := range map[string]decideFunc{
