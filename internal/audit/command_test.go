@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -125,3 +126,5 @@ func TestAuditCommandFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+func testdataTrail() ([]byte, error) { return os.ReadFile("testdata/trail.jsonl") }
