@@ -240,3 +240,57 @@ func TestManagerWritesFollowIntegrationPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestCanIAgreesWithTheWebhooks: for each role and each matrix action a tenant
+// tries through the webhooks, `kubectl auth can-i` (the generated RBAC alone)
+// and the webhook's decision (RBAC opened wide by the test group) agree.
+func TestCanIAgreesWithTheWebhooks(t *testing.T) {
+	tn := newTenant(t)
+	type try struct {
+		name  string
+		attrs authorizationv1.ResourceAttributes
+		write func(c client.Client) error
+	}
+	group := v1.GroupVersion.Group
+	tries := []try{
+		{"add a workspace member", authorizationv1.ResourceAttributes{Namespace: tn.wsNS, Verb: "create", Group: group, Resource: "memberships"},
+			func(c client.Client) error {
+				return c.Create(testCtx, membership(tn.wsNS, "someone", v1.RoleMember), client.DryRunAll)
+			}},
+		{"add an org member", authorizationv1.ResourceAttributes{Namespace: tn.orgNS, Verb: "create", Group: group, Resource: "memberships"},
+			func(c client.Client) error {
+				return c.Create(testCtx, membership(tn.orgNS, "someone", v1.RoleMember), client.DryRunAll)
+			}},
+		{"create a workspace", authorizationv1.ResourceAttributes{Namespace: tn.orgNS, Verb: "create", Group: group, Resource: "workspaces"},
+			func(c client.Client) error {
+				ws := &v1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: unique("ws"), Namespace: tn.orgNS}, Spec: v1.WorkspaceSpec{Organization: tn.org.Name}}
+				return c.Create(testCtx, ws, client.DryRunAll)
+			}},
+		{"create a workspace key", authorizationv1.ResourceAttributes{Namespace: tn.wsNS, Verb: "create", Group: group, Resource: "apikeys"},
+			func(c client.Client) error {
+				return c.Create(testCtx, apiKey(tn.wsNS, v1.APIKeyPermissions{Completions: v1.ToggleEnabled}), client.DryRunAll)
+			}},
+		{"create an admin key", authorizationv1.ResourceAttributes{Namespace: tn.orgNS, Verb: "create", Group: group, Resource: "apikeys"},
+			func(c client.Client) error {
+				return c.Create(testCtx, apiKey(tn.orgNS, v1.APIKeyPermissions{Completions: v1.ToggleEnabled}), client.DryRunAll)
+			}},
+		{"override integration access", authorizationv1.ResourceAttributes{Namespace: tn.wsNS, Verb: "create", Group: group, Resource: "integrationpolicies"},
+			func(c client.Client) error {
+				return c.Create(testCtx, &v1.IntegrationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: tn.wsNS}}, client.DryRunAll)
+			}},
+		{"create an MCP server", authorizationv1.ResourceAttributes{Namespace: tn.wsNS, Verb: "create", Group: "gateway.tenantward.io", Resource: "mcpservers"},
+			func(c client.Client) error { return c.Create(testCtx, mcpServer(tn.wsNS), client.DryRunAll) }},
+	}
+	for _, user := range []string{tn.owner, tn.admin, tn.member, tn.wsAdmin, tn.manager, tn.wsMember} {
+		for _, tr := range tries {
+			eventually(t, fmt.Sprintf("%s: %s", user, tr.name), func() error {
+				rbac := canIOnly(t, user, tr.attrs)
+				err := tr.write(as(t, user))
+				if rbac != (err == nil) {
+					return fmt.Errorf("kubectl auth can-i says %v, the webhook says %v", rbac, err)
+				}
+				return nil
+			})
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,12 +116,16 @@ func TestHandlerAuditsEveryDecision(t *testing.T) {
 	rec := &recorder{}
 	v := newValidator(t, 100, rec)
 	h := &admission.Webhook{Handler: v.handler(v.membership)}
+	deniedBefore := testutil.ToFloat64(decisions.WithLabelValues("Membership", "CREATE", audit.DecisionDenied))
 	if r := post(t, h, review(t, v1.RoleMember, false)); !r.Allowed {
 		t.Fatalf("manager adding a member was refused: %+v", r.Result)
 	}
 	r := post(t, h, review(t, v1.RoleAdmin, true))
 	if r.Allowed || r.Result.Code != http.StatusForbidden || !strings.Contains(r.Result.Message, `user "user1" (workspace manager in org1/ws)`) {
 		t.Fatalf("manager granting admin: %+v", r.Result)
+	}
+	if got := testutil.ToFloat64(decisions.WithLabelValues("Membership", "CREATE", audit.DecisionDenied)) - deniedBefore; got != 1 {
+		t.Errorf("tenantward_webhook_decisions_total{decision=denied} rose by %v, want 1", got)
 	}
 	if len(rec.records) != 2 {
 		t.Fatalf("%d audit records, want 2", len(rec.records))
