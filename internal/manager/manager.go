@@ -132,25 +132,26 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
-	if err := addVerifier(mgr, o, conf.Routes); err != nil {
+	v, err := addVerifier(mgr, o, conf.Routes)
+	if err != nil {
 		return nil, err
 	}
-	if err := addHealthChecks(mgr, o.EnableWebhooks); err != nil {
+	if err := addHealthChecks(mgr, o.EnableWebhooks, v); err != nil {
 		return nil, err
 	}
 	return mgr, nil
 }
 
 // addVerifier runs the key verifier on every replica when one of its addresses is set.
-func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) error {
+func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) (*verifier.Server, error) {
 	if !enabledAddr(o.VerifierAddr) && !enabledAddr(o.VerifierGRPCAddr) {
-		return nil
+		return nil, nil
 	}
 	v, err := verifier.New(mgr.GetConfig(), verifier.Options{HTTPAddr: o.VerifierAddr, GRPCAddr: o.VerifierGRPCAddr, Routes: routes})
 	if err != nil {
-		return fmt.Errorf("setting up the key verifier: %w", err)
+		return nil, fmt.Errorf("setting up the key verifier: %w", err)
 	}
-	return mgr.Add(v)
+	return v, mgr.Add(v)
 }
 
 func enabledAddr(addr string) bool { return addr != "" && addr != "0" }

@@ -40,9 +40,9 @@ func TestMain(m *testing.M) {
 
 // TestReadinessAndGracefulShutdown runs the manager as a replica does and
 // checks what the probes and a stopping replica promise: /healthz answers,
-// /readyz turns green only with synced caches and a webhook server that
-// completes a TLS handshake, and an admission in flight when the replica is
-// told to stop still gets its answer.
+// /readyz turns green only with synced caches, a webhook server that completes
+// a TLS handshake and a key verifier that has loaded the APIKeys, and an
+// admission in flight when the replica is told to stop still gets its answer.
 func TestReadinessAndGracefulShutdown(t *testing.T) {
 	wh := env.WebhookInstallOptions
 	probe := "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -51,7 +51,7 @@ func TestReadinessAndGracefulShutdown(t *testing.T) {
 		WebhookHost: wh.LocalServingHost, WebhookPort: wh.LocalServingPort, WebhookCertDir: wh.LocalServingCertDir,
 		WebhookCerts:   admissionwebhooks.CertOptions{Mode: admissionwebhooks.CertsExternal},
 		EnableWebhooks: true,
-		VerifierAddr:   "0", VerifierGRPCAddr: "0",
+		VerifierAddr:   "127.0.0.1:" + strconv.Itoa(freePort(t)), VerifierGRPCAddr: "0",
 		OperatorNamespace: "tenantward-system",
 		QPS:               50, Burst: 100,
 		GracefulShutdownTimeout: time.Minute,
@@ -85,7 +85,7 @@ func TestReadinessAndGracefulShutdown(t *testing.T) {
 		}
 		return nil
 	})
-	for _, check := range []string{"[+]informers ok", "[+]webhook ok"} {
+	for _, check := range []string{"[+]informers ok", "[+]webhook ok", "[+]verifier ok"} {
 		if !strings.Contains(body, check) {
 			t.Errorf("/readyz?verbose lacks %q:\n%s", check, body)
 		}
