@@ -306,3 +306,29 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWithHangingSink: closing gives a hanging endpoint until the deadline,
+// then counts what it never took as dropped at shutdown instead of waiting on.
+func TestCloseWithHangingSink(t *testing.T) {
+	sink := newFlakySink(t, "hang")
+	httpSink, err := audit.NewHTTPSink(sink.server.URL, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := audit.NewDispatcher(logr.Discard(), audit.Target{Sink: httpSink})
+	before := counter(t, "tenantward_audit_records_dropped_total", map[string]string{"sink": "http", "reason": audit.DropShutdown})
+	d.Record(context.Background(), numbered(1))
+	eventually(t, "the endpoint to hang on the first batch", func() bool { _, n := sink.snapshot(); return n > 0 })
+	for i := 2; i <= 5; i++ {
+		d.Record(context.Background(), numbered(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := d.Close(ctx); err == nil {
+		t.Error("Close reported a complete flush to an endpoint that never answered")
+	}
+	d.Record(context.Background(), numbered(6))
+	if dropped := counter(t, "tenantward_audit_records_dropped_total", map[string]string{"sink": "http", "reason": audit.DropShutdown}) - before; dropped != 6 {
+		t.Errorf("dropped %v records at shutdown, want 6 (5 queued or in flight, 1 after Close)", dropped)
+	}
+}
