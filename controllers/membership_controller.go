@@ -77,7 +77,7 @@ func setupMembership(mgr ctrl.Manager, d Deps) error {
 		Watches(&accessv1alpha1.Workspace{}, handler.EnqueueRequestsFromMapFunc(orgOfWorkspace)).
 		// New Memberships are batched; a changed role or a removal (which may
 		// revoke access) is reconciled at once. Status-only updates are ignored.
-		Watches(&accessv1alpha1.Membership{}, batchCreates(orgOfNamespace(c)), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&accessv1alpha1.Membership{}, batchCreates(grantDelay, orgOfNamespace(c)), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
 		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
 		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
@@ -213,7 +213,7 @@ func (r *rbacReconciler) syncRoleBindings(ctx context.Context, org string, desir
 	for i := range existing.Items {
 		have[client.ObjectKeyFromObject(&existing.Items[i])] = &existing.Items[i]
 	}
-	var errs []error
+	var jobs []func() error
 	for i := range desired {
 		want := &desired[i]
 		key := client.ObjectKeyFromObject(want)
@@ -222,26 +222,29 @@ func (r *rbacReconciler) syncRoleBindings(ctx context.Context, org string, desir
 		if cur != nil && cur.RoleRef == want.RoleRef && tenancy.HasLabels(cur.Labels, want.Labels) && equality.Semantic.DeepEqual(cur.Subjects, want.Subjects) {
 			continue
 		}
-		if cur != nil && cur.RoleRef != want.RoleRef {
-			if err := r.Delete(ctx, cur); client.IgnoreNotFound(err) != nil {
-				errs = append(errs, err)
-				continue
+		jobs = append(jobs, func() error {
+			if cur != nil && cur.RoleRef != want.RoleRef {
+				if err := r.Delete(ctx, cur); client.IgnoreNotFound(err) != nil {
+					return err
+				}
 			}
-		}
-		if err := r.Apply(ctx, roleBindingApply(want), client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership); err != nil {
-			errs = append(errs, fmt.Errorf("applying RoleBinding %s: %w", key, err))
-			continue
-		}
-		r.record(ctx, audit.ActionRoleBindingApplied, want, fmt.Sprintf("%d subjects bound to %s", len(want.Subjects), want.RoleRef.Name))
+			if err := r.Apply(ctx, roleBindingApply(want), client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership); err != nil {
+				return fmt.Errorf("applying RoleBinding %s: %w", key, err)
+			}
+			r.record(ctx, audit.ActionRoleBindingApplied, want, fmt.Sprintf("%d subjects bound to %s", len(want.Subjects), want.RoleRef.Name))
+			return nil
+		})
 	}
 	for _, stale := range have {
-		if err := r.Delete(ctx, stale); client.IgnoreNotFound(err) != nil {
-			errs = append(errs, err)
-			continue
-		}
-		r.record(ctx, audit.ActionRoleBindingDeleted, stale, "no membership holds "+stale.RoleRef.Name+" any more")
+		jobs = append(jobs, func() error {
+			if err := r.Delete(ctx, stale); err != nil {
+				return client.IgnoreNotFound(err)
+			}
+			r.record(ctx, audit.ActionRoleBindingDeleted, stale, "no membership holds "+stale.RoleRef.Name+" any more")
+			return nil
+		})
 	}
-	return errors.Join(errs...)
+	return inParallel(jobs)
 }
 
 func (r *rbacReconciler) record(ctx context.Context, action string, rb *rbacv1.RoleBinding, reason string) {
@@ -302,7 +305,7 @@ func (r *rbacReconciler) syncClusterRBAC(ctx context.Context, org string, plan t
 
 // syncMemberStatus patches each Membership whose status differs from the plan's.
 func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, memberships []accessv1alpha1.Membership, statuses map[types.NamespacedName]tenancy.MemberStatus) error {
-	var errs []error
+	var jobs []func() error
 	for i := range memberships {
 		m := &memberships[i]
 		want, ok := statuses[client.ObjectKeyFromObject(m)]
@@ -322,9 +325,12 @@ func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, membe
 				fmt.Sprintf("%s bound in %d namespaces", m.Spec.Role, len(want.BoundNamespaces)))
 			m.Status.ObservedGeneration = m.Generation
 		}
-		errs = append(errs, patchStatus(ctx, r.Client, before, m, &before.Status, &m.Status))
+		if equality.Semantic.DeepEqual(before.Status, m.Status) {
+			continue
+		}
+		jobs = append(jobs, func() error { return patchStatus(ctx, r.Client, before, m, &before.Status, &m.Status) })
 	}
-	return errors.Join(errs...)
+	return inParallel(jobs)
 }
 
 func applyClusterRole(ctx context.Context, c client.Client, cr rbacv1.ClusterRole) error {

@@ -88,9 +88,9 @@ func setupOrganization(mgr ctrl.Manager, d Deps) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrentReconciles}).
 		For(&accessv1alpha1.Organization{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels)).
-		Watches(&accessv1alpha1.Workspace{}, batchCreates(orgOfWorkspace)).
-		Watches(&accessv1alpha1.Membership{}, batchCreates(orgOfNamespace(c)), countOnly).
-		Watches(&accessv1alpha1.APIKey{}, batchCreates(orgOfNamespace(c)), countOnly).
+		Watches(&accessv1alpha1.Workspace{}, batchCreates(countDelay, orgOfWorkspace)).
+		Watches(&accessv1alpha1.Membership{}, batchCreates(countDelay, orgOfNamespace(c)), countOnly).
+		Watches(&accessv1alpha1.APIKey{}, batchCreates(countDelay, orgOfNamespace(c)), countOnly).
 		Complete(r)
 }
 

@@ -54,8 +54,8 @@ func setupWorkspace(mgr ctrl.Manager, d Deps) error {
 		For(&accessv1alpha1.Workspace{}).
 		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfOrganization)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.workspaceOfNamespace)).
-		Watches(&accessv1alpha1.Membership{}, batchCreates(r.workspaceOfNamespace), countOnly).
-		Watches(&accessv1alpha1.APIKey{}, batchCreates(r.workspaceOfNamespace), countOnly).
+		Watches(&accessv1alpha1.Membership{}, batchCreates(countDelay, r.workspaceOfNamespace), countOnly).
+		Watches(&accessv1alpha1.APIKey{}, batchCreates(countDelay, r.workspaceOfNamespace), countOnly).
 		Complete(r)
 }
 

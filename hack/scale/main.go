@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +39,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/authz"
@@ -54,9 +57,11 @@ func main() {
 	flag.IntVar(&o.orgs, "orgs", 100, "organizations")
 	flag.IntVar(&o.workspaces, "workspaces", 10, "workspaces per organization")
 	flag.IntVar(&o.members, "members", 20, "memberships per workspace (1 admin, 4 managers, the rest members); each organization also gets an owner and an admin")
-	flag.IntVar(&o.workers, "workers", 16, "concurrent appliers")
+	flag.IntVar(&o.workers, "workers", 32, "concurrent appliers")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	flag.Parse()
+	// The control plane's own client logs nothing worth reading here.
+	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
