@@ -21,15 +21,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -39,13 +43,17 @@ import (
 	"github.com/tenantward/tenantward/internal/manager"
 )
 
-const operatorNamespace = "tenantward-system"
+const (
+	operatorNamespace = "tenantward-system"
+	leaseName         = "tenantward.access.tenantward.io"
+)
 
 func main() {
 	orgs := flag.Int("orgs", 4, "organizations created before and again after the leader is killed")
 	keys := flag.Int("keys", 3, "admin APIKeys per organization, besides its master key")
 	timeout := flag.Duration("timeout", 3*time.Minute, "deadline for each wait")
 	flag.Parse()
+	ctrl.SetLogger(logr.Discard()) // the replicas' logs go to files; this program prints a table
 	if err := run(*orgs, *keys, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "ha:", err)
 		os.Exit(1)
@@ -99,8 +107,11 @@ func run(orgs, keys int, timeout time.Duration) error {
 		defer r.kill()
 	}
 	var leader *replica
-	if err := poll(ctx, timeout, func() bool { leader = leading(replicas); return leader != nil }); err != nil {
+	if err := poll(ctx, timeout, func() bool { leader = leading(replicas); return leader != nil || exited(replicas) }); err != nil {
 		return fmt.Errorf("no replica became leader: %w\n%s", err, logTails(dir, replicas))
+	}
+	if exited(replicas) {
+		return fmt.Errorf("a replica exited\n%s", logTails(dir, replicas))
 	}
 	standby := other(replicas, leader)
 	step(fmt.Sprintf("replica %s leads, replica %s stands by", leader.name, standby.name))
@@ -125,8 +136,11 @@ func run(orgs, keys int, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if err := poll(ctx, timeout, func() bool { return !standby.ledAt().IsZero() }); err != nil {
-		return fmt.Errorf("the standby never took over: %w", err)
+	if err := poll(ctx, timeout, func() bool { return !standby.ledAt().IsZero() || standby.exited() }); err != nil {
+		return fmt.Errorf("the standby never took over: %w\n%s", err, logTails(dir, replicas))
+	}
+	if standby.exited() {
+		return fmt.Errorf("the standby exited\n%s", logTails(dir, replicas))
 	}
 	handover := standby.ledAt().Sub(killedAt)
 	if err := createKeys(ctx, c, namespaces, keys, timeout); err != nil {
@@ -144,6 +158,29 @@ func run(orgs, keys int, timeout time.Duration) error {
 		return err
 	}
 	stopped := time.Since(stopStart)
+	var lease coordinationv1.Lease
+	if err := c.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: leaseName}, &lease); err != nil {
+		return err
+	}
+	released := lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == ""
+
+	step("starting replica c: with the lease released it should lead at once")
+	third := &replica{name: "c"}
+	startedAt := time.Now()
+	if err := third.start(bin, kubeconfig, dir, 18183); err != nil {
+		return err
+	}
+	defer third.kill()
+	if err := poll(ctx, timeout, func() bool { return !third.ledAt().IsZero() || third.exited() }); err != nil {
+		return fmt.Errorf("replica c did not lead: %w\n%s", err, logTails(dir, []*replica{third}))
+	}
+	if third.exited() {
+		return fmt.Errorf("replica c exited\n%s", logTails(dir, []*replica{third}))
+	}
+	restartLead := third.ledAt().Sub(startedAt)
+	if err := third.stop(timeout); err != nil {
+		return err
+	}
 
 	// Checks.
 	var failures []string
@@ -152,6 +189,8 @@ func run(orgs, keys int, timeout time.Duration) error {
 			failures = append(failures, fmt.Sprintf(format, args...))
 		}
 	}
+	check(standby.exitCode() == 0, "replica %s exited with %d after SIGTERM, want 0", standby.name, standby.exitCode())
+	check(released, "the lease still names %v after a graceful stop", lease.Spec.HolderIdentity)
 	check(!standby.ledBefore(killedAt), "replica %s acquired the lease while replica %s still led", standby.name, leader.name)
 	check(leader.acquisitions() == 1 && standby.acquisitions() == 1, "lease acquisitions: %s=%d %s=%d, want 1 each",
 		leader.name, leader.acquisitions(), standby.name, standby.acquisitions())
@@ -170,7 +209,7 @@ func run(orgs, keys int, timeout time.Duration) error {
 
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nwhat\tresult")
-	fmt.Fprintf(w, "replicas\t2 processes, --leader-elect, lease %s/%s\n", operatorNamespace, "tenantward.access.tenantward.io")
+	fmt.Fprintf(w, "replicas\t2 processes, --leader-elect, lease %s/%s\n", operatorNamespace, leaseName)
 	fmt.Fprintf(w, "first leader\treplica %s; replica %s standby until the kill\n", leader.name, standby.name)
 	fmt.Fprintf(w, "APIKeys before / after kill\t%d / %d (incl. one master key per organization)\n", len(before), len(after))
 	fmt.Fprintf(w, "handover after SIGKILL\t%s (lease expiry; default lease 15s)\n", handover.Round(100*time.Millisecond))
@@ -178,7 +217,8 @@ func run(orgs, keys int, timeout time.Duration) error {
 	fmt.Fprintf(w, "keys re-issued across handover\t%d\n", reissued)
 	fmt.Fprintf(w, "delivery Secrets\t%d for %d APIKeys; %d duplicates, %d orphans, %d not matching the hash\n",
 		report.secrets, report.keys, report.duplicates, report.orphans, report.mismatched)
-	fmt.Fprintf(w, "graceful stop (SIGTERM)\t%s\n", stopped.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "graceful stop (SIGTERM)\t%s, exit code %d, lease released: %t\n", stopped.Round(10*time.Millisecond), standby.exitCode(), released)
+	fmt.Fprintf(w, "a new replica leads after\t%s (no wait for lease expiry)\n", restartLead.Round(100*time.Millisecond))
 	_ = w.Flush()
 	if len(failures) > 0 {
 		fmt.Println("\nFAIL")
@@ -363,7 +403,8 @@ func (r *replica) start(bin, kubeconfig, dir string, probePort int) error {
 	r.cmd = exec.Command(bin, "manager", //nolint:gosec // bin is the binary this program just built
 		"--leader-elect", "--leader-election-namespace="+operatorNamespace,
 		"--operator-namespace="+operatorNamespace, "--enable-webhooks=false",
-		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort))
+		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
+		"--verifier-bind-address=0", "--verifier-grpc-bind-address=0")
 	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	pr, pw := io.Pipe()
 	r.cmd.Stdout, r.cmd.Stderr = pw, pw
@@ -391,6 +432,28 @@ func (r *replica) start(bin, kubeconfig, dir string, probePort int) error {
 		}
 	}()
 	return nil
+}
+
+// exitCode is the process's exit code once it has exited (-1 when killed by a signal).
+func (r *replica) exitCode() int {
+	if !r.exited() {
+		return -1
+	}
+	return r.cmd.ProcessState.ExitCode()
+}
+
+func (r *replica) exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// exited reports whether any replica has stopped.
+func exited(rs []*replica) bool {
+	return slices.ContainsFunc(rs, (*replica).exited)
 }
 
 func (r *replica) acquisitions() int {
