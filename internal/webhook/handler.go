@@ -51,34 +51,41 @@ type Validator struct {
 type decideFunc func(ctx context.Context, req admission.Request) (a Attempt, errs field.ErrorList, err error)
 
 // handler wraps a decision with what every webhook does: namespace cleanup is
-// let through, the answer is turned into an AdmissionResponse, counted and audited.
+// let through, the answer is turned into an AdmissionResponse, counted and
+// audited. A request the webhook cannot decide is refused (and audited as such).
 func (v *Validator) handler(decide decideFunc) admission.Handler {
 	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
 		if req.Operation == admissionv1.Delete && v.terminating(ctx, req.Namespace) {
-			return v.respond(ctx, req, Attempt{}, nil, "namespace is being deleted")
+			return v.answer(ctx, req, Attempt{}, admission.Allowed("namespace is being deleted"), audit.DecisionAllowed)
 		}
 		a, errs, err := decide(ctx, req)
-		if err != nil {
-			decisions.WithLabelValues(req.Kind.Kind, string(req.Operation), "error").Inc()
+		switch {
+		case err != nil:
 			code := int32(http.StatusInternalServerError)
 			if errors.As(err, new(decodeError)) {
 				code = http.StatusBadRequest
 			}
-			return admission.Errored(code, err)
+			return v.answer(ctx, req, a, admission.Errored(code, err), "error")
+		case len(errs) > 0:
+			status := denial(req, errs)
+			resp := admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status.ErrStatus}}
+			return v.answer(ctx, req, a, resp, audit.DecisionDenied)
 		}
-		return v.respond(ctx, req, a, errs, "")
+		return v.answer(ctx, req, a, admission.Allowed(""), audit.DecisionAllowed)
 	})
 }
 
-// respond builds the response from the rule's errors, then counts and audits it.
-func (v *Validator) respond(ctx context.Context, req admission.Request, a Attempt, errs field.ErrorList, reason string) admission.Response {
-	resp, decision := admission.Allowed(reason), audit.DecisionAllowed
-	if len(errs) > 0 {
-		status := denial(req, errs)
-		resp = admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status.ErrStatus}}
-		decision, reason = audit.DecisionDenied, status.ErrStatus.Message
-	}
+// answer counts the decision ("error" in the metric, a denial in the audit
+// trail for requests that could not be decided), audits it and returns resp.
+func (v *Validator) answer(ctx context.Context, req admission.Request, a Attempt, resp admission.Response, decision string) admission.Response {
 	decisions.WithLabelValues(req.Kind.Kind, string(req.Operation), decision).Inc()
+	reason := ""
+	if resp.Result != nil {
+		reason = resp.Result.Message
+	}
+	if decision == "error" {
+		decision = audit.DecisionDenied
+	}
 	changes, err := audit.ChangesFromAdmission(req)
 	if err != nil {
 		changes = nil

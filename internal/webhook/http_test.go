@@ -140,19 +140,30 @@ func TestHandlerAuditsEveryDecision(t *testing.T) {
 }
 
 func TestMalformedAndOversizedReviews(t *testing.T) {
-	v := newValidator(t, 10, audit.Discard)
+	rec := &recorder{}
+	v := newValidator(t, 10, rec)
 	h := &admission.Webhook{Handler: v.handler(v.membership)}
-	for name, body := range map[string][]byte{
+	bodies := map[string][]byte{
 		"not JSON":          []byte("{{{"),
 		"no request":        []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`),
 		"object not JSON":   reviewOf(t, []byte(`"just a string"`), false),
 		"object wrong kind": reviewOf(t, []byte(`{"spec":{"role":12}}`), false),
 		"oversized":         append([]byte(`{"request":{"object":"`), bytes.Repeat([]byte("a"), 8<<20)...),
-	} {
+	}
+	for name, body := range bodies {
 		r := post(t, h, body)
 		if r.Allowed || r.Result == nil || r.Result.Code < 400 || r.Result.Code >= 500 || r.Result.Message == "" {
 			t.Errorf("%s: want a clear error, got %+v", name, r.Result)
 		}
+	}
+	// Those that reach the handler (an empty request, undecodable objects) are audited as refused.
+	for _, r := range rec.records {
+		if r.Decision != audit.DecisionDenied || r.Reason == "" {
+			t.Errorf("audit record of a malformed review: %+v", r)
+		}
+	}
+	if len(rec.records) != 3 {
+		t.Errorf("%d audit records, want 3", len(rec.records))
 	}
 }
 
