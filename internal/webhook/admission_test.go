@@ -287,7 +287,7 @@ func TestCanIAgreesWithTheWebhooks(t *testing.T) {
 				rbac := canIOnly(t, user, tr.attrs)
 				err := tr.write(as(t, user))
 				if rbac != (err == nil) {
-					return fmt.Errorf("kubectl auth can-i says %v, the webhook says %v", rbac, err)
+					return fmt.Errorf("kubectl auth can-i says %v, the webhook says %w", rbac, err)
 				}
 				return nil
 			})
