@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/controlplane"
@@ -20,10 +23,14 @@ import (
 // These tests run the CRD schemas in a real kube-apiserver: what the API server
 // rejects even when the operator and its webhooks are down.
 
-var c client.Client
+var (
+	c   client.Client
+	env *controlplane.Env
+)
 
 func TestMain(m *testing.M) {
-	env, err := controlplane.Start(controlplane.Options{})
+	var err error
+	env, err = controlplane.Start(controlplane.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -164,4 +171,91 @@ func TestIntegrationPolicyIsASingleton(t *testing.T) {
 	p = &v1.IntegrationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns(t, "org-acme")},
 		Spec: v1.IntegrationPolicySpec{MCPServers: &v1.IntegrationAccess{ManagersWrite: "Maybe"}}}
 	wantInvalid(t, c.Create(ctx, p), `supported values: "Allowed", "Denied"`)
+}
+
+// TestEnumsAndBoundsNameTheField creates objects that break one enum, bound or
+// pattern each; the API server must reject each with a message naming the field.
+func TestEnumsAndBoundsNameTheField(t *testing.T) {
+	ctx := context.Background()
+	long := func(n int) string { return strings.Repeat("a", n) }
+	key := func(mut func(*v1.APIKey)) client.Object {
+		k := &v1.APIKey{ObjectMeta: metav1.ObjectMeta{GenerateName: "k-", Namespace: ns(t, "keys")}}
+		mut(k)
+		return k
+	}
+	org := func(mut func(*v1.Organization)) client.Object {
+		o := &v1.Organization{ObjectMeta: metav1.ObjectMeta{GenerateName: "o-"}}
+		mut(o)
+		return o
+	}
+	ws := func(mut func(*v1.Workspace)) client.Object {
+		w := &v1.Workspace{ObjectMeta: metav1.ObjectMeta{GenerateName: "w-", Namespace: ns(t, "org-acme")}, Spec: v1.WorkspaceSpec{Organization: "acme"}}
+		mut(w)
+		return w
+	}
+	cases := []struct {
+		name  string
+		obj   client.Object
+		field string
+	}{
+		{"metrics toggle", key(func(k *v1.APIKey) { k.Spec.Permissions.Metrics = "Read" }), "spec.permissions.metrics"},
+		{"completions toggle", key(func(k *v1.APIKey) { k.Spec.Permissions.Completions = "On" }), "spec.permissions.completions"},
+		{"users level", key(func(k *v1.APIKey) { k.Spec.Permissions.Users = "Admin" }), "spec.permissions.users"},
+		{"key state", key(func(k *v1.APIKey) { k.Spec.State = "Paused" }), "spec.state"},
+		{"key description bound", key(func(k *v1.APIKey) { k.Spec.Description = long(1025) }), "spec.description"},
+		{"secret name pattern", key(func(k *v1.APIKey) { k.Spec.SecretName = "Not_A_Name" }), "spec.secretName"},
+		{"billing plan", org(func(o *v1.Organization) { o.Spec.Billing = &v1.Billing{Plan: "Gold"} }), "spec.billing.plan"},
+		{"budget bound", org(func(o *v1.Organization) { o.Spec.Billing = &v1.Billing{MonthlyBudgetUSD: -1} }), "spec.billing.monthlyBudgetUSD"},
+		{"master key policy", org(func(o *v1.Organization) { o.Spec.MasterKey = "Maybe" }), "spec.masterKey"},
+		{"org deletion policy", org(func(o *v1.Organization) { o.Spec.DeletionPolicy = "Orphan" }), "spec.deletionPolicy"},
+		{"org display name bound", org(func(o *v1.Organization) { o.Spec.DisplayName = long(257) }), "spec.displayName"},
+		{"org namespace pattern", org(func(o *v1.Organization) { o.Spec.Namespace = "Org_Acme" }), "spec.namespace"},
+		{"workspace namespace bound", ws(func(w *v1.Workspace) { w.Spec.Namespace = long(64) }), "spec.namespace"},
+		{"workspace organization pattern", ws(func(w *v1.Workspace) { w.Spec.Organization = "ACME" }), "spec.organization"},
+		{"workspace deletion policy", ws(func(w *v1.Workspace) { w.Spec.DeletionPolicy = "Orphan" }), "spec.deletionPolicy"},
+		{"workspace name bound", ws(func(w *v1.Workspace) { w.GenerateName = ""; w.Name = long(64) }), "at most 63 characters"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantInvalid(t, c.Create(ctx, tc.obj), tc.field)
+		})
+	}
+}
+
+// TestExplainDocumentsEveryKeyFeature runs `kubectl explain` as a user would:
+// every API-key feature of the seed is documented with its default.
+func TestExplainDocumentsEveryKeyFeature(t *testing.T) {
+	admin, err := env.AddUser(envtest.User{Name: "explainer", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(env.BinaryAssetsDirectory, "kubectl"), "--kubeconfig", kubeconfig,
+		"explain", "apikey.spec.permissions").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl explain: %v\n%s", err, out)
+	}
+	// The seed's API-key table: feature, and its default.
+	for feature, def := range map[string]string{
+		"metrics": "Default Disabled", "completions": "Default Enabled", "prompts": "Default Read",
+		"configs": "Default Disabled", "guardrails": "Default Disabled", "integrations": "Default Disabled",
+		"providers": "Default Disabled", "models": "Default Disabled", "users": "Default Disabled",
+	} {
+		i := strings.Index(string(out), "\n  "+feature+"\t")
+		if i < 0 {
+			t.Errorf("kubectl explain does not document %s:\n%s", feature, out)
+			continue
+		}
+		// explain wraps descriptions: compare with whitespace collapsed.
+		if next := strings.Join(strings.Fields(string(out[i+1:])), " "); !strings.Contains(next[:min(len(next), 300)], def) {
+			t.Errorf("kubectl explain does not give %s's %q", feature, def)
+		}
+	}
 }
