@@ -223,7 +223,7 @@ func TestEnumsAndBoundsNameTheField(t *testing.T) {
 	}
 }
 
-var nextField = regexp.MustCompile(`\n  [a-z]`)
+var nextField = regexp.MustCompile(`\n  [a-zA-Z]+\t`)
 
 // TestExplainDocumentsEveryKeyFeature runs `kubectl explain` as a user would:
 // every API-key feature of the seed is documented with its default.
