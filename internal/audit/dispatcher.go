@@ -52,12 +52,15 @@ func (o DeliveryOptions) withDefaults() DeliveryOptions {
 
 // Dispatcher is the Recorder of the operator: it encodes each record once and
 // fans it out to every sink through a bounded queue per sink, so Record never
-// waits for a sink. Each sink gets its records in order, in batches; a failed
+// waits for a sink. Every sink gets the records in the same order, in batches; a failed
 // batch is retried with exponential backoff until it is delivered (never resent
 // once delivered), while newer records wait in the queue or, when the queue is
 // full, are dropped and counted in tenantward_audit_records_dropped_total.
 type Dispatcher struct {
-	mu     sync.RWMutex // guards closed against Record's sends
+	// mu makes each record's fan-out one step, so that every sink sees the
+	// records in the same order even when webhooks record concurrently, and
+	// guards closed against Record's sends.
+	mu     sync.Mutex
 	closed bool
 	queues []*queue
 	log    logr.Logger
@@ -92,8 +95,8 @@ func (d *Dispatcher) Record(_ context.Context, r Record) {
 	// it for a batch must reallocate rather than write into a shared array.
 	line = append(line, '\n')
 	line = line[:len(line):len(line)]
-	d.mu.RLock()
-	defer d.mu.RUnlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, q := range d.queues {
 		if d.closed {
 			q.drop(DropShutdown, 1, errClosed)

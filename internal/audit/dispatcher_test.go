@@ -83,9 +83,14 @@ type flakySink struct {
 }
 
 func newFlakySink(t *testing.T, mode string) *flakySink {
+	f := startFlakySink(mode)
+	t.Cleanup(f.server.Close)
+	return f
+}
+
+func startFlakySink(mode string) *flakySink {
 	f := &flakySink{mode: mode}
 	f.server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.server.Close)
 	return f
 }
 

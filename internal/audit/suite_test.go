@@ -25,13 +25,18 @@ import (
 
 // The control plane of this package: a real kube-apiserver and etcd with the
 // generated webhook configuration, and the operator's manager serving it with
-// its audit trail written to auditFile.
+// its audit trail written to auditFile and posted to httpSink.
 var (
 	testEnv   *controlplane.Env
 	admin     client.Client
 	testCtx   context.Context
 	auditFile string
+	httpSink  *flakySink
 )
+
+// suiteQueueSize is the manager's audit queue per sink: small, so that an HTTP
+// outage fills it within a test.
+const suiteQueueSize = 50
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -54,6 +59,13 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	auditFile = filepath.Join(dir, "audit.jsonl")
+	httpSink = startFlakySink("up")
+	defer httpSink.server.Close()
+	configFile := filepath.Join(dir, "config.yaml")
+	conf := fmt.Sprintf("audit:\n  queueSize: %d\n  http:\n    url: %s\n    batchSize: 10\n    timeout: 1s\n    maxBackoff: 200ms\n", suiteQueueSize, httpSink.server.URL)
+	if err := os.WriteFile(configFile, []byte(conf), 0o600); err != nil {
+		return fail(err)
+	}
 
 	env, err := controlplane.Start(controlplane.Options{Webhooks: &envtest.WebhookInstallOptions{
 		Paths: []string{filepath.Join(root, "config", "webhook", "manifests.yaml")},
@@ -72,7 +84,7 @@ func run(m *testing.M) int {
 		MetricsAddr: "0", ProbeAddr: "0", QPS: 500, Burst: 1000, OperatorNamespace: "tenantward-system",
 		EnableWebhooks: true, WebhookHost: wio.LocalServingHost, WebhookPort: wio.LocalServingPort,
 		WebhookCertDir: wio.LocalServingCertDir, WebhookCerts: webhook.CertOptions{Mode: webhook.CertsExternal},
-		AuditFile: auditFile,
+		AuditFile: auditFile, ConfigFile: configFile,
 	})
 	if err != nil {
 		return fail(err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -68,18 +69,8 @@ func recordsFor(t *testing.T, action, kind, namespace, name string, want int) []
 // the organization of its namespace; her denied attempt to make herself owner is
 // recorded as denied; the key pasted into the Prompt appears in no record.
 func TestAuditTrail(t *testing.T) {
-	org := &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "auditco"}}
-	if err := admin.Create(testCtx, org); err != nil {
-		t.Fatal(err)
-	}
-	var ns string
-	eventually(t, "the organization's namespace", func() bool {
-		if err := admin.Get(testCtx, client.ObjectKeyFromObject(org), org); err != nil {
-			return false
-		}
-		ns = org.Status.Namespace
-		return ns != ""
-	})
+	const user = "erin@auditco.example"
+	org, ns, erin := tenant(t, "auditco", user)
 
 	// The Organization's admission (decided by the tenancy webhook) and the
 	// namespace the operator made for it are in the same trail, once each.
@@ -90,29 +81,16 @@ func TestAuditTrail(t *testing.T) {
 		t.Errorf("namespace record = %+v", rec)
 	}
 
-	const user = "erin@auditco.example"
-	grant(t, ns, user)
-	erin, err := client.New(controlplane.Impersonate(testEnv.Config, user, "auditco:engineers"), client.Options{Scheme: manager.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
 	canary := canaryKey(t)
-	prompt := func(name string) *unstructured.Unstructured {
-		u := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "gateway.tenantward.io/v1alpha1", "kind": "Prompt",
-			"metadata": map[string]any{"name": name, "namespace": ns, "annotations": map[string]any{"note": canary}},
-			"spec":     map[string]any{"template": "Summarise: {{text}} with " + canary, "model": "gpt-4o"},
-		}}
-		return u
-	}
+	prompt := func(name string) *unstructured.Unstructured { return newPrompt(ns, name, canary) }
 
 	if err := erin.Create(testCtx, prompt("summarise")); err != nil {
 		t.Fatalf("creating a Prompt as %s: %v", user, err)
 	}
 	created := recordsFor(t, "", "Prompt", ns, "summarise", 1)[0]
-	if created.Actor.Username != user || !slices.Contains(created.Actor.Groups, "auditco:engineers") || created.Action != "create" ||
+	if created.Actor.Username != user || !slices.Contains(created.Actor.Groups, org.Name+":engineers") || created.Action != "create" ||
 		created.Resource.Group != "gateway.tenantward.io" || created.Resource.Resource != "prompts" ||
-		created.Organization != "auditco" || created.Decision != audit.DecisionAllowed || created.DryRun || created.AuditID == "" {
+		created.Organization != org.Name || created.Decision != audit.DecisionAllowed || created.DryRun || created.AuditID == "" {
 		t.Errorf("create record = %+v", created)
 	}
 	if created.Changes == nil || strings.Join(created.Changes.Fields, ",") != "metadata.annotations[note],spec.model,spec.template" {
@@ -155,6 +133,39 @@ func TestAuditTrail(t *testing.T) {
 	}
 }
 
+var tenants atomic.Int64
+
+// tenant creates an Organization and lets user write prompts and create
+// memberships in its namespace; it returns the Organization, its namespace and
+// a client acting as the user (in group <org>:engineers).
+func tenant(t *testing.T, name, user string) (*accessv1alpha1.Organization, string, client.Client) {
+	t.Helper()
+	// Unique per run, so that -count=N reuses the control plane.
+	name = fmt.Sprintf("%s-%d", name, tenants.Add(1))
+	org := &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := admin.Create(testCtx, org); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the organization's namespace", func() bool {
+		return admin.Get(testCtx, client.ObjectKeyFromObject(org), org) == nil && org.Status.Namespace != ""
+	})
+	grant(t, org.Status.Namespace, user)
+	c, err := client.New(controlplane.Impersonate(testEnv.Config, user, name+":engineers"), client.Options{Scheme: manager.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org, org.Status.Namespace, c
+}
+
+// newPrompt is a Prompt whose annotation and template hold secret.
+func newPrompt(namespace, name, secret string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.tenantward.io/v1alpha1", "kind": "Prompt",
+		"metadata": map[string]any{"name": name, "namespace": namespace, "annotations": map[string]any{"note": secret}},
+		"spec":     map[string]any{"template": "Summarise: {{text}} with " + secret, "model": "gpt-4o"},
+	}}
+}
+
 // grant lets user write prompts and create memberships in namespace through
 // plain RBAC, so that the webhooks, not RBAC, decide.
 func grant(t *testing.T, namespace, user string) {
@@ -170,6 +181,81 @@ func grant(t *testing.T, namespace, user string) {
 	for _, o := range []client.Object{role, binding} {
 		if err := admin.Create(testCtx, o); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestAdmissionsDuringAuditSinkOutage: while the HTTP audit endpoint hangs,
+// a tenant's writes still succeed and what the queue cannot hold is counted as
+// dropped; once the endpoint is back, it receives the queued records in the
+// trail's order, each once.
+func TestAdmissionsDuringAuditSinkOutage(t *testing.T) {
+	const user = "olga@outage.example"
+	_, ns, olga := tenant(t, "outage", user)
+	dropped := func() float64 {
+		return counter(t, "tenantward_audit_records_dropped_total", map[string]string{"sink": "http", "reason": audit.DropQueueFull})
+	}
+	before := dropped()
+
+	httpSink.set("hang")
+	t.Cleanup(func() { httpSink.set("up") })
+	const writes = 2 * suiteQueueSize
+	for i := range writes {
+		if err := olga.Create(testCtx, newPrompt(ns, fmt.Sprintf("during-%d", i), "-")); err != nil {
+			t.Fatalf("write %d while the audit endpoint hangs: %v", i, err)
+		}
+	}
+	if dropped() <= before {
+		t.Errorf("%d admissions with the audit endpoint hanging and a queue of %d, but no record counted as dropped", writes, suiteQueueSize)
+	}
+
+	// Back up, the endpoint first gets the queued records; new ones are dropped
+	// until the queue has room again. Delivery is in order, so once a record
+	// written after the outage is in, so is every earlier one that was queued.
+	httpSink.set("up")
+	after := 0
+	eventually(t, "a record written after the outage to reach the endpoint", func() bool {
+		after++
+		if err := olga.Create(testCtx, newPrompt(ns, fmt.Sprintf("after-%d", after), "-")); err != nil {
+			t.Fatalf("write after the outage: %v", err)
+		}
+		got, _ := httpSink.snapshot()
+		ids := map[string]bool{}
+		for _, id := range got {
+			ids[id] = true
+		}
+		for _, r := range trail(t) {
+			if r.Resource.Namespace == ns && strings.HasPrefix(r.Resource.Name, "after-") && ids[r.AuditID] {
+				return true
+			}
+		}
+		return false
+	})
+
+	received, _ := httpSink.snapshot()
+	seen := map[string]bool{}
+	for _, id := range received {
+		if seen[id] {
+			t.Errorf("record %s arrived twice", id)
+		}
+		seen[id] = true
+	}
+	// The endpoint's records are the file's (which dropped nothing) minus the
+	// dropped ones, in the same order.
+	file := trail(t)
+	next := 0
+	for _, id := range received {
+		for next < len(file) && file[next].AuditID != id {
+			next++
+		}
+		if next == len(file) {
+			t.Fatalf("record %s reached the endpoint out of the trail's order", id)
+		}
+		next++
+	}
+	for _, r := range file {
+		if r.Resource.Namespace == ns && r.Resource.Name == "during-0" && !seen[r.AuditID] {
+			t.Errorf("the first record of the outage, queued while the endpoint hung, never reached it")
 		}
 	}
 }
