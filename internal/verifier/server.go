@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -48,6 +51,8 @@ type Server struct {
 	opts  Options
 	auth  *Authorizer
 	ready chan struct{}
+	// synced is set once the index holds every APIKey.
+	synced atomic.Bool
 	// httpAddr and grpcAddr are the bound addresses, set before ready closes.
 	httpAddr, grpcAddr string
 }
@@ -72,26 +77,21 @@ func (s *Server) NeedLeaderElection() bool { return false }
 // Ready is closed once the index holds every APIKey and the servers listen.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// HTTPAddr and GRPCAddr return the bound addresses once Ready is closed.
+// HTTPAddr returns the bound HTTP address once Ready is closed.
 func (s *Server) HTTPAddr() string { return s.httpAddr }
 
 // GRPCAddr returns the bound gRPC address once Ready is closed.
 func (s *Server) GRPCAddr() string { return s.grpcAddr }
 
-// Start fills the index from an APIKey informer, then serves until ctx ends.
-// Serving starts only after the initial list, so that a restarted verifier
-// never answers NOT_FOUND for a key it has not loaded yet.
+// Start listens, fills the index from an APIKey informer, then serves until
+// ctx ends. Until the initial list is loaded every endpoint but /healthz
+// answers 503 (gRPC: UNAVAILABLE), so that a restarted verifier never answers
+// NOT_FOUND for a key it has not loaded yet; /readyz turns 200 once it is.
 func (s *Server) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("verifier")
-	if err := s.startInformer(ctx); err != nil {
-		return err
-	}
-	log.Info("index loaded", "keys", s.auth.Index.Len())
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, 2)
-	running := 0
+	var serves []func() error
 	if enabled(s.opts.HTTPAddr) {
 		ln, err := net.Listen("tcp", s.opts.HTTPAddr)
 		if err != nil {
@@ -99,22 +99,20 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.httpAddr = ln.Addr().String()
 		srv := &http.Server{
-			Handler:           NewHandler(s.auth),
+			Handler:           s.gate(NewHandler(s.auth)),
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       requestTimeout,
 			WriteTimeout:      requestTimeout,
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 		}
-		running++
-		go func() { errs <- ignoreClosed(srv.Serve(ln)) }()
+		serves = append(serves, func() error { return ignoreClosed(srv.Serve(ln)) })
 		go func() {
 			<-ctx.Done()
 			sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			defer scancel()
 			_ = srv.Shutdown(sctx)
 		}()
-		log.Info("serving /v1/verify and /v1/auth", "address", s.httpAddr)
 	}
 	if enabled(s.opts.GRPCAddr) {
 		ln, err := net.Listen("tcp", s.opts.GRPCAddr)
@@ -122,19 +120,28 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("verifier gRPC listener: %w", err)
 		}
 		s.grpcAddr = ln.Addr().String()
-		srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.ConnectionTimeout(requestTimeout))
+		srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.ConnectionTimeout(requestTimeout), grpc.UnaryInterceptor(s.gateGRPC))
 		authv3.RegisterAuthorizationServer(srv, &ExtAuthz{Authorizer: s.auth})
-		running++
-		go func() { errs <- srv.Serve(ln) }()
+		serves = append(serves, func() error { return srv.Serve(ln) })
 		go func() {
 			<-ctx.Done()
 			stopGRPC(srv)
 		}()
-		log.Info("serving Envoy ext_authz over gRPC", "address", s.grpcAddr)
 	}
-	close(s.ready)
-	var err error
-	for range running {
+	errs := make(chan error, len(serves))
+	for _, serve := range serves {
+		go func() { errs <- serve() }()
+	}
+	log.Info("listening; loading APIKeys", "http", s.httpAddr, "grpc", s.grpcAddr)
+	err := s.startInformer(ctx)
+	if err == nil {
+		s.synced.Store(true)
+		close(s.ready)
+		log.Info("index loaded; verifying keys", "keys", s.auth.Index.Len())
+	} else {
+		cancel()
+	}
+	for range serves {
 		if e := <-errs; e != nil && ctx.Err() == nil {
 			err = e
 			cancel()
@@ -142,6 +149,30 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return err
+}
+
+// gate answers 503 until the index is loaded, and serves /readyz.
+func (s *Server) gate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz":
+		case !s.synced.Load():
+			http.Error(w, "the verifier has not loaded every APIKey yet", http.StatusServiceUnavailable)
+			return
+		case r.URL.Path == "/readyz":
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// gateGRPC answers UNAVAILABLE until the index is loaded.
+func (s *Server) gateGRPC(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !s.synced.Load() {
+		return nil, status.Error(codes.Unavailable, "the verifier has not loaded every APIKey yet")
+	}
+	return handler(ctx, req)
 }
 
 // startInformer starts an APIKey informer that keeps only what verification

@@ -1,0 +1,383 @@
+package verifier_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/apikey"
+	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/verifier"
+)
+
+// The control plane of this package's envtest tests, started by the first
+// test that needs it (the unit tests, fuzz targets and benchmarks do not).
+var (
+	cpOnce  sync.Once
+	cpEnv   *controlplane.Env
+	cpErr   error
+	admin   client.Client
+	scheme  = runtime.NewScheme()
+	timeout = 60 * time.Second
+)
+
+func TestMain(m *testing.M) {
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = accessv1alpha1.AddToScheme(scheme)
+	code := m.Run()
+	if cpEnv != nil {
+		_ = cpEnv.Stop()
+	}
+	os.Exit(code)
+}
+
+func controlPlane(t testing.TB) *controlplane.Env {
+	t.Helper()
+	cpOnce.Do(func() {
+		cpEnv, cpErr = controlplane.Start(controlplane.Options{WithoutGatewayCRDs: true})
+		if cpErr == nil {
+			admin, cpErr = client.New(cpEnv.Config, client.Options{Scheme: scheme})
+		}
+	})
+	if cpErr != nil {
+		t.Fatal(cpErr)
+	}
+	return cpEnv
+}
+
+func eventually(t testing.TB, what string, check func() error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		last = check()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not true after %s: %v", what, timeout, errors.Join(last, err))
+	}
+}
+
+// startVerifier runs a verifier whose identity may only list and watch
+// apikeys, as `tenantward verifier` runs with its own service account.
+func startVerifier(t testing.TB) *verifier.Server {
+	t.Helper()
+	env := controlPlane(t)
+	ctx := context.Background()
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier-test"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{accessv1alpha1.GroupVersion.Group}, Resources: []string{"apikeys"}, Verbs: []string{"list", "watch"}}},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier-test"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "verifier"}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := admin.Create(ctx, o); err != nil && !isAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	v, err := verifier.New(controlplane.Impersonate(env.Config, "verifier"), verifier.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- v.Start(vctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("verifier stopped with %v", err)
+		}
+	})
+	select {
+	case <-v.Ready():
+	case err := <-done:
+		t.Fatalf("verifier stopped: %v", err)
+	case <-time.After(timeout):
+		t.Fatal("the verifier did not load the APIKeys")
+	}
+	return v
+}
+
+func isAlreadyExists(err error) bool {
+	return err != nil && bytes.Contains([]byte(err.Error()), []byte("already exists"))
+}
+
+var nsCounter int
+
+// issueKey creates an APIKey and writes its status as the operator would,
+// returning the plaintext (never stored anywhere in the cluster here).
+func issueKey(t testing.TB, perms accessv1alpha1.APIKeyPermissions) (string, *accessv1alpha1.APIKey) {
+	t.Helper()
+	ctx := context.Background()
+	nsCounter++
+	ns := fmt.Sprintf("acme-ws%d", nsCounter)
+	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := apikey.Generate(apikey.KindWorkspace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &accessv1alpha1.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: accessv1alpha1.APIKeySpec{Permissions: perms}}
+	if err := admin.Create(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	k.Status = accessv1alpha1.APIKeyStatus{
+		Hash: apikey.Sum(plain).String(), DisplayPrefix: apikey.DisplayPrefix(plain),
+		Type: accessv1alpha1.KeyTypeWorkspace, Organization: "acme", Workspace: ns,
+	}
+	if err := admin.Status().Update(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	return plain, k
+}
+
+func postVerify(t testing.TB, base, key string) string {
+	t.Helper()
+	body, _ := json.Marshal(verifier.VerifyRequest{Key: key})
+	resp, err := http.Post(base+"/v1/verify", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var out verifier.VerifyResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Result
+}
+
+func eventuallyResult(t testing.TB, base, key, want string) {
+	t.Helper()
+	eventually(t, "verify answers "+want, func() error {
+		if got := postVerify(t, base, key); got != want {
+			return fmt.Errorf("got %s", got)
+		}
+		return nil
+	})
+}
+
+// TestVerifierFollowsAPIKeys runs the verifier against the real API server: a
+// key issued before it starts is loaded, and disable, re-enable, rotation and
+// deletion take effect from the watch.
+func TestVerifierFollowsAPIKeys(t *testing.T) {
+	controlPlane(t)
+	ctx := context.Background()
+	before, k := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	v := startVerifier(t)
+	base := "http://" + v.HTTPAddr()
+	if got := postVerify(t, base, before); got != "VALID" {
+		t.Fatalf("a key that existed before the verifier started: %s", got)
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/readyz: %v %v", resp, err)
+	}
+	_ = resp.Body.Close()
+
+	k.Spec.State = accessv1alpha1.KeyDisabled
+	if err := admin.Update(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyResult(t, base, before, "DISABLED")
+	k.Spec.State = accessv1alpha1.KeyEnabled
+	if err := admin.Update(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyResult(t, base, before, "VALID")
+
+	// A rotation with grace: both keys verify; once status drops the previous
+	// hash, only the new one.
+	rotated, _ := apikey.Generate(apikey.KindWorkspace)
+	k.Status.PreviousHash, k.Status.Hash = k.Status.Hash, apikey.Sum(rotated).String()
+	k.Status.PreviousValidUntil = &metav1.Time{Time: time.Now().Add(time.Hour)}
+	if err := admin.Status().Update(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyResult(t, base, rotated, "VALID")
+	if got := postVerify(t, base, before); got != "VALID" {
+		t.Fatalf("the previous key in its grace period: %s", got)
+	}
+	k.Status.PreviousHash, k.Status.PreviousValidUntil = "", nil
+	if err := admin.Status().Update(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyResult(t, base, before, "NOT_FOUND")
+
+	if err := admin.Delete(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyResult(t, base, rotated, "NOT_FOUND")
+}
+
+// TestNginxAuthRequest puts a real nginx with auth_request in front of a small
+// upstream, with the verifier as the auth service.
+func TestNginxAuthRequest(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, err = os.Stat("/usr/sbin/nginx"); err != nil {
+			t.Skip("nginx is not installed (apt-get install -y nginx)")
+		}
+		nginx = "/usr/sbin/nginx"
+	}
+	controlPlane(t)
+	ctx := context.Background()
+	reader, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled", Prompts: "Read"})
+	disabledKey, disabled := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	disabled.Spec.State = accessv1alpha1.KeyDisabled
+	if err := admin.Update(ctx, disabled); err != nil {
+		t.Fatal(err)
+	}
+	v := startVerifier(t)
+	eventuallyResult(t, "http://"+v.HTTPAddr(), disabledKey, "DISABLED")
+
+	seen := make(chan http.Header, 16)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		_, _ = io.WriteString(w, "upstream")
+	}))
+	defer upstream.Close()
+	gateway := startNginx(t, nginx, v.HTTPAddr(), upstream.Listener.Addr().String())
+
+	call := func(method, path, key string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, gateway+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call("POST", "/v1/chat/completions", reader); got != 200 {
+		t.Fatalf("a valid workspace key on /v1/chat/completions: %d", got)
+	}
+	h := <-seen
+	if h.Get("X-Tenantward-Organization") != "acme" || h.Get("X-Tenantward-Key") == "" || h.Get("X-Tenantward-Workspace") == "" {
+		t.Fatalf("identity headers at the upstream: %v", h)
+	}
+	if got := call("GET", "/v1/prompts/x", reader); got != 200 {
+		t.Fatalf("Prompts Read, GET /v1/prompts/x: %d", got)
+	}
+	<-seen
+	if got := call("DELETE", "/v1/prompts/x", reader); got != 403 {
+		t.Fatalf("Prompts Read, DELETE /v1/prompts/x: %d", got)
+	}
+	if got := call("POST", "/v1/chat/completions", disabledKey); got != 401 {
+		t.Fatalf("a disabled key: %d", got)
+	}
+	if got := call("POST", "/v1/chat/completions", reader[:20]); got != 401 {
+		t.Fatalf("a malformed key: %d", got)
+	}
+	select {
+	case h := <-seen:
+		t.Fatalf("a refused request reached the upstream: %v", h)
+	default:
+	}
+}
+
+// startNginx writes a configuration with auth_request to the verifier and
+// runs nginx in the foreground until the test ends; it returns its base URL.
+func startNginx(t *testing.T, bin, verifierAddr, upstreamAddr string) string {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  server {
+    listen 127.0.0.1:%[2]d;
+    location = /_tenantward_auth {
+      internal;
+      proxy_pass http://%[3]s/v1/auth;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Original-URI $request_uri;
+    }
+    location / {
+      auth_request /_tenantward_auth;
+      auth_request_set $tw_org $upstream_http_x_tenantward_organization;
+      auth_request_set $tw_ws $upstream_http_x_tenantward_workspace;
+      auth_request_set $tw_key $upstream_http_x_tenantward_key;
+      proxy_set_header X-Tenantward-Organization $tw_org;
+      proxy_set_header X-Tenantward-Workspace $tw_ws;
+      proxy_set_header X-Tenantward-Key $tw_key;
+      proxy_pass http://%[4]s;
+    }
+  }
+}
+`, dir, port, verifierAddr, upstreamAddr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// The workers inherit the output pipe: give them time to exit after the master.
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// SIGQUIT is nginx's graceful shutdown: the master stops its workers, then exits.
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		_ = cmd.Wait()
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	eventually(t, "nginx listening", func() error {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			return fmt.Errorf("%w; nginx: %s %s", err, out.String(), log)
+		}
+		return c.Close()
+	})
+	return base
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port
+}
