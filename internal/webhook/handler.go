@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,6 +38,8 @@ func init() { metrics.Registry.MustRegister(decisions) }
 // for SubjectAccessReviews (the rotate verb).
 type Validator struct {
 	Resolver *Resolver
+	// Reader reads IntegrationPolicies and Memberships from the manager's cache.
+	Reader client.Reader
 	// Client creates SubjectAccessReviews.
 	Client   client.Client
 	Platform *Platform
@@ -55,7 +56,7 @@ type decideFunc func(ctx context.Context, req admission.Request) (a Attempt, err
 // audited. A request the webhook cannot decide is refused (and audited as such).
 func (v *Validator) handler(decide decideFunc) admission.Handler {
 	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
-		if req.Operation == admissionv1.Delete && v.terminating(ctx, req.Namespace) {
+		if req.Operation == admissionv1.Delete && v.terminating(req.Namespace) {
 			return v.answer(ctx, req, Attempt{}, admission.Allowed("namespace is being deleted"), audit.DecisionAllowed)
 		}
 		a, errs, err := decide(ctx, req)
@@ -110,12 +111,9 @@ func denial(req admission.Request, errs field.ErrorList) *apierrors.StatusError 
 
 // terminating reports whether a namespace is being deleted: its contents are
 // cleaned up by the namespace controller, which no rule should stop.
-func (v *Validator) terminating(ctx context.Context, name string) bool {
-	if name == "" {
-		return false
-	}
-	ns := &corev1.Namespace{}
-	if err := v.Resolver.Reader.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+func (v *Validator) terminating(name string) bool {
+	ns, err := v.Resolver.Namespace(name)
+	if err != nil || ns == nil {
 		return false
 	}
 	return ns.Status.Phase == corev1.NamespaceTerminating || !ns.DeletionTimestamp.IsZero()
@@ -128,13 +126,13 @@ func (v *Validator) attempt(ctx context.Context, req admission.Request, t Tenanc
 		return a, nil
 	}
 	var err error
-	a.Roles, err = v.Resolver.Roles(ctx, a.Who, t)
+	a.Roles, err = v.Resolver.Roles(a.Who, t)
 	return a, err
 }
 
 // namespaced resolves the tenancy of req's namespace and the requester's roles there.
 func (v *Validator) namespaced(ctx context.Context, req admission.Request) (Attempt, error) {
-	t, err := v.Resolver.Tenancy(ctx, req.Namespace)
+	t, err := v.Resolver.Tenancy(req.Namespace)
 	if err != nil {
 		return Attempt{}, err
 	}
@@ -187,7 +185,7 @@ func (v *Validator) membership(ctx context.Context, req admission.Request) (Atte
 // otherOwners counts the owner Memberships of old's org namespace besides old.
 func (v *Validator) otherOwners(ctx context.Context, old *accessv1alpha1.Membership) (int, error) {
 	list := &accessv1alpha1.MembershipList{}
-	if err := v.Resolver.Reader.List(ctx, list, client.InNamespace(old.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	if err := v.Reader.List(ctx, list, client.InNamespace(old.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return 0, err
 	}
 	n := 0
@@ -208,7 +206,7 @@ func (v *Validator) organization(ctx context.Context, req admission.Request) (At
 	if org == nil {
 		org = old
 	}
-	a, err := v.attempt(ctx, req, v.Resolver.OrganizationTenancy(org))
+	a, err := v.attempt(ctx, req, OrganizationTenancy(org))
 	if err != nil {
 		return a, nil, err
 	}
@@ -305,5 +303,5 @@ func (v *Validator) gated(ctx context.Context, req admission.Request) (Attempt, 
 
 // effective is the effective integration access where t lands.
 func (v *Validator) effective(ctx context.Context, t Tenancy) ([]accessv1alpha1.EffectiveIntegrationAccess, error) {
-	return integrationpolicy.EffectiveIn(ctx, v.Resolver.Reader, t.OrgNamespace, t.WorkspaceNamespace)
+	return integrationpolicy.EffectiveIn(ctx, v.Reader, t.OrgNamespace, t.WorkspaceNamespace)
 }

@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -50,9 +51,13 @@ func (r *recorder) Record(_ context.Context, rec audit.Record) {
 // newValidator serves from an in-memory fixture of n Memberships (see fixture).
 func newValidator(t testing.TB, n int, rec audit.Recorder) *Validator {
 	t.Helper()
-	r := fixture(n)
+	scheme := runtime.NewScheme()
+	if err := v1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
 	return &Validator{
-		Resolver: &Resolver{Reader: r, Memberships: r.memberships},
+		Resolver: &Resolver{Informers: fixture(n)},
+		Reader:   fake.NewClientBuilder().WithScheme(scheme).Build(),
 		Platform: NewPlatform(config.Default().PlatformIdentities),
 		Features: GatedResources(authz.DefaultFeatureMap()),
 		Audit:    rec,

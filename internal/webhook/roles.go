@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,39 +14,60 @@ import (
 	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
-// SubjectIndex is the Membership field index the webhooks resolve roles with:
-// one entry per Membership, "<namespace>|<subject key>", so that finding a
-// user's roles in a namespace costs one lookup per user name, group and
-// service account, whatever the total number of Memberships.
-const SubjectIndex = "tenantward.webhook.subjectNamespace"
+// SubjectIndex indexes Memberships by subject (SubjectKey), so that finding a
+// user's roles costs one lookup per user name, group and service account and
+// grows with that user's Memberships, not with all of them.
+const SubjectIndex = "tenantward.webhook.subject"
 
-// indexValue is the SubjectIndex value of a Membership.
-func indexValue(m *accessv1alpha1.Membership) string {
-	return indexKey(m.Namespace, SubjectKey(m.Spec.Subject))
+// Store is read access to an informer's store: the cached objects
+// themselves, which callers only read.
+type Store interface {
+	GetByKey(key string) (item any, exists bool, err error)
 }
 
-func indexKey(namespace, subjectKey string) string { return namespace + "|" + subjectKey }
-
-// MembershipIndex answers SubjectIndex lookups. The manager's Membership
-// informer's indexer is one: a lookup returns the cached objects themselves,
-// which callers only read.
+// MembershipIndex answers SubjectIndex lookups (an informer's indexer).
 type MembershipIndex interface {
 	ByIndex(indexName, indexedValue string) ([]any, error)
 }
 
-// IndexMemberships adds SubjectIndex to the Membership informer of the
-// manager's cache and returns the informer's indexer.
-func IndexMemberships(ctx context.Context, c cache.Cache) (MembershipIndex, error) {
+// Informers are the stores the Resolver reads, all from the manager's cache.
+type Informers struct {
+	Namespaces    Store
+	Organizations Store
+	Memberships   MembershipIndex
+}
+
+// NewInformers gets the Namespace, Organization and Membership informers of
+// the manager's cache and adds SubjectIndex to the Membership one.
+func NewInformers(ctx context.Context, c cache.Cache) (Informers, error) {
+	var out Informers
+	ns, err := indexerOf(ctx, c, &corev1.Namespace{})
+	if err != nil {
+		return out, err
+	}
+	orgs, err := indexerOf(ctx, c, &accessv1alpha1.Organization{})
+	if err != nil {
+		return out, err
+	}
 	inf, err := c.GetInformer(ctx, &accessv1alpha1.Membership{})
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	if err := inf.AddIndexers(toolscache.Indexers{SubjectIndex: indexMembership}); err != nil {
+		return out, err
+	}
+	members, err := indexerOf(ctx, c, &accessv1alpha1.Membership{})
+	return Informers{Namespaces: ns, Organizations: orgs, Memberships: members}, err
+}
+
+func indexerOf(ctx context.Context, c cache.Cache, obj client.Object) (toolscache.Indexer, error) {
+	inf, err := c.GetInformer(ctx, obj)
+	if err != nil {
 		return nil, err
 	}
 	shared, ok := inf.(toolscache.SharedIndexInformer)
 	if !ok {
-		return nil, fmt.Errorf("the Membership informer is a %T, not a client-go SharedIndexInformer", inf)
+		return nil, fmt.Errorf("the %T informer is a %T, not a client-go SharedIndexInformer", obj, inf)
 	}
 	return shared.GetIndexer(), nil
 }
@@ -57,7 +77,7 @@ func indexMembership(obj any) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	return []string{indexValue(m)}, nil
+	return []string{SubjectKey(m.Spec.Subject)}, nil
 }
 
 // Tenancy is where a request lands.
@@ -109,23 +129,28 @@ func (r Roles) In(scope authz.Scope) authz.Key {
 	return r.Org
 }
 
-// Resolver reads tenancy and roles from the manager's cache.
+// Resolver reads tenancy and roles from informer stores, without copies.
 type Resolver struct {
-	// Reader reads Namespaces, Organizations and IntegrationPolicies.
-	Reader client.Reader
-	// Memberships finds Memberships by SubjectIndex.
-	Memberships MembershipIndex
+	Informers
+}
+
+// Namespace returns the cached Namespace, or nil when the cache has none.
+func (r *Resolver) Namespace(name string) (*corev1.Namespace, error) {
+	item, ok, err := r.Namespaces.GetByKey(name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	ns, _ := item.(*corev1.Namespace)
+	return ns, nil
 }
 
 // Tenancy resolves a namespace from its tenantward.io labels. A namespace that
-// does not exist or carries no organization label is outside tenancy.
-func (r *Resolver) Tenancy(ctx context.Context, namespace string) (Tenancy, error) {
-	if namespace == "" {
-		return Tenancy{}, nil
-	}
-	ns := &corev1.Namespace{}
-	if err := r.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
-		return Tenancy{}, client.IgnoreNotFound(err)
+// is not in the cache (the operator caches the namespaces it made) or carries
+// no organization label is outside tenancy.
+func (r *Resolver) Tenancy(namespace string) (Tenancy, error) {
+	ns, err := r.Namespace(namespace)
+	if err != nil || ns == nil {
+		return Tenancy{}, err
 	}
 	t := Tenancy{Organization: ns.Labels[accessv1alpha1.LabelOrganization], Workspace: ns.Labels[accessv1alpha1.LabelWorkspace]}
 	switch {
@@ -136,56 +161,50 @@ func (r *Resolver) Tenancy(ctx context.Context, namespace string) (Tenancy, erro
 		return t, nil
 	}
 	t.WorkspaceNamespace = namespace
-	orgNS, err := r.orgNamespace(ctx, t.Organization)
-	t.OrgNamespace = orgNS
-	return t, err
+	item, ok, err := r.Organizations.GetByKey(t.Organization)
+	org, _ := item.(*accessv1alpha1.Organization)
+	if err != nil || !ok || org == nil {
+		return t, fmt.Errorf("resolving the namespace of organization %s: not in the cache (%v)", t.Organization, err)
+	}
+	t.OrgNamespace = tenancy.OrgNamespace(org)
+	return t, nil
 }
 
 // OrganizationTenancy is the tenancy of an Organization object itself.
-func (r *Resolver) OrganizationTenancy(org *accessv1alpha1.Organization) Tenancy {
+func OrganizationTenancy(org *accessv1alpha1.Organization) Tenancy {
 	return Tenancy{Organization: org.Name, OrgNamespace: tenancy.OrgNamespace(org)}
 }
 
-func (r *Resolver) orgNamespace(ctx context.Context, name string) (string, error) {
-	org := &accessv1alpha1.Organization{}
-	if err := r.Reader.Get(ctx, types.NamespacedName{Name: name}, org); err != nil {
-		return "", fmt.Errorf("resolving the namespace of organization %s: %w", name, err)
-	}
-	return tenancy.OrgNamespace(org), nil
-}
-
-// Roles resolves the requester's highest org and workspace roles in t through
-// SubjectIndex: (1 + groups + service account) lookups per namespace.
-func (r *Resolver) Roles(ctx context.Context, who Requester, t Tenancy) (Roles, error) {
+// Roles resolves the requester's highest org and workspace roles in t: one
+// SubjectIndex lookup per user name, group and service account, keeping the
+// Memberships in the org namespace and in the workspace namespace.
+func (r *Resolver) Roles(who Requester, t Tenancy) (Roles, error) {
 	var out Roles
 	if t.Organization == "" {
 		return out, nil
 	}
-	keys := who.SubjectKeys()
-	var err error
-	if out.Org, err = r.highest(keys, t.OrgNamespace, authz.ScopeOrganization); err != nil || t.WorkspaceNamespace == "" {
-		return out, err
-	}
-	out.Workspace, err = r.highest(keys, t.WorkspaceNamespace, authz.ScopeWorkspace)
-	return out, err
-}
-
-func (r *Resolver) highest(keys []string, namespace string, scope authz.Scope) (authz.Key, error) {
-	var best authz.Key
-	for _, k := range keys {
-		items, err := r.Memberships.ByIndex(SubjectIndex, indexKey(namespace, k))
+	for _, k := range who.SubjectKeys() {
+		items, err := r.Memberships.ByIndex(SubjectIndex, k)
 		if err != nil {
-			return best, fmt.Errorf("reading memberships: %w", err)
+			return out, fmt.Errorf("reading memberships: %w", err)
 		}
 		for _, it := range items {
 			m, ok := it.(*accessv1alpha1.Membership)
-			if !ok {
-				continue
-			}
-			if key := (authz.Key{Scope: scope, Role: m.Spec.Role}); key.Rank() > best.Rank() {
-				best = key
+			switch {
+			case !ok:
+			case m.Namespace == t.OrgNamespace:
+				out.Org = higher(out.Org, authz.Key{Scope: authz.ScopeOrganization, Role: m.Spec.Role})
+			case m.Namespace == t.WorkspaceNamespace:
+				out.Workspace = higher(out.Workspace, authz.Key{Scope: authz.ScopeWorkspace, Role: m.Spec.Role})
 			}
 		}
 	}
-	return best, nil
+	return out, nil
+}
+
+func higher(a, b authz.Key) authz.Key {
+	if b.Rank() > a.Rank() {
+		return b
+	}
+	return a
 }

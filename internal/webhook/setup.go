@@ -63,16 +63,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := setupCertificates(ctx, mgr, o.Certs, o.OperatorNamespace, o.CertDir); err != nil {
 		return err
 	}
-	memberships, err := IndexMemberships(ctx, mgr.GetCache())
+	informers, err := NewInformers(ctx, mgr.GetCache())
 	if err != nil {
-		return fmt.Errorf("indexing memberships: %w", err)
+		return fmt.Errorf("informers of the webhooks: %w", err)
 	}
 	self, err := whoAmI(ctx, mgr.GetClient())
 	if err != nil {
 		return err
 	}
 	v := &Validator{
-		Resolver: &Resolver{Reader: mgr.GetCache(), Memberships: memberships},
+		Resolver: &Resolver{Informers: informers},
+		Reader:   mgr.GetCache(),
 		Client:   mgr.GetClient(),
 		Platform: NewPlatform(o.Config.PlatformIdentities, self),
 		Features: GatedResources(o.Config.Features),
