@@ -115,7 +115,7 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	in := lifecycle.Input{
 		Now: time.Now(), Generation: key.Generation, Spec: key.Spec,
 		RotateRequest: key.Annotations[accessv1alpha1.AnnotationRotate],
-		Status:        key.Status, Secret: lifecycle.SecretState(secret),
+		Status:        key.Status, Secret: secret,
 	}
 	d := lifecycle.Decide(in)
 	var plaintext string

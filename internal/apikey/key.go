@@ -188,7 +188,7 @@ func DisplayPrefix(key string) string {
 func checksum(s string) uint32 {
 	crc := ^uint32(0)
 	for i := 0; i < len(s); i++ {
-		crc = crc32.IEEETable[byte(crc)^s[i]] ^ crc>>8
+		crc = crc32.IEEETable[(crc^uint32(s[i]))&0xff] ^ crc>>8
 	}
 	return ^crc
 }

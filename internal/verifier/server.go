@@ -109,7 +109,7 @@ func (s *Server) Start(ctx context.Context) error {
 		serves = append(serves, func() error { return ignoreClosed(srv.Serve(ln)) })
 		go func() {
 			<-ctx.Done()
-			sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 			defer scancel()
 			_ = srv.Shutdown(sctx)
 		}()
