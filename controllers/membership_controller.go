@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -92,7 +93,12 @@ func setupMembership(mgr ctrl.Manager, d Deps) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("clusterrole").
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(always), managed).
-		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(always)).
+		// The first Organization (and each new one) makes sure the roles exist.
+		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(always), builder.WithPredicates(predicate.Funcs{
+			UpdateFunc:  func(event.UpdateEvent) bool { return false },
+			DeleteFunc:  func(event.DeleteEvent) bool { return false },
+			GenericFunc: func(event.GenericEvent) bool { return false },
+		})).
 		Complete(cr)
 }
 

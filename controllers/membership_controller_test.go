@@ -319,3 +319,40 @@ func TestIdleReconcileWritesNothing(t *testing.T) {
 		t.Errorf("the Argo CD label was removed: %v", wsNS.Labels)
 	}
 }
+
+func TestGeneratedClusterRoleIsRestored(t *testing.T) {
+	createOrganization(t, uniqueName("roles"))
+	name := "tenantward:workspace:member"
+	cr := &rbacv1.ClusterRole{}
+	eventually(t, "generated ClusterRole", func() error {
+		return adminClient.Get(testCtx, client.ObjectKey{Name: name}, cr)
+	})
+	rules := cr.Rules
+	patch := client.MergeFrom(cr.DeepCopy())
+	cr.Rules = append(cr.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}})
+	if err := adminClient.Patch(testCtx, cr, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "edited ClusterRole restored", func() error {
+		if err := adminClient.Get(testCtx, client.ObjectKey{Name: name}, cr); err != nil {
+			return err
+		}
+		if len(cr.Rules) != len(rules) {
+			return fmt.Errorf("%d rules, want %d", len(cr.Rules), len(rules))
+		}
+		return nil
+	})
+	if err := adminClient.Delete(testCtx, cr); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deleted ClusterRole restored", func() error {
+		got := &rbacv1.ClusterRole{}
+		if err := adminClient.Get(testCtx, client.ObjectKey{Name: name}, got); err != nil {
+			return err
+		}
+		if got.UID == cr.UID {
+			return fmt.Errorf("not deleted yet")
+		}
+		return nil
+	})
+}
