@@ -120,7 +120,7 @@ func (v *Validator) terminating(name string) bool {
 }
 
 // attempt identifies the requester and, for tenants, their roles in t.
-func (v *Validator) attempt(ctx context.Context, req admission.Request, t Tenancy) (Attempt, error) {
+func (v *Validator) attempt(req admission.Request, t Tenancy) (Attempt, error) {
 	a := Attempt{Who: v.Platform.Requester(req.UserInfo), Where: t, Operation: req.Operation, Kind: req.Kind.Kind, Name: req.Name}
 	if a.Who.Platform {
 		return a, nil
@@ -131,12 +131,12 @@ func (v *Validator) attempt(ctx context.Context, req admission.Request, t Tenanc
 }
 
 // namespaced resolves the tenancy of req's namespace and the requester's roles there.
-func (v *Validator) namespaced(ctx context.Context, req admission.Request) (Attempt, error) {
+func (v *Validator) namespaced(req admission.Request) (Attempt, error) {
 	t, err := v.Resolver.Tenancy(req.Namespace)
 	if err != nil {
 		return Attempt{}, err
 	}
-	return v.attempt(ctx, req, t)
+	return v.attempt(req, t)
 }
 
 // decodeError is a request whose objects do not decode: the sender's fault.
@@ -169,7 +169,7 @@ func (v *Validator) membership(ctx context.Context, req admission.Request) (Atte
 	if err != nil {
 		return Attempt{}, nil, err
 	}
-	a, err := v.namespaced(ctx, req)
+	a, err := v.namespaced(req)
 	if err != nil {
 		return a, nil, err
 	}
@@ -206,7 +206,7 @@ func (v *Validator) organization(ctx context.Context, req admission.Request) (At
 	if org == nil {
 		org = old
 	}
-	a, err := v.attempt(ctx, req, OrganizationTenancy(org))
+	a, err := v.attempt(req, OrganizationTenancy(org))
 	if err != nil {
 		return a, nil, err
 	}
@@ -218,7 +218,7 @@ func (v *Validator) workspace(ctx context.Context, req admission.Request) (Attem
 	if err != nil {
 		return Attempt{}, nil, err
 	}
-	a, err := v.namespaced(ctx, req)
+	a, err := v.namespaced(req)
 	if err != nil {
 		return a, nil, err
 	}
@@ -226,7 +226,7 @@ func (v *Validator) workspace(ctx context.Context, req admission.Request) (Attem
 }
 
 func (v *Validator) apiKey(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
-	a, err := v.namespaced(ctx, req)
+	a, err := v.namespaced(req)
 	if err != nil {
 		return a, nil, err
 	}
@@ -274,7 +274,7 @@ func (v *Validator) mayRotate(ctx context.Context, req admission.Request) (bool,
 }
 
 func (v *Validator) integrationPolicy(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
-	a, err := v.namespaced(ctx, req)
+	a, err := v.namespaced(req)
 	if err != nil {
 		return a, nil, err
 	}
@@ -282,7 +282,7 @@ func (v *Validator) integrationPolicy(ctx context.Context, req admission.Request
 }
 
 func (v *Validator) gated(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
-	a, err := v.namespaced(ctx, req)
+	a, err := v.namespaced(req)
 	if err != nil {
 		return a, nil, err
 	}

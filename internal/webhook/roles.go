@@ -162,9 +162,12 @@ func (r *Resolver) Tenancy(namespace string) (Tenancy, error) {
 	}
 	t.WorkspaceNamespace = namespace
 	item, ok, err := r.Organizations.GetByKey(t.Organization)
+	if err != nil {
+		return t, fmt.Errorf("resolving the namespace of organization %s: %w", t.Organization, err)
+	}
 	org, _ := item.(*accessv1alpha1.Organization)
-	if err != nil || !ok || org == nil {
-		return t, fmt.Errorf("resolving the namespace of organization %s: not in the cache (%v)", t.Organization, err)
+	if !ok || org == nil {
+		return t, fmt.Errorf("resolving the namespace of organization %s: it is not in the operator's cache", t.Organization)
 	}
 	t.OrgNamespace = tenancy.OrgNamespace(org)
 	return t, nil
