@@ -175,6 +175,7 @@ tenancy at scale: %d organizations × %d workspaces × %d memberships per worksp
   objects applied                    %d (%d memberships)
   applied in                         %.1f s
   converged in                       %.1f s   (every Organization, Workspace and Membership Ready, all RBAC in place)
+  of which after the last apply      %.1f s   (the operator's lag behind the applier)
   operator API writes                %d
   minimum writes of the design       %d   (%s)
   RBAC objects                       %d RoleBindings, %d ClusterRoles, %d ClusterRoleBindings (expected %d, %d, %d)
@@ -187,7 +188,7 @@ second pass (same YAML re-applied, manager restarted, every object reconciled)
 `,
 		o.orgs, o.workspaces, o.members,
 		want.objects, want.memberships,
-		applied.Seconds(), converged.Seconds(),
+		applied.Seconds(), converged.Seconds(), (converged - applied).Seconds(),
 		writes, want.minWrites(), want.writesBreakdown(),
 		rbac.roleBindings, rbac.clusterRoles, rbac.clusterRoleBindings, want.roleBindings, want.clusterRoles, want.clusterRoleBindings,
 		float64(rbac.roleBindings)/float64(o.orgs*(1+o.workspaces)),

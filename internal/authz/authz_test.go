@@ -166,3 +166,27 @@ func TestClusterRoles(t *testing.T) {
 		t.Error("workspace roles get no rights on the Organization object")
 	}
 }
+
+// TestAllowedAgreesWithActionsOf checks the allocation-free Allowed against
+// ActionsOf for every cell, open and closed gates.
+func TestAllowedAgreesWithActionsOf(t *testing.T) {
+	for _, gate := range []Gate{nil, func(Feature) bool { return false }} {
+		for _, k := range Keys {
+			for _, f := range Features {
+				for _, a := range Actions {
+					if got, want := Allowed(k, f, a, gate), slices.Contains(ActionsOf(k, f, gate), a); got != want {
+						t.Errorf("Allowed(%s, %s, %s) = %v, ActionsOf says %v", k, f, a, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkAllowed(b *testing.B) {
+	gate := func(f Feature) bool { return f != Integrations }
+	b.ReportAllocs()
+	for b.Loop() {
+		Allowed(WSManager, Integrations, Create, gate)
+	}
+}
