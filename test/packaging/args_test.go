@@ -2,7 +2,6 @@ package packaging
 
 import (
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,12 +15,7 @@ import (
 // passes but the binary lacks (or a malformed value) fails here, not in a
 // crash-looping pod.
 func TestRenderedArgsAreFlagsTheBinaryKnows(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "tenantward")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building tenantward: %v\n%s", err, out)
-	}
+	bin := binaryFromImageContext(t)
 	for _, in := range renderAll(t) {
 		t.Run(in.name, func(t *testing.T) {
 			for _, o := range in.ofKind("Deployment") {

@@ -26,6 +26,7 @@ var (
 	kubectl    string // the kubectl matching the control plane
 	helm       string // bin/helm, built by `make helm`
 	kubeconfig string // an admin kubeconfig for the control plane
+	workDir    string // removed when the tests end
 	clientset  *kubernetes.Clientset
 )
 
@@ -51,13 +52,12 @@ func run(m *testing.M) int {
 	defer func() { _ = env.Stop() }()
 	kubectl = filepath.Join(env.BinaryAssetsDirectory, "kubectl")
 
-	dir, err := os.MkdirTemp("", "tenantward-packaging-")
-	if err != nil {
+	if workDir, err = os.MkdirTemp("", "tenantward-packaging-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	if kubeconfig, err = writeKubeconfig(env.Environment, dir); err != nil {
+	defer func() { _ = os.RemoveAll(workDir) }()
+	if kubeconfig, err = writeKubeconfig(env.Environment, workDir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
