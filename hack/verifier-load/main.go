@@ -1,0 +1,519 @@
+// Command verifier-load measures the key verifier on this machine and prints a
+// table:
+//
+//   - HTTP throughput and p99 of POST /v1/verify and of the auth endpoint with
+//     1,000 and 100,000 keys in the index, each beside the same HTTP server
+//     answering a constant 200 in the same run (wrk is the load generator;
+//     apt-get install -y wrk). The ratio is the figure.
+//   - On a real kube-apiserver and etcd: the RSS of `tenantward verifier` (its
+//     own process, list/watch on apikeys only) holding -cp-keys APIKeys, the
+//     time from deleting an APIKey to the verifier answering NOT_FOUND while it
+//     serves a background load, and after a restart the time until it serves
+//     and a deletion takes effect.
+//
+// All traffic goes to 127.0.0.1 and every phase is bounded in time.
+//
+//	go run ./hack/verifier-load -keys 1000,100000 -duration 5s -cp-keys 20000
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/apikey"
+	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/verifier"
+)
+
+type options struct {
+	keys        []int
+	duration    time.Duration
+	connections int
+	cpKeys      int
+	revocations int
+	workers     int
+}
+
+func main() {
+	var o options
+	var keys string
+	flag.StringVar(&keys, "keys", "1000,100000", "index sizes for the HTTP throughput runs")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each wrk run")
+	flag.IntVar(&o.connections, "connections", 16, "wrk connections")
+	flag.IntVar(&o.cpKeys, "cp-keys", 20000, "APIKeys created on the control plane for the memory, revocation and restart runs; 0 skips them")
+	flag.IntVar(&o.revocations, "revocations", 50, "deletions timed")
+	flag.IntVar(&o.workers, "workers", 32, "concurrent writers creating APIKeys")
+	flag.Parse()
+	for _, k := range strings.Split(keys, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(k))
+		if err != nil || n <= 0 {
+			fail(fmt.Errorf("-keys: %q is not a positive number", k))
+		}
+		o.keys = append(o.keys, n)
+	}
+	if err := throughput(o); err != nil {
+		fail(err)
+	}
+	if o.cpKeys > 0 {
+		if err := onControlPlane(o); err != nil {
+			fail(err)
+		}
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "verifier-load:", err)
+	os.Exit(1)
+}
+
+// ---- HTTP throughput ----
+
+type wrkResult struct {
+	rps float64
+	p99 time.Duration
+}
+
+func throughput(o options) error {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk is not installed: apt-get install -y wrk")
+	}
+	dir, err := os.MkdirTemp("", "verifier-load-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	rt, err := verifier.RouteMap{}.Compile()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("HTTP, wrk -t1 -c%d -d%s on 127.0.0.1 (ratio = verifier / constant-200 server, same run)\n", o.connections, o.duration)
+	fmt.Printf("%-9s %-10s %12s %10s %12s %10s %7s\n", "keys", "endpoint", "verifier r/s", "p99", "const r/s", "p99", "ratio")
+	for _, n := range o.keys {
+		ix, sample := fillIndex(n)
+		keyFile := filepath.Join(dir, "keys")
+		if err := os.WriteFile(keyFile, []byte(strings.Join(sample, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+		h := verifier.NewHandler(&verifier.Authorizer{Index: ix, Router: rt})
+		constant := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var sink [512]byte
+			for {
+				if _, err := r.Body.Read(sink[:]); err != nil {
+					break
+				}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"result":"VALID"}` + "\n"))
+		})
+		for _, ep := range []struct{ name, script string }{
+			{"verify", verifyScript(keyFile)},
+			{"auth", authScript(keyFile)},
+		} {
+			script := filepath.Join(dir, ep.name+".lua")
+			if err := os.WriteFile(script, []byte(ep.script), 0o600); err != nil {
+				return err
+			}
+			base, err := runWrk(constant, script, o)
+			if err != nil {
+				return err
+			}
+			got, err := runWrk(h, script, o)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%-9d %-10s %12.0f %10s %12.0f %10s %7.2f\n", n, ep.name, got.rps, got.p99, base.rps, base.p99, got.rps/base.rps)
+		}
+	}
+	return nil
+}
+
+// fillIndex builds an index of n workspace keys and returns up to 1,000 of their plaintexts.
+func fillIndex(n int) (*verifier.Index, []string) {
+	ix := verifier.NewIndex()
+	var sample []string
+	for i := range n {
+		key, k := newKey("load", fmt.Sprintf("key-%d", i))
+		ix.Set(k)
+		if len(sample) < 1000 {
+			sample = append(sample, key)
+		}
+	}
+	return ix, sample
+}
+
+func newKey(ns, name string) (string, *accessv1alpha1.APIKey) {
+	key, err := apikey.Generate(apikey.KindWorkspace)
+	if err != nil {
+		fail(err)
+	}
+	return key, &accessv1alpha1.APIKey{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: accessv1alpha1.APIKeySpec{Permissions: accessv1alpha1.APIKeyPermissions{
+			Completions: accessv1alpha1.ToggleEnabled, Prompts: accessv1alpha1.AccessRead,
+		}},
+		Status: accessv1alpha1.APIKeyStatus{
+			Hash: apikey.Sum(key).String(), Type: accessv1alpha1.KeyTypeWorkspace, Organization: "acme", Workspace: "load",
+		},
+	}
+}
+
+const luaKeys = `local keys = {}
+for line in io.lines(%q) do keys[#keys + 1] = line end
+local i = 0
+`
+
+func verifyScript(keyFile string) string {
+	return fmt.Sprintf(luaKeys, keyFile) + `request = function()
+  i = i + 1
+  return wrk.format("POST", "/v1/verify", {["Content-Type"] = "application/json"}, '{"key":"' .. keys[(i % #keys) + 1] .. '"}')
+end
+`
+}
+
+func authScript(keyFile string) string {
+	return fmt.Sprintf(luaKeys, keyFile) + `request = function()
+  i = i + 1
+  return wrk.format("GET", "/v1/auth", {["Authorization"] = "Bearer " .. keys[(i % #keys) + 1], ["X-Original-Method"] = "POST", ["X-Original-URI"] = "/v1/chat/completions"})
+end
+`
+}
+
+var (
+	rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p99Re = regexp.MustCompile(`\n\s+99%\s+([0-9.]+)(us|ms|s)`)
+)
+
+// runWrk serves h on loopback with the verifier's server settings and loads it with wrk.
+func runWrk(h http.Handler, script string, o options) (wrkResult, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return wrkResult{}, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration+30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "wrk", "-t1", fmt.Sprintf("-c%d", o.connections), "-d"+o.duration.String(), "--latency", "-s", script, "http://"+ln.Addr().String()).CombinedOutput() //nolint:gosec // wrk against our own loopback server
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	m, p := rpsRe.FindSubmatch(out), p99Re.FindSubmatch(out)
+	if m == nil || p == nil {
+		return wrkResult{}, fmt.Errorf("unexpected wrk output: %s", out)
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	v, _ := strconv.ParseFloat(string(p[1]), 64)
+	unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(p[2])]
+	if strings.Contains(string(out), "Non-2xx") {
+		return wrkResult{}, fmt.Errorf("wrk saw errors: %s", out)
+	}
+	return wrkResult{rps: rps, p99: time.Duration(v * float64(unit))}, nil
+}
+
+// ---- On a real control plane ----
+
+func onControlPlane(o options) error {
+	fmt.Printf("\ncontrol plane: starting kube-apiserver and etcd, creating %d APIKeys (%d writers)...\n", o.cpKeys, o.workers)
+	env, err := controlplane.Start(controlplane.Options{WithoutGatewayCRDs: true})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = accessv1alpha1.AddToScheme(scheme)
+	cfg := *env.Config
+	cfg.QPS, cfg.Burst = 5000, 10000
+	c, err := client.New(&cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "load"}}); err != nil {
+		return err
+	}
+	start := time.Now()
+	plains, err := createKeys(ctx, c, o.cpKeys, o.workers)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("created %d issued APIKeys in %s\n", o.cpKeys, time.Since(start).Round(time.Second))
+
+	kubeconfig, err := verifierKubeconfig(ctx, env, c)
+	if err != nil {
+		return err
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		return err
+	}
+	v, err := startVerifierProcess(bin, kubeconfig)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%-52s %s\n", "measure", "value")
+	fmt.Printf("%-52s %s\n", fmt.Sprintf("start to ready (%d keys)", o.cpKeys), v.ready.Round(time.Millisecond))
+	time.Sleep(2 * time.Second) // let the initial list's garbage be collected before reading RSS
+	rss, hwm := memory(v.cmd.Process.Pid)
+	fmt.Printf("%-52s %s (peak %s)\n", fmt.Sprintf("RSS of tenantward verifier (%d keys)", o.cpKeys), rss, hwm)
+
+	stop := backgroundLoad(v.url, plains[o.revocations+1:])
+	lat, err := revocations(ctx, c, v.url, plains[:o.revocations])
+	load := stop()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-52s median %s, p90 %s, max %s (%d deletions; background load %.0f verifications/s)\n", "delete APIKey -> NOT_FOUND, under load", lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)-1], len(lat), load)
+
+	v.stop()
+	restart := time.Now()
+	v, err = startVerifierProcess(bin, kubeconfig)
+	if err != nil {
+		return err
+	}
+	defer v.stop()
+	lat, err = revocations(ctx, c, v.url, plains[o.revocations:o.revocations+1])
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-52s ready after %s; one deletion effective %s later (%s from restart)\n", "restart, then delete", v.ready.Round(time.Millisecond), lat[0], time.Since(restart).Round(time.Millisecond))
+	return nil
+}
+
+// createKeys creates n APIKeys and writes their status as the operator would;
+// it returns the plaintexts in creation order.
+func createKeys(ctx context.Context, c client.Client, n, workers int) ([]string, error) {
+	plains := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				plain, k := newKey("load", fmt.Sprintf("key-%d", i))
+				status := k.Status
+				if err := c.Create(ctx, k); err != nil {
+					errs <- err
+					return
+				}
+				k.Status = status
+				if err := c.Status().Update(ctx, k); err != nil {
+					errs <- err
+					return
+				}
+				plains[i] = plain
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return plains, <-errs
+}
+
+// verifierKubeconfig makes a user that may only list and watch apikeys.
+func verifierKubeconfig(ctx context.Context, env *controlplane.Env, c client.Client) (string, error) {
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{accessv1alpha1.GroupVersion.Group}, Resources: []string{"apikeys"}, Verbs: []string{"list", "watch"}}},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "tenantward-verifier"}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := c.Create(ctx, o); err != nil {
+			return "", err
+		}
+	}
+	user, err := env.AddUser(envtest.User{Name: "tenantward-verifier"}, nil)
+	if err != nil {
+		return "", err
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "verifier-kubeconfig-")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = f.Close() }()
+	_, err = f.Write(raw)
+	return f.Name(), err
+}
+
+func buildBinary() (string, error) {
+	bin := filepath.Join(os.TempDir(), "tenantward-verifier-load")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput() //nolint:gosec // builds this checkout into a temporary file
+	if err != nil {
+		return "", fmt.Errorf("building tenantward (run from the repository root): %w: %s", err, out)
+	}
+	return bin, nil
+}
+
+type verifierProcess struct {
+	cmd   *exec.Cmd
+	url   string
+	ready time.Duration
+}
+
+func startVerifierProcess(bin, kubeconfig string) (*verifierProcess, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	cmd := exec.Command(bin, "verifier", "--kubeconfig", kubeconfig, "--bind-address", addr, "--grpc-bind-address", "0") //nolint:gosec // the binary built above
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	v := &verifierProcess{cmd: cmd, url: "http://" + addr}
+	for time.Since(start) < 2*time.Minute {
+		resp, err := http.Get(v.url + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				v.ready = time.Since(start)
+				return v, nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	v.stop()
+	return nil, errors.New("the verifier was not ready within 2 minutes")
+}
+
+func (v *verifierProcess) stop() {
+	_ = v.cmd.Process.Signal(syscall.SIGTERM)
+	_ = v.cmd.Wait()
+}
+
+// memory returns VmRSS and VmHWM of a process.
+func memory(pid int) (rss, hwm string) {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.Atoi(f[1])
+		switch f[0] {
+		case "VmRSS:":
+			rss = fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+		case "VmHWM:":
+			hwm = fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+		}
+	}
+	return rss, hwm
+}
+
+// backgroundLoad verifies random keys from 4 clients until stopped and returns
+// a stop function that reports the rate achieved.
+func backgroundLoad(url string, keys []string) func() float64 {
+	ctx, cancel := context.WithCancel(context.Background())
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				key := keys[rand.IntN(len(keys))] //nolint:gosec // picking load, not making secrets
+				if _, err := verifyKey(url, key); err == nil {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	return func() float64 {
+		cancel()
+		wg.Wait()
+		return float64(n.Load()) / time.Since(start).Seconds()
+	}
+}
+
+// revocations deletes each key's APIKey and times until the verifier answers NOT_FOUND.
+func revocations(ctx context.Context, c client.Client, url string, plains []string) ([]time.Duration, error) {
+	var lat []time.Duration
+	for _, plain := range plains {
+		res, err := verifyKey(url, plain)
+		if err != nil {
+			return nil, err
+		}
+		if res.Result != "VALID" {
+			return nil, fmt.Errorf("a key to revoke is %s before its deletion", res.Result)
+		}
+		k := &accessv1alpha1.APIKey{ObjectMeta: metav1.ObjectMeta{Namespace: res.Namespace, Name: res.KeyName}}
+		start := time.Now()
+		if err := c.Delete(ctx, k); err != nil {
+			return nil, err
+		}
+		for {
+			res, err := verifyKey(url, plain)
+			if err != nil {
+				return nil, err
+			}
+			if res.Result == "NOT_FOUND" {
+				lat = append(lat, time.Since(start).Round(10*time.Microsecond))
+				break
+			}
+			if time.Since(start) > 30*time.Second {
+				return nil, errors.New("a deleted key still verified after 30s")
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat, nil
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+
+func verifyKey(url, key string) (verifier.VerifyResponse, error) {
+	var out verifier.VerifyResponse
+	body, _ := json.Marshal(verifier.VerifyRequest{Key: key})
+	resp, err := httpClient.Post(url+"/v1/verify", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return out, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
