@@ -1,7 +1,10 @@
 package controllers_test
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -12,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/audit"
 )
 
 func TestOrganizationGetsNamespaceAndMasterKey(t *testing.T) {
@@ -102,4 +106,40 @@ func TestOrganizationNamespaceClashIsReportedNotAdopted(t *testing.T) {
 	if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(foreign), foreign); err != nil || !foreign.DeletionTimestamp.IsZero() {
 		t.Errorf("the foreign namespace must survive: err %v, deletionTimestamp %v", err, foreign.DeletionTimestamp)
 	}
+}
+
+// auditedErr is nil once the audit trail holds a record of the operator taking
+// action on the named object of an organization.
+func auditedErr(action, org, name string) error {
+	f, err := os.Open(auditFile)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	s := bufio.NewScanner(f)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		var r audit.Record
+		if json.Unmarshal(s.Bytes(), &r) == nil && r.Action == action && r.Organization == org && r.Resource.Name == name && r.Actor.Operator {
+			return nil
+		}
+	}
+	return fmt.Errorf("no %s record for %s of organization %s in the audit trail", action, name, org)
+}
+
+func TestOrganizationActionsAreAudited(t *testing.T) {
+	org := createOrganization(t, uniqueName("audited"))
+	createMembership(t, org.Status.Namespace, org.Name+"-owner@example.com", accessv1alpha1.RoleOwner)
+	eventually(t, "audit records", func() error {
+		for _, want := range [][2]string{
+			{audit.ActionNamespaceCreated, org.Status.Namespace},
+			{audit.ActionMasterKeyIssued, "master"},
+			{audit.ActionRoleBindingApplied, "tenantward:organization:owner"},
+		} {
+			if err := auditedErr(want[0], org.Name, want[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

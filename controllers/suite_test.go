@@ -30,6 +30,8 @@ var (
 	adminClient client.Client
 	// testCtx lives as long as the test binary.
 	testCtx context.Context
+	// auditFile receives the operator's audit trail as JSON lines.
+	auditFile string
 )
 
 // pollTimeout is generous: the tests run on a loaded 2-core machine.
@@ -61,8 +63,10 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = os.Remove(configFile) }()
+	auditFile = configFile + ".audit.jsonl"
+	defer func() { _ = os.Remove(auditFile) }()
 	mgr, err := manager.New(env.Config, manager.Options{
-		MetricsAddr: "0", ProbeAddr: "0", QPS: 500, Burst: 1000, ConfigFile: configFile,
+		MetricsAddr: "0", ProbeAddr: "0", QPS: 500, Burst: 1000, ConfigFile: configFile, AuditFile: auditFile,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
