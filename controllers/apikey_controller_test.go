@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/controllers"
 	"github.com/tenantward/tenantward/internal/apikey"
+	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/verifier"
 )
 
@@ -173,6 +175,8 @@ func TestAPIKeyIssuedDeliveredAndVerified(t *testing.T) {
 	if got := verify(t, plain, "prompts", "Write").Result; got != "INSUFFICIENT_PERMISSIONS" {
 		t.Fatalf("a default key (prompts Read) may write prompts: %s", got)
 	}
+	expectEvent(t, key, "KeyIssued")
+	expectAudit(t, audit.ActionKeyIssued, key)
 
 	// Reconciling again (a spec change) does not re-issue the key.
 	before := key.Generation
@@ -248,6 +252,8 @@ func TestAPIKeyDisableEnableAndExpiry(t *testing.T) {
 	waitKey(t, key, phaseIs(accessv1alpha1.KeyPhaseActive))
 	expectEvent(t, key, "KeyDisabled")
 	expectEvent(t, key, "KeyEnabled")
+	expectAudit(t, audit.ActionKeyDisabled, key)
+	expectAudit(t, audit.ActionKeyEnabled, key)
 
 	// A key expiring within 7 days says so; at expiresAt it stops verifying.
 	soon := createKey(t, admin, wsNS, func(k *accessv1alpha1.APIKey) {
@@ -267,6 +273,7 @@ func TestAPIKeyDisableEnableAndExpiry(t *testing.T) {
 		t.Fatal("an expired key is Ready")
 	}
 	expectEvent(t, short, "KeyExpired")
+	expectAudit(t, audit.ActionKeyExpired, short)
 }
 
 func TestAPIKeyRotationWithGrace(t *testing.T) {
@@ -305,6 +312,7 @@ func TestAPIKeyRotationWithGrace(t *testing.T) {
 		t.Fatalf("the old key during its grace period: %s", got)
 	}
 	expectEvent(t, key, "KeyRotated")
+	expectAudit(t, audit.ActionKeyRotated, key)
 	// After it, the old key is refused and status forgets its hash.
 	eventuallyVerifies(t, old, "NOT_FOUND")
 	waitKey(t, key, func(k *accessv1alpha1.APIKey) error {
@@ -350,6 +358,7 @@ func TestAPIKeySecretDeletedReissues(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventuallyVerifies(t, fresh, "NOT_FOUND")
+	expectAudit(t, audit.ActionKeyRevoked, reissued)
 }
 
 // A Secret of the same name that is not ours is never taken over.
@@ -412,8 +421,22 @@ func expectEvent(t *testing.T, key *accessv1alpha1.APIKey, reason string) {
 	})
 }
 
+// expectAudit waits for the operator's audit record of action on the APIKey.
+func expectAudit(t *testing.T, action string, key *accessv1alpha1.APIKey) {
+	t.Helper()
+	k := &accessv1alpha1.APIKey{}
+	if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(key), k); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	org := k.Status.Organization
+	if org == "" {
+		org = key.Status.Organization
+	}
+	eventually(t, action+" audited", func() error { return auditedErr(action, org, key.Name) })
+}
+
 // canary checks that a key's plaintext appears nowhere but its Secret: not in
-// any APIKey (status, annotations), not in any event, not in the manager's log.
+// any APIKey (status, annotations), not in any event, not in the audit trail.
 func canary(t *testing.T, plain string) {
 	t.Helper()
 	t.Cleanup(func() {
@@ -425,8 +448,15 @@ func canary(t *testing.T, plain string) {
 				t.Fatal(err)
 			}
 		}
+		trail, err := os.ReadFile(auditFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scanned := map[string][]byte{"the audit trail": trail}
 		for name, v := range map[string]any{"APIKeys": keys, "events": evs, "core events": coreEvs} {
-			raw, _ := json.Marshal(v)
+			scanned[name], _ = json.Marshal(v)
+		}
+		for name, raw := range scanned {
 			if bytes.Contains(raw, []byte(plain)) || bytes.Contains(raw, []byte(plain[4:])) {
 				t.Errorf("a key's plaintext appears in %s", name)
 			}

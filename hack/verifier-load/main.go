@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,6 +46,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
@@ -71,6 +73,7 @@ func main() {
 	flag.IntVar(&o.revocations, "revocations", 50, "deletions timed")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent writers creating APIKeys")
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard())
 	for _, k := range strings.Split(keys, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(k))
 		if err != nil || n <= 0 {
