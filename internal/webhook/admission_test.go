@@ -13,6 +13,8 @@ import (
 
 	v1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/authz"
+	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/manager"
 )
 
 // These tests act as tenant users through the real API server, which calls the
@@ -293,4 +295,35 @@ func TestCanIAgreesWithTheWebhooks(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestServiceAccountsAndGroupsHoldRoles: a GitOps applier's service account and
+// a group hold roles through Memberships like users do.
+func TestServiceAccountsAndGroupsHoldRoles(t *testing.T) {
+	tn := newTenant(t)
+	sa := &v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: unique("m"), Namespace: tn.orgNS},
+		Spec: v1.MembershipSpec{Subject: v1.Subject{Kind: v1.SubjectServiceAccount, Namespace: "ci", Name: "deployer"}, Role: v1.RoleAdmin}}
+	group := &v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: unique("m"), Namespace: tn.wsNS},
+		Spec: v1.MembershipSpec{Subject: v1.Subject{Kind: v1.SubjectGroup, Name: tn.org.Name + ":leads"}, Role: v1.RoleManager}}
+	for _, m := range []*v1.Membership{sa, group} {
+		if err := admin.Create(testCtx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deployer := "system:serviceaccount:ci:deployer"
+	eventually(t, "the service account acts as an organization admin", func() error {
+		return as(t, deployer).Create(testCtx, membership(tn.orgNS, "x", v1.RoleMember), client.DryRunAll)
+	})
+	denied(t, "the service account grants owner", as(t, deployer).Create(testCtx, membership(tn.orgNS, "x", v1.RoleOwner), client.DryRunAll),
+		fmt.Sprintf("user %q (organization admin in %s)", deployer, tn.org.Name))
+
+	lead, err := client.New(controlplane.Impersonate(testEnv.Config, "lee", tenantsGroup, tn.org.Name+":leads"), client.Options{Scheme: manager.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a group member acts as a workspace manager", func() error {
+		return lead.Create(testCtx, membership(tn.wsNS, "x", v1.RoleManager), client.DryRunAll)
+	})
+	denied(t, "a group member grants workspace admin", lead.Create(testCtx, membership(tn.wsNS, "x", v1.RoleAdmin), client.DryRunAll),
+		"(workspace manager in "+tn.org.Name+"/team)")
 }
