@@ -118,7 +118,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	deps := controllers.Deps{Config: conf, Audit: recorder}
+	deps := controllers.Deps{Config: conf, Audit: countingKeyLifecycle{recorder}}
 	if err := controllers.SetupWithManager(mgr, deps); err != nil {
 		return nil, fmt.Errorf("setting up controllers: %w", err)
 	}
