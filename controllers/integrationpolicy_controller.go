@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -51,13 +52,14 @@ const (
 // in line with the org policy and the workspace's override.
 type integrationPolicyReconciler struct {
 	client.Client
+	events events.EventRecorder
 }
 
 // setupIntegrationPolicy registers two controllers: one for IntegrationPolicy
 // status, one for Workspace integration access. An org policy change requeues
 // every workspace of the organization in both.
 func setupIntegrationPolicy(mgr ctrl.Manager, _ Deps) error {
-	r := &integrationPolicyReconciler{Client: mgr.GetClient()}
+	r := &integrationPolicyReconciler{Client: mgr.GetClient(), events: mgr.GetEventRecorder(IntegrationPolicyFieldManager)}
 	if err := ctrl.NewControllerManagedBy(mgr).
 		Named("integrationpolicy").
 		For(&accessv1alpha1.IntegrationPolicy{}).
@@ -86,6 +88,10 @@ func (r *integrationPolicyReconciler) reconcilePolicy(ctx context.Context, req c
 	}
 	if equality.Semantic.DeepEqual(status, pol.Status) {
 		return ctrl.Result{}, nil
+	}
+	if c := meta.FindStatusCondition(status.Conditions, ConditionOverrideRejected); c != nil && c.Status == metav1.ConditionTrue &&
+		!meta.IsStatusConditionTrue(pol.Status.Conditions, ConditionOverrideRejected) {
+		r.events.Eventf(pol, nil, corev1.EventTypeWarning, c.Reason, "Override", c.Message)
 	}
 	return ctrl.Result{}, applyStatus(ctx, r.Client, pol, &status)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -88,6 +89,19 @@ func TestIntegrationPolicyEffectiveAccess(t *testing.T) {
 			return fmt.Errorf("no OverrideRejected=True: %+v", wsPol.Status.Conditions)
 		}
 		return nil
+	})
+
+	eventually(t, "a Warning event tells kubectl describe about the rejected override", func() error {
+		list := &eventsv1.EventList{}
+		if err := adminClient.List(testCtx, list, client.InNamespace(wsNS)); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == wsPol.Name && e.Regarding.Kind == "IntegrationPolicy" && e.Type == "Warning" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no Warning event about the IntegrationPolicy among %d events", len(list.Items))
 	})
 
 	// Opening MCP servers to overrides at org level updates the workspace and its policy.
