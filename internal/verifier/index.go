@@ -131,6 +131,17 @@ func (ix *Index) Delete(namespace, name string) {
 	ix.removeLocked(namespace + "/" + name)
 }
 
+// Replace swaps the whole content of the index for keys (a full list).
+func (ix *Index) Replace(keys []*accessv1alpha1.APIKey) {
+	fresh := &Index{byHash: make(map[apikey.Hash]ref, len(keys)), byName: make(map[string]*Entry, len(keys))}
+	for _, k := range keys {
+		fresh.Set(k)
+	}
+	ix.mu.Lock()
+	ix.byHash, ix.byName = fresh.byHash, fresh.byName
+	ix.mu.Unlock()
+}
+
 func (ix *Index) removeLocked(name string) {
 	old, ok := ix.byName[name]
 	if !ok {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,11 +15,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -175,77 +178,89 @@ func (s *Server) gateGRPC(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
 	return handler(ctx, req)
 }
 
-// startInformer starts an APIKey informer that keeps only what verification
-// needs and waits for its initial list.
+// startInformer runs an APIKey reflector (list, then watch) whose store is
+// the index itself: each object is reduced to what verification needs as it
+// arrives, and no copy of the objects is kept. It waits for the first list.
 func (s *Server) startInformer(ctx context.Context) error {
 	scheme := runtime.NewScheme()
 	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	c, err := cache.New(s.cfg, cache.Options{
-		Scheme: scheme,
-		ByObject: map[client.Object]cache.ByObject{
-			&accessv1alpha1.APIKey{}: {Transform: Slim},
+	c, err := client.NewWithWatch(s.cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("verifier client: %w", err)
+	}
+	lw := &toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			list := &accessv1alpha1.APIKeyList{}
+			return list, c.List(ctx, list, &client.ListOptions{Raw: &o})
 		},
-	})
-	if err != nil {
-		return fmt.Errorf("verifier cache: %w", err)
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, &accessv1alpha1.APIKeyList{}, &client.ListOptions{Raw: &o})
+		},
 	}
-	inf, err := c.GetInformer(ctx, &accessv1alpha1.APIKey{}, cache.BlockUntilSynced(false))
-	if err != nil {
-		return fmt.Errorf("verifier APIKey informer: %w", err)
+	store := &indexStore{ix: s.auth.Index, synced: make(chan struct{})}
+	r := toolscache.NewReflectorWithOptions(lw, &accessv1alpha1.APIKey{}, store, toolscache.ReflectorOptions{Name: "verifier-apikeys"})
+	go r.RunWithContext(ctx)
+	select {
+	case <-store.synced:
+	case <-ctx.Done():
+		return errors.New("stopped before the verifier's APIKey list was loaded (is list/watch on apikeys allowed?)")
 	}
-	if _, err := inf.AddEventHandler(indexUpdater{s.auth.Index}); err != nil {
-		return err
-	}
-	go func() { _ = c.Start(ctx) }()
-	if !c.WaitForCacheSync(ctx) {
-		return errors.New("the verifier's APIKey informer did not sync (is list/watch on apikeys allowed?)")
-	}
+	// The first list's objects are garbage now; give their memory back.
+	debug.FreeOSMemory()
 	return nil
 }
 
-// indexUpdater applies informer events to the index.
-type indexUpdater struct{ ix *Index }
+// indexStore is the reflector's store: it applies list and watch events to
+// the index, keeping nothing else.
+type indexStore struct {
+	ix     *Index
+	once   sync.Once
+	synced chan struct{}
+}
 
-func (u indexUpdater) OnAdd(obj any, _ bool) { u.set(obj) }
+func (st *indexStore) Add(obj any) error    { return st.set(obj) }
+func (st *indexStore) Update(obj any) error { return st.set(obj) }
+func (st *indexStore) Resync() error        { return nil }
 
-func (u indexUpdater) OnUpdate(_, obj any) { u.set(obj) }
-
-func (u indexUpdater) OnDelete(obj any) {
+func (st *indexStore) Delete(obj any) error {
 	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	if k, ok := obj.(*accessv1alpha1.APIKey); ok {
-		u.ix.Delete(k.Namespace, k.Name)
-		keysGauge.Set(float64(u.ix.Len()))
-	}
-}
-
-func (u indexUpdater) set(obj any) {
-	if k, ok := obj.(*accessv1alpha1.APIKey); ok {
-		u.ix.Set(k)
-		keysGauge.Set(float64(u.ix.Len()))
-	}
-}
-
-// Slim is the informer's transform: it keeps only the fields verification
-// reads, so that the cache costs little per key (no managedFields, annotations,
-// descriptions or conditions).
-func Slim(obj any) (any, error) {
 	k, ok := obj.(*accessv1alpha1.APIKey)
 	if !ok {
-		return obj, nil
+		return fmt.Errorf("the verifier's store got a %T, not an APIKey", obj)
 	}
-	slim := &accessv1alpha1.APIKey{}
-	slim.Name, slim.Namespace, slim.UID, slim.ResourceVersion = k.Name, k.Namespace, k.UID, k.ResourceVersion
-	slim.Spec.Permissions, slim.Spec.State, slim.Spec.ExpiresAt = k.Spec.Permissions, k.Spec.State, k.Spec.ExpiresAt
-	st := &k.Status
-	slim.Status = accessv1alpha1.APIKeyStatus{
-		Type: st.Type, Organization: st.Organization, Workspace: st.Workspace,
-		Hash: st.Hash, PreviousHash: st.PreviousHash, PreviousValidUntil: st.PreviousValidUntil,
+	st.ix.Delete(k.Namespace, k.Name)
+	keysGauge.Set(float64(st.ix.Len()))
+	return nil
+}
+
+// Replace swaps in a full list: the first one marks the index loaded.
+func (st *indexStore) Replace(objs []any, _ string) error {
+	keys := make([]*accessv1alpha1.APIKey, 0, len(objs))
+	for _, o := range objs {
+		k, ok := o.(*accessv1alpha1.APIKey)
+		if !ok {
+			return fmt.Errorf("the verifier's store got a %T, not an APIKey", o)
+		}
+		keys = append(keys, k)
 	}
-	return slim, nil
+	st.ix.Replace(keys)
+	keysGauge.Set(float64(st.ix.Len()))
+	st.once.Do(func() { close(st.synced) })
+	return nil
+}
+
+func (st *indexStore) set(obj any) error {
+	k, ok := obj.(*accessv1alpha1.APIKey)
+	if !ok {
+		return fmt.Errorf("the verifier's store got a %T, not an APIKey", obj)
+	}
+	st.ix.Set(k)
+	keysGauge.Set(float64(st.ix.Len()))
+	return nil
 }
 
 func enabled(addr string) bool { return addr != "" && addr != "0" }
