@@ -66,7 +66,7 @@ type options struct {
 func main() {
 	var o options
 	var keys string
-	flag.StringVar(&keys, "keys", "1000,100000", "index sizes for the HTTP throughput runs")
+	flag.StringVar(&keys, "keys", "1000,100000", "index sizes for the HTTP throughput runs; empty skips them")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each wrk run")
 	flag.IntVar(&o.connections, "connections", 16, "wrk connections")
 	flag.IntVar(&o.cpKeys, "cp-keys", 20000, "APIKeys created on the control plane for the memory, revocation and restart runs; 0 skips them")
@@ -74,15 +74,17 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 32, "concurrent writers creating APIKeys")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
-	for _, k := range strings.Split(keys, ",") {
+	for _, k := range strings.FieldsFunc(keys, func(r rune) bool { return r == ',' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(k))
 		if err != nil || n <= 0 {
 			fail(fmt.Errorf("-keys: %q is not a positive number", k))
 		}
 		o.keys = append(o.keys, n)
 	}
-	if err := throughput(o); err != nil {
-		fail(err)
+	if len(o.keys) > 0 {
+		if err := throughput(o); err != nil {
+			fail(err)
+		}
 	}
 	if o.cpKeys > 0 {
 		if err := onControlPlane(o); err != nil {

@@ -220,6 +220,10 @@ type indexStore struct {
 	synced chan struct{}
 }
 
+// Transformer makes the reflector reduce each APIKey as it is decoded, so
+// that the initial stream of a large cluster never holds full objects.
+func (st *indexStore) Transformer() toolscache.TransformFunc { return slim }
+
 func (st *indexStore) Add(obj any) error    { return st.set(obj) }
 func (st *indexStore) Update(obj any) error { return st.set(obj) }
 func (st *indexStore) Resync() error        { return nil }
@@ -261,6 +265,23 @@ func (st *indexStore) set(obj any) error {
 	st.ix.Set(k)
 	keysGauge.Set(float64(st.ix.Len()))
 	return nil
+}
+
+// slim keeps only the fields verification reads: no managedFields,
+// annotations, descriptions or conditions.
+func slim(obj any) (any, error) {
+	k, ok := obj.(*accessv1alpha1.APIKey)
+	if !ok {
+		return obj, nil
+	}
+	out := &accessv1alpha1.APIKey{}
+	out.Name, out.Namespace, out.UID, out.ResourceVersion = k.Name, k.Namespace, k.UID, k.ResourceVersion
+	out.Spec.Permissions, out.Spec.State, out.Spec.ExpiresAt = k.Spec.Permissions, k.Spec.State, k.Spec.ExpiresAt
+	out.Status = accessv1alpha1.APIKeyStatus{
+		Type: k.Status.Type, Organization: k.Status.Organization, Workspace: k.Status.Workspace,
+		Hash: k.Status.Hash, PreviousHash: k.Status.PreviousHash, PreviousValidUntil: k.Status.PreviousValidUntil,
+	}
+	return out, nil
 }
 
 func enabled(addr string) bool { return addr != "" && addr != "0" }
