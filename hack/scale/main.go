@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&o.workspaces, "workspaces", 10, "workspaces per organization")
 	flag.IntVar(&o.members, "members", 20, "memberships per workspace (1 admin, 4 managers, the rest members); each organization also gets an owner and an admin")
 	flag.IntVar(&o.workers, "workers", 64, "concurrent appliers (one organization each)")
-	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	// The control plane's own client logs nothing worth reading here.
 	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
