@@ -183,14 +183,15 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(IntegrationPolicyFieldManager), client.ForceOwnership)
 }
 
-// namespaceTenancy reads the organization and workspace labels of a namespace;
-// both are empty for a namespace outside tenancy (or one that does not exist).
+// namespaceTenancy returns the organization and workspace a namespace the
+// operator made belongs to; both are empty for any other namespace.
 func namespaceTenancy(ctx context.Context, c client.Reader, name string) (org, ws string, err error) {
 	ns := &corev1.Namespace{}
 	if err := c.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
 		return "", "", client.IgnoreNotFound(err)
 	}
-	return ns.Labels[accessv1alpha1.LabelOrganization], ns.Labels[accessv1alpha1.LabelWorkspace], nil
+	owner, _ := tenancy.OwnerOf(ns)
+	return owner.Organization, owner.Workspace, nil
 }
 
 // findWorkspace returns the Workspace named ws of organization org, or nil.

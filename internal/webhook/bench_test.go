@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/config"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 // fixture holds n Memberships spread over n/20 organizations with one workspace
@@ -27,11 +28,7 @@ func fixture(n int) Informers {
 		}
 	}
 	addNamespace := func(name, org, ws string) {
-		labels := map[string]string{v1.LabelOrganization: org}
-		if ws != "" {
-			labels[v1.LabelWorkspace] = ws
-		}
-		must(namespaces.Add(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}))
+		must(namespaces.Add(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: tenancy.Labels(org, ws)}}))
 	}
 	count := max(n/20, 1)
 	for o := range count {

@@ -152,9 +152,10 @@ func (r *Resolver) Tenancy(namespace string) (Tenancy, error) {
 	if err != nil || ns == nil {
 		return Tenancy{}, err
 	}
-	t := Tenancy{Organization: ns.Labels[accessv1alpha1.LabelOrganization], Workspace: ns.Labels[accessv1alpha1.LabelWorkspace]}
+	owner, ok := tenancy.OwnerOf(ns)
+	t := Tenancy{Organization: owner.Organization, Workspace: owner.Workspace}
 	switch {
-	case t.Organization == "":
+	case !ok:
 		return Tenancy{}, nil
 	case t.Workspace == "":
 		t.OrgNamespace = namespace

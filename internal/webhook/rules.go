@@ -97,7 +97,7 @@ func (a Attempt) requireTenancy(where string) field.ErrorList {
 		return nil
 	}
 	return field.ErrorList{field.Invalid(namespacePath, "", fmt.Sprintf(
-		"%s belongs in %s; this namespace carries no %s label", a.Kind, where, accessv1alpha1.LabelOrganization))}
+		"%s belongs in %s; this namespace is not one tenantward made (labelled %s)", a.Kind, where, accessv1alpha1.LabelOrganization))}
 }
 
 // MembershipRule decides a Membership change. otherOwners counts the owner

@@ -88,7 +88,7 @@ func TestMembershipRule(t *testing.T) {
 			0, "not a workspace role"},
 		{"manager in the org namespace", attempt(create, orgNS, orgRole(v1.RoleOwner)), nil, member("org-acme", v1.RoleManager, "bob"),
 			0, "not an organization role"},
-		{"outside tenancy", attempt(create, Tenancy{}, Roles{}), nil, member("default", v1.RoleMember, "bob"), 0, "carries no tenantward.io/organization label"},
+		{"outside tenancy", attempt(create, Tenancy{}, Roles{}), nil, member("default", v1.RoleMember, "bob"), 0, "not one tenantward made"},
 	}
 	sa := member("org-acme", v1.RoleMember, "system:serviceaccount:ci:deployer")
 	tests = append(tests, struct {
