@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -145,6 +146,7 @@ func (op *Operator) Stop() error {
 func Main(m *testing.M, o Options, started func(*Operator) error) {
 	flag.Parse()
 	if run := flag.Lookup("test.run"); run != nil && run.Value.String() == "^$" {
+		ctrl.SetLogger(logr.Discard())
 		os.Exit(m.Run())
 	}
 	op, err := Start(o)

@@ -2,38 +2,26 @@ package webhook_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/go-logr/logr"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	v1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/manager"
 	"github.com/tenantward/tenantward/internal/tenancy"
-	"github.com/tenantward/tenantward/internal/webhook"
+	"github.com/tenantward/tenantward/internal/testenv"
 )
 
 // The control plane of this package: a real kube-apiserver and etcd with the
@@ -50,8 +38,6 @@ var (
 )
 
 const (
-	pollTimeout  = 60 * time.Second
-	pollInterval = 100 * time.Millisecond
 	// tenantsGroup holds every test user. A ClusterRole gives it every standard
 	// verb on the tenantward groups, so that the webhooks, not RBAC, decide.
 	// It has no custom verbs: rotate comes only from the generated roles.
@@ -59,83 +45,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if run := flag.Lookup("test.run"); run != nil && run.Value.String() == "^$" {
-		// Benchmarks only (`-run '^$' -bench ...`): no control plane to disturb them.
-		ctrl.SetLogger(logr.Discard())
-		os.Exit(m.Run())
-	}
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.WriteTo(logSink()), zap.UseDevMode(true)))
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		return fail(err)
-	}
-	env, err := controlplane.Start(controlplane.Options{Webhooks: &envtest.WebhookInstallOptions{
-		Paths: []string{filepath.Join(root, "config", "webhook", "manifests.yaml")},
-	}})
-	if err != nil {
-		return fail(err)
-	}
-	testEnv = env
-	defer func() { _ = env.Stop() }()
-	wio := &env.WebhookInstallOptions
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	testCtx = ctx
-	mgr, err := manager.New(env.Config, manager.Options{
-		MetricsAddr: "0", ProbeAddr: "0", QPS: 500, Burst: 1000, OperatorNamespace: "tenantward-system",
-		EnableWebhooks: true, WebhookHost: wio.LocalServingHost, WebhookPort: wio.LocalServingPort,
-		WebhookCertDir: wio.LocalServingCertDir, WebhookCerts: webhook.CertOptions{Mode: webhook.CertsExternal},
-	})
-	if err != nil {
-		return fail(err)
-	}
-	mgrCache = mgr.GetCache()
-	if admin, err = client.New(env.Config, client.Options{Scheme: manager.Scheme}); err != nil {
-		return fail(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	if err := waitServing(ctx, net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort))); err != nil {
-		return fail(err)
-	}
-	if err := grantTenants(ctx); err != nil {
-		return fail(err)
-	}
-	code := m.Run()
-	cancel()
-	if err := <-done; err != nil {
-		fmt.Fprintln(os.Stderr, "manager:", err)
-	}
-	return code
-}
-
-func fail(err error) int {
-	fmt.Fprintln(os.Stderr, err)
-	return 1
-}
-
-func logSink() *os.File {
-	if os.Getenv("TEST_VERBOSE_MANAGER") != "" {
-		return os.Stderr
-	}
-	f, _ := os.Open(os.DevNull)
-	return f
-}
-
-// waitServing waits until the webhook server answers TLS.
-func waitServing(ctx context.Context, addr string) error {
-	return wait.PollUntilContextTimeout(ctx, pollInterval, pollTimeout, true, func(context.Context) (bool, error) {
-		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only probing that it listens
-		if err == nil {
-			err = conn.Close()
-		}
-		return err == nil, nil
+	testenv.Main(m, testenv.Options{Webhooks: true}, func(op *testenv.Operator) error {
+		testEnv, admin, testCtx, mgrCache = op.Env, op.Admin, op.Ctx, op.Manager.GetCache()
+		return grantTenants(op.Ctx)
 	})
 }
 
@@ -154,14 +66,7 @@ func grantTenants(ctx context.Context) error {
 // eventually polls check until it returns nil, failing the test with the last error.
 func eventually(t testing.TB, what string, check func() error) {
 	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(testCtx, pollInterval, pollTimeout, true, func(context.Context) (bool, error) {
-		last = check()
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not true after %s: %v", what, pollTimeout, errors.Join(last, err))
-	}
+	testenv.Eventually(t, testCtx, what, check)
 }
 
 // as returns a client acting as a tenant user, like `kubectl --as=<user> --as-group=webhook-test:tenants`.
