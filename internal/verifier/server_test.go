@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,25 +21,24 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
 	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/testenv"
 	"github.com/tenantward/tenantward/internal/verifier"
 )
 
 // The control plane of this package's envtest tests, started by the first
 // test that needs it (the unit tests, fuzz targets and benchmarks do not).
 var (
-	cpOnce  sync.Once
-	cpEnv   *controlplane.Env
-	cpErr   error
-	admin   client.Client
-	scheme  = runtime.NewScheme()
-	timeout = 60 * time.Second
+	cpOnce sync.Once
+	cpEnv  *controlplane.Env
+	cpErr  error
+	admin  client.Client
+	scheme = runtime.NewScheme()
 )
 
 func TestMain(m *testing.M) {
@@ -65,18 +63,6 @@ func controlPlane(t testing.TB) *controlplane.Env {
 		t.Fatal(cpErr)
 	}
 	return cpEnv
-}
-
-func eventually(t testing.TB, what string, check func() error) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		last = check()
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not true after %s: %v", what, timeout, errors.Join(last, err))
-	}
 }
 
 // startVerifier runs a verifier whose identity may only list and watch
@@ -116,7 +102,7 @@ func startVerifier(t testing.TB) *verifier.Server {
 	case <-v.Ready():
 	case err := <-done:
 		t.Fatalf("verifier stopped: %v", err)
-	case <-time.After(timeout):
+	case <-time.After(testenv.PollTimeout):
 		t.Fatal("the verifier did not load the APIKeys")
 	}
 	return v
@@ -173,7 +159,7 @@ func postVerify(t testing.TB, base, key string) string {
 
 func eventuallyResult(t testing.TB, base, key, want string) {
 	t.Helper()
-	eventually(t, "verify answers "+want, func() error {
+	testenv.Eventually(t, context.Background(), "verify answers "+want, func() error {
 		if got := postVerify(t, base, key); got != want {
 			return fmt.Errorf("got %s", got)
 		}
@@ -361,7 +347,7 @@ http {
 		_ = cmd.Wait()
 	})
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	eventually(t, "nginx listening", func() error {
+	testenv.Eventually(t, context.Background(), "nginx listening", func() error {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
