@@ -436,7 +436,8 @@ func expectAudit(t *testing.T, action string, key *accessv1alpha1.APIKey) {
 }
 
 // canary checks that a key's plaintext appears nowhere but its Secret: not in
-// any APIKey (status, annotations), not in any event, not in the audit trail.
+// any APIKey (status, annotations), not in any event, not in the audit trail,
+// not in what the manager logged.
 func canary(t *testing.T, plain string) {
 	t.Helper()
 	t.Cleanup(func() {
@@ -452,7 +453,11 @@ func canary(t *testing.T, plain string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		scanned := map[string][]byte{"the audit trail": trail}
+		log := operator.Log()
+		if log == "" {
+			t.Error("the manager's log was not captured: the canary would scan nothing")
+		}
+		scanned := map[string][]byte{"the audit trail": trail, "the manager's log": []byte(log)}
 		for name, v := range map[string]any{"APIKeys": keys, "events": evs, "core events": coreEvs} {
 			scanned[name], _ = json.Marshal(v)
 		}

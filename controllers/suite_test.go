@@ -4,22 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/manager"
+	"github.com/tenantward/tenantward/internal/testenv"
 )
 
 // The shared control plane of the controllers tests: a real kube-apiserver and
@@ -32,61 +27,18 @@ var (
 	testCtx context.Context
 	// auditFile receives the operator's audit trail as JSON lines.
 	auditFile string
+	// operator is the operator under test; operator.Log() is what it logged.
+	operator *testenv.Operator
 )
 
-// pollTimeout is generous: the tests run on a loaded 2-core machine.
-const (
-	pollTimeout  = 60 * time.Second
-	pollInterval = 100 * time.Millisecond
-)
+// pollTimeout bounds the tests' waits (a loaded 2-core machine needs generous ones).
+const pollTimeout = testenv.PollTimeout
 
 func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(managerLog())))
-	env, err := controlplane.Start(controlplane.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	testEnv = env
-	defer func() { _ = env.Stop() }()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	testCtx = ctx
-	configFile, err := writeTestConfig()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		cancel()
-		return 1
-	}
-	defer func() { _ = os.Remove(configFile) }()
-	auditFile = configFile + ".audit.jsonl"
-	defer func() { _ = os.Remove(auditFile) }()
-	mgr, err := manager.New(env.Config, manager.Options{
-		MetricsAddr: "0", ProbeAddr: "0", QPS: 500, Burst: 1000, ConfigFile: configFile, AuditFile: auditFile,
+	testenv.Main(m, testenv.Options{Config: testConfig}, func(op *testenv.Operator) error {
+		testEnv, adminClient, testCtx, auditFile, operator = op.Env, op.Admin, op.Ctx, op.AuditFile, op
+		return nil
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		cancel()
-		return 1
-	}
-	adminClient, err = client.New(env.Config, client.Options{Scheme: manager.Scheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		cancel()
-		return 1
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	code := m.Run()
-	cancel()
-	if err := <-done; err != nil {
-		fmt.Fprintln(os.Stderr, "manager:", err)
-	}
-	return code
 }
 
 // testConfig maps the two features that have no Kubernetes resource by
@@ -102,37 +54,11 @@ features:
     resources: [invoices]
 `
 
-func writeTestConfig() (string, error) {
-	f, err := os.CreateTemp("", "tenantward-config-*.yaml")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = f.Close() }()
-	_, err = f.WriteString(testConfig)
-	return f.Name(), err
-}
-
-// managerLog is where the manager logs: nowhere unless TEST_VERBOSE_MANAGER
-// is set (reconcile conflicts are normal and would drown the test output).
-func managerLog() io.Writer {
-	if os.Getenv("TEST_VERBOSE_MANAGER") != "" {
-		return os.Stderr
-	}
-	return io.Discard
-}
-
 // eventually polls check until it returns nil, failing the test with the last
 // error after pollTimeout.
 func eventually(t testing.TB, what string, check func() error) {
 	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(testCtx, pollInterval, pollTimeout, true, func(context.Context) (bool, error) {
-		last = check()
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not true after %s: %v", what, pollTimeout, errors.Join(last, err))
-	}
+	testenv.Eventually(t, testCtx, what, check)
 }
 
 // asUser returns a client that impersonates a tenant user, the way

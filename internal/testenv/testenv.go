@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,6 +60,7 @@ type Operator struct {
 	// AuditFile receives the operator's audit trail as JSON lines.
 	AuditFile string
 
+	log    syncBuffer
 	dir    string
 	cancel context.CancelFunc
 	done   chan error
@@ -66,8 +69,8 @@ type Operator struct {
 // Start starts the control plane and the manager, and waits until the webhook
 // server answers when webhooks are on.
 func Start(o Options) (op *Operator, err error) {
-	ctrl.SetLogger(zap.New(zap.WriteTo(LogSink()), zap.UseDevMode(true)))
 	op = &Operator{done: make(chan error, 1)}
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(LogSink(), &op.log)), zap.UseDevMode(true)))
 	if op.dir, err = os.MkdirTemp("", "tenantward-test-"); err != nil {
 		return nil, err
 	}
@@ -124,6 +127,28 @@ func Start(o Options) (op *Operator, err error) {
 		}
 	}
 	return op, nil
+}
+
+// Log returns everything the manager has logged so far, for tests that check
+// what it must never log (an API key's plaintext).
+func (op *Operator) Log() string { return op.log.String() }
+
+// syncBuffer is a bytes.Buffer safe for the logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // Stop stops the manager and the control plane and removes the temporary files.
