@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/controlplane"
@@ -228,16 +227,8 @@ var nextField = regexp.MustCompile(`\n  [a-zA-Z]+\t`)
 // TestExplainDocumentsEveryKeyFeature runs `kubectl explain` as a user would:
 // every API-key feature of the seed is documented with its default.
 func TestExplainDocumentsEveryKeyFeature(t *testing.T) {
-	admin, err := env.AddUser(envtest.User{Name: "explainer", Groups: []string{"system:masters"}}, nil)
+	kubeconfig, err := env.WriteKubeconfig(t.TempDir(), "explainer")
 	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(filepath.Join(env.BinaryAssetsDirectory, "kubectl"), "--kubeconfig", kubeconfig,

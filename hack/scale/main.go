@@ -38,7 +38,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -104,7 +103,7 @@ func run(o options) error {
 		return err
 	}
 	defer func() { _ = env.Stop() }()
-	kubeconfig, err := writeKubeconfig(env.Environment, work)
+	kubeconfig, err := env.WriteKubeconfig(work, "tenantward-scale")
 	if err != nil {
 		return err
 	}
@@ -411,19 +410,6 @@ func countRBAC(ctx context.Context, c client.Client) (counts, error) {
 		return counts{}, err
 	}
 	return counts{roleBindings: len(rbs.Items), clusterRoles: len(crs.Items), clusterRoleBindings: len(crbs.Items)}, nil
-}
-
-func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
-	admin, err := env.AddUser(envtest.User{Name: "tenantward-scale", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", err
-	}
-	raw, err := admin.KubeConfig()
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "kubeconfig")
-	return path, os.WriteFile(path, raw, 0o600)
 }
 
 // managerProc is the tenantward manager running as its own process.

@@ -98,7 +98,7 @@ func run(n, rounds int) (err error) {
 	if err != nil {
 		return err
 	}
-	kubeconfig, err := writeKubeconfig(env, dir)
+	kubeconfig, err := env.WriteKubeconfig(dir, "latency-admin")
 	if err != nil {
 		return err
 	}
@@ -248,17 +248,4 @@ func median(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-func writeKubeconfig(env *controlplane.Env, dir string) (string, error) {
-	u, err := env.AddUser(envtest.User{Name: "latency-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", err
-	}
-	raw, err := u.KubeConfig()
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "kubeconfig")
-	return path, os.WriteFile(path, raw, 0o600)
 }

@@ -132,6 +132,28 @@ func CRDs(withGateway bool) ([]*apiextensionsv1.CustomResourceDefinition, error)
 	return out, err
 }
 
+// WriteKubeconfig writes a kubeconfig for a new system:masters user to
+// dir/kubeconfig, for kubectl and programs that run beside the control plane,
+// and returns its absolute path.
+func (e *Env) WriteKubeconfig(dir, user string) (string, error) {
+	admin, err := e.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("creating the user %s: %w", user, err)
+	}
+	raw, err := admin.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	path, err := filepath.Abs(filepath.Join(dir, "kubeconfig"))
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, raw, 0o600)
+}
+
 // Impersonate returns a copy of cfg that acts as the given user and groups, the
 // way `kubectl --as=<user> --as-group=<group>` does.
 func Impersonate(cfg *rest.Config, user string, groups ...string) *rest.Config {

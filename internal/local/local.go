@@ -73,7 +73,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 		err = errors.Join(err, env.Stop())
 	}()
 
-	kubeconfig, err := writeKubeconfig(env.Environment, o.Dir)
+	kubeconfig, err := env.WriteKubeconfig(o.Dir, "tenantward-local-admin")
 	if err != nil {
 		return err
 	}
@@ -139,25 +139,6 @@ func webhookOptions(o Options) *envtest.WebhookInstallOptions {
 		Paths:            []string{path},
 		LocalServingHost: o.Manager.WebhookHost,
 	}
-}
-
-func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
-	admin, err := env.AddUser(envtest.User{Name: "tenantward-local-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", fmt.Errorf("creating the admin user: %w", err)
-	}
-	raw, err := admin.KubeConfig()
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	path, err := filepath.Abs(filepath.Join(dir, "kubeconfig"))
-	if err != nil {
-		return "", err
-	}
-	return path, os.WriteFile(path, raw, 0o600)
 }
 
 // readyInfo is what the ready message points the user at.
