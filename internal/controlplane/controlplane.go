@@ -5,6 +5,7 @@ package controlplane
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -62,7 +63,9 @@ func Start(o Options) (*Env, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
-		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", dir, err)
+		// Start may fail after the processes are up (installing a CRD, say):
+		// stop them rather than leave them running.
+		return nil, errors.Join(fmt.Errorf("starting kube-apiserver and etcd from %s: %w", dir, err), env.Stop())
 	}
 	return &Env{Environment: env, Config: cfg}, nil
 }
