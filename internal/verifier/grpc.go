@@ -54,6 +54,12 @@ func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 	}, nil
 }
 
+// header sets an identity header on the request Envoy forwards, overwriting
+// any the client sent: Envoy's default is to append, which would let a client
+// forward its own x-tenantward-organization beside the verifier's.
 func header(k, v string) *corev3.HeaderValueOption {
-	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v}}
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: k, Value: v},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
 }

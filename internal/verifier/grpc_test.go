@@ -5,6 +5,7 @@ import (
 	"net"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc"
@@ -67,6 +68,10 @@ func TestExtAuthzCheck(t *testing.T) {
 				got := map[string]string{}
 				for _, h := range resp.GetOkResponse().GetHeaders() {
 					got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+					// A client's own x-tenantward-* header must be replaced, not forwarded beside ours.
+					if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+						t.Errorf("header %s is %v, want OVERWRITE_IF_EXISTS_OR_ADD", h.GetHeader().GetKey(), h.GetAppendAction())
+					}
 				}
 				if got[HeaderOrganization] != "acme" || got[HeaderWorkspace] != "research" || got[HeaderKey] != "acme-research/app" {
 					t.Fatalf("identity headers %v", got)

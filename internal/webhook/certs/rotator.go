@@ -20,8 +20,10 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;patch
+// The Rotator's permissions are not markers: a marker would grant them on every
+// Secret and every webhook configuration in the cluster. The chart and
+// config/rbac/webhook_cert_role.yaml grant them by name: its Secret in the
+// operator's namespace, and its own ValidatingWebhookConfiguration.
 
 // CheckInterval is how often a running Rotator checks its certificates.
 const CheckInterval = time.Hour
