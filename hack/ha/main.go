@@ -35,7 +35,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
@@ -86,7 +85,7 @@ func run(orgs, keys int, timeout time.Duration) error {
 		return err
 	}
 	defer func() { _ = env.Stop() }()
-	kubeconfig, err := writeKubeconfig(env.Environment, dir)
+	kubeconfig, err := env.WriteKubeconfig(dir, "ha-admin")
 	if err != nil {
 		return err
 	}
@@ -370,19 +369,6 @@ func holdsKey(s corev1.Secret, hash string) bool {
 		}
 	}
 	return false
-}
-
-func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
-	admin, err := env.AddUser(envtest.User{Name: "ha-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", err
-	}
-	raw, err := admin.KubeConfig()
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "kubeconfig")
-	return path, os.WriteFile(path, raw, 0o600)
 }
 
 // replica is one manager process.

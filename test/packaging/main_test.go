@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tenantward/tenantward/internal/controlplane"
 )
@@ -57,7 +56,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = os.RemoveAll(workDir) }()
-	if kubeconfig, err = writeKubeconfig(env.Environment, workDir); err != nil {
+	if kubeconfig, err = env.WriteKubeconfig(workDir, "packaging-admin"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -86,19 +85,6 @@ func findHelm() (string, error) {
 		return "", fmt.Errorf("bin/helm is missing and `make helm` failed: %w", err)
 	}
 	return path, nil
-}
-
-func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
-	admin, err := env.AddUser(envtest.User{Name: "packaging-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", fmt.Errorf("creating the admin user: %w", err)
-	}
-	raw, err := admin.KubeConfig()
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "kubeconfig")
-	return path, os.WriteFile(path, raw, 0o600)
 }
 
 // kubectlRun runs kubectl against the control plane with stdin and returns its

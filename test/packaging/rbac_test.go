@@ -22,7 +22,8 @@ var dangerous = []string{"pods/exec", "pods/attach", "pods/portforward", "nodes/
 
 // TestRenderedRBACIsLeastPrivilege checks the roles every install renders: no
 // wildcards anywhere; Secrets only for the manager and only with the verbs it
-// needs; bind and escalate only on named roles; no impersonation or exec;
+// needs; bind and escalate only on named roles; webhook configurations written
+// only by name; no impersonation or exec;
 // bindings only to roles the install itself defines; the standalone verifier
 // may only list and watch APIKeys.
 func TestRenderedRBACIsLeastPrivilege(t *testing.T) {
@@ -95,6 +96,10 @@ func ruleProblems(role string, r rbacv1.PolicyRule) []string {
 			out = append(out, fmt.Sprintf("bind/escalate must name the roles it applies to (resourceNames), got %+v", r))
 		}
 	}
+	webhookConfigs := slices.Contains(r.Resources, "validatingwebhookconfigurations") || slices.Contains(r.Resources, "mutatingwebhookconfigurations")
+	if webhookConfigs && len(r.ResourceNames) == 0 && slices.ContainsFunc(r.Verbs, func(v string) bool { return v != "get" && v != "list" && v != "watch" }) {
+		out = append(out, "writes to webhook configurations must name them (resourceNames): it could switch off other products' webhooks")
+	}
 	if slices.Contains(r.Resources, "secrets") && (r.APIGroups == nil || slices.Contains(r.APIGroups, "")) {
 		if isVerifierRole(role) {
 			out = append(out, "the verifier reads no Secrets")
@@ -130,6 +135,8 @@ func TestRuleProblemsCatchesOverreach(t *testing.T) {
 		{"delivery secrets", "m", rbacv1.PolicyRule{APIGroups: core, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch", "create", "patch", "delete"}}, ""},
 		{"impersonate", "m", rbacv1.PolicyRule{APIGroups: core, Resources: []string{"users"}, Verbs: []string{"impersonate"}}, "impersonate"},
 		{"exec", "m", rbacv1.PolicyRule{APIGroups: core, Resources: []string{"pods/exec"}, Verbs: []string{"create"}}, "pods/exec"},
+		{"patch any webhook", "m", rbacv1.PolicyRule{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"validatingwebhookconfigurations"}, Verbs: []string{"get", "patch"}}, "must name them"},
+		{"patch our webhook", "m", rbacv1.PolicyRule{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"validatingwebhookconfigurations"}, ResourceNames: []string{"tenantward"}, Verbs: []string{"get", "patch"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := fmt.Sprint(ruleProblems(tc.role, tc.rule))
