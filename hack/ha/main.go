@@ -61,10 +61,6 @@ func main() {
 
 func run(orgs, keys int, timeout time.Duration) error {
 	ctx := context.Background()
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "tenantward-ha-")
 	if err != nil {
 		return err
@@ -72,11 +68,9 @@ func run(orgs, keys int, timeout time.Duration) error {
 	defer func() { _ = os.RemoveAll(dir) }()
 
 	step("building tenantward")
-	bin := filepath.Join(dir, "tenantward")
-	build := exec.Command("go", "build", "-o", bin, ".") //nolint:gosec // bin is our own temporary path
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building tenantward: %w", err)
+	bin, err := controlplane.BuildOperator(dir)
+	if err != nil {
+		return err
 	}
 
 	step("starting kube-apiserver and etcd")

@@ -79,10 +79,6 @@ func run(o options) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		return err
-	}
 	work, err := os.MkdirTemp("", "tenantward-scale-")
 	if err != nil {
 		return err
@@ -90,11 +86,9 @@ func run(o options) error {
 	defer func() { _ = os.RemoveAll(work) }()
 
 	fmt.Println("building tenantward ...")
-	bin := filepath.Join(work, "tenantward")
-	build := exec.Command("go", "build", "-o", bin, ".") //nolint:gosec // builds this checkout into a temporary directory
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building tenantward: %w", err)
+	bin, err := controlplane.BuildOperator(work)
+	if err != nil {
+		return err
 	}
 
 	fmt.Println("starting kube-apiserver and etcd ...")

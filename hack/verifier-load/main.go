@@ -276,7 +276,7 @@ func onControlPlane(o options) error {
 	if err != nil {
 		return err
 	}
-	bin, err := buildBinary()
+	bin, err := controlplane.BuildOperator(os.TempDir())
 	if err != nil {
 		return err
 	}
@@ -380,15 +380,6 @@ func verifierKubeconfig(ctx context.Context, env *controlplane.Env, c client.Cli
 	defer func() { _ = f.Close() }()
 	_, err = f.Write(raw)
 	return f.Name(), err
-}
-
-func buildBinary() (string, error) {
-	bin := filepath.Join(os.TempDir(), "tenantward-verifier-load")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput() //nolint:gosec // builds this checkout into a temporary file
-	if err != nil {
-		return "", fmt.Errorf("building tenantward (run from the repository root): %w: %s", err, out)
-	}
-	return bin, nil
 }
 
 type verifierProcess struct {

@@ -93,6 +93,22 @@ func BinaryDir() (string, error) {
 	return dir, nil
 }
 
+// BuildOperator builds the tenantward binary of the checkout this process runs
+// in into dir, for programs and tests that run the operator as its own process.
+func BuildOperator(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "tenantward")
+	build := exec.Command("go", "build", "-o", bin, ".") //nolint:gosec // builds this checkout into the caller's directory
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building tenantward: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
 // RepoRoot finds the tenantward checkout from the working directory upwards.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()

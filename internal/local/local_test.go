@@ -78,11 +78,9 @@ func TestLocalMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "tenantward")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := controlplane.BuildOperator(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	state := t.TempDir()
