@@ -295,14 +295,7 @@ func TestAPIKeyRotationWithGrace(t *testing.T) {
 	if err := admin.Update(testCtx, k); err != nil {
 		t.Fatal(err)
 	}
-	rotated := waitKey(t, key, func(k *accessv1alpha1.APIKey) error {
-		if k.Status.Hash == key.Status.Hash {
-			return errors.New("not rotated yet")
-		}
-		return nil
-	})
-	fresh, _ := deliveredKey(t, rotated)
-	canary(t, fresh)
+	rotated, fresh := newKey(t, key, "rotated")
 	if rotated.Status.PreviousHash != key.Status.Hash || rotated.Status.ObservedRotateRequest != "2026-11-23" || rotated.Status.LastRotatedAt == nil {
 		t.Fatalf("status after rotation: %+v", rotated.Status)
 	}
@@ -338,14 +331,7 @@ func TestAPIKeySecretDeletedReissues(t *testing.T) {
 	if err := adminClient.Delete(testCtx, secret); err != nil {
 		t.Fatal(err)
 	}
-	reissued := waitKey(t, key, func(k *accessv1alpha1.APIKey) error {
-		if k.Status.Hash == key.Status.Hash {
-			return errors.New("not re-issued yet")
-		}
-		return nil
-	})
-	fresh, _ := deliveredKey(t, reissued)
-	canary(t, fresh)
+	reissued, fresh := newKey(t, key, "re-issued")
 	if reissued.Status.PreviousHash != "" {
 		t.Fatal("a key whose Secret was deleted kept a grace period")
 	}
@@ -433,6 +419,21 @@ func expectAudit(t *testing.T, action string, key *accessv1alpha1.APIKey) {
 		org = key.Status.Organization
 	}
 	eventually(t, action+" audited", func() error { return auditedErr(action, org, key.Name) })
+}
+
+// newKey waits until key holds a new hash (what says why: rotated, re-issued)
+// and returns it with the new plaintext from its Secret, canary-checked.
+func newKey(t *testing.T, key *accessv1alpha1.APIKey, what string) (*accessv1alpha1.APIKey, string) {
+	t.Helper()
+	k := waitKey(t, key, func(k *accessv1alpha1.APIKey) error {
+		if k.Status.Hash == key.Status.Hash {
+			return errors.New("not " + what + " yet")
+		}
+		return nil
+	})
+	plain, _ := deliveredKey(t, k)
+	canary(t, plain)
+	return k, plain
 }
 
 // canary checks that a key's plaintext appears nowhere but its Secret: not in

@@ -353,7 +353,7 @@ func createKeys(ctx context.Context, c client.Client, n, workers int) ([]string,
 func verifierKubeconfig(ctx context.Context, env *controlplane.Env, c client.Client) (string, error) {
 	role := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{accessv1alpha1.GroupVersion.Group}, Resources: []string{"apikeys"}, Verbs: []string{"list", "watch"}}},
+		Rules:      verifier.PolicyRules,
 	}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier"},

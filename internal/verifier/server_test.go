@@ -73,7 +73,7 @@ func startVerifier(t testing.TB) *verifier.Server {
 	ctx := context.Background()
 	role := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier-test"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{accessv1alpha1.GroupVersion.Group}, Resources: []string{"apikeys"}, Verbs: []string{"list", "watch"}}},
+		Rules:      verifier.PolicyRules,
 	}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier-test"},

@@ -1,0 +1,16 @@
+package verifier
+
+import (
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+)
+
+// PolicyRules is all the access a verifier needs: list and watch APIKeys
+// (whose status holds only hashes), and no Secrets. config/rbac/verifier_role.yaml
+// and the chart grant the same to a standalone verifier.
+var PolicyRules = []rbacv1.PolicyRule{{
+	APIGroups: []string{accessv1alpha1.GroupVersion.Group},
+	Resources: []string{"apikeys"},
+	Verbs:     []string{"list", "watch"},
+}}
