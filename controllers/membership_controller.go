@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -33,12 +36,14 @@ import (
 const (
 	reasonBound       = "Bound"
 	reasonInvalidRole = "InvalidRole"
+	reasonLastOwner   = "LastOwner"
 )
 
 // The operator grants the generated tenant ClusterRoles through bindings, so it
 // may bind them (and write them, which needs escalate: they hold custom verbs
 // it does not hold itself).
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships/finalizers,verbs=update
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete;deletecollection
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind;escalate,resourceNames=tenantward:organization:owner;tenantward:organization:admin;tenantward:organization:member;tenantward:workspace:admin;tenantward:workspace:manager;tenantward:workspace:member;tenantward:workspace:manager:write-integrations;tenantward:workspace:manager:write-mcp-integrations;tenantward:workspace:manager:write-mcp-servers
@@ -47,9 +52,13 @@ const (
 // per role per namespace, listing every holder of the role), its org roles'
 // rights on the Organization object into a ClusterRole and ClusterRoleBinding
 // by resource name, and reports in each Membership's status where it is bound.
-// Its requests are keyed by organization name.
+// It also keeps the organization's last owner (guardOwners). Its requests are
+// keyed by organization name, so one organization is never reconciled twice at
+// once.
 type rbacReconciler struct {
 	client.Client
+	// live reads owner Memberships from the API server (a quorum read), not the cache.
+	live     client.Reader
 	events   events.EventRecorder
 	audit    audit.Recorder
 	features authz.FeatureMap
@@ -67,7 +76,7 @@ var generatedRolesKey = reconcile.Request{NamespacedName: types.NamespacedName{N
 
 func setupMembership(mgr ctrl.Manager, d Deps) error {
 	c := mgr.GetClient()
-	r := &rbacReconciler{Client: c, events: mgr.GetEventRecorder("tenantward"), audit: d.Audit, features: d.Config.Features}
+	r := &rbacReconciler{Client: c, live: mgr.GetAPIReader(), events: mgr.GetEventRecorder("tenantward"), audit: d.Audit, features: d.Config.Features}
 	managed := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetLabels()[accessv1alpha1.LabelManagedBy] == accessv1alpha1.ManagedByValue
 	}))
@@ -133,8 +142,9 @@ func (r *clusterRoleReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (
 	return ctrl.Result{}, errors.Join(errs...)
 }
 
-// Reconcile computes the organization's RBAC plan from the cache and writes
-// only the difference; an organization that is gone loses all of it.
+// Reconcile keeps the organization's last owner, computes its RBAC plan from
+// the cache and writes only the difference; an organization that is gone
+// loses all of it.
 func (r *rbacReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	orgName := req.Name
 	org := &accessv1alpha1.Organization{}
@@ -142,27 +152,115 @@ func (r *rbacReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
+	if err != nil {
+		org = nil
+	} else if org.Status.Namespace == "" {
+		return ctrl.Result{}, nil // the Organization controller has not made the namespace yet
+	}
+	held, guardErr := r.guardOwners(ctx, orgName, org)
 	var in tenancy.Input
 	var memberships []accessv1alpha1.Membership
-	if err == nil {
-		if org.Status.Namespace == "" {
-			return ctrl.Result{}, nil // the Organization controller has not made the namespace yet
-		}
-		if in, memberships, err = r.input(ctx, org); err != nil {
-			return ctrl.Result{}, err
+	if org != nil {
+		if in, memberships, err = r.input(ctx, org, held); err != nil {
+			return ctrl.Result{}, errors.Join(guardErr, err)
 		}
 	}
 	plan := tenancy.PlanOrganization(in)
 	return ctrl.Result{}, errors.Join(
+		guardErr,
 		r.syncRoleBindings(ctx, orgName, plan.RoleBindings),
 		r.syncClusterRBAC(ctx, orgName, plan),
-		r.syncMemberStatus(ctx, orgName, memberships, plan.Members),
+		r.syncMemberStatus(ctx, orgName, memberships, plan.Members, held),
 	)
 }
 
+// guardOwners keeps at least one owner Membership in an organization,
+// whatever deletions race: every owner Membership carries
+// LastOwnerFinalizer, and a deleted one is let go only when a live read shows
+// another owner that carries it and is not being deleted (such an owner can
+// only go through this same check), or when the organization is gone or its
+// namespace is being deleted. When every owner is being deleted, the oldest is
+// held (returned, so that its role stays bound) and the others are let go.
+// A Membership that is not an owner does not keep the finalizer.
+func (r *rbacReconciler) guardOwners(ctx context.Context, orgName string, org *accessv1alpha1.Organization) (map[types.NamespacedName]bool, error) {
+	ns, releaseAll, err := r.ownersNamespace(ctx, orgName, org)
+	if err != nil || ns == "" {
+		return nil, err
+	}
+	list := &accessv1alpha1.MembershipList{}
+	if err := r.live.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	live := 0
+	var leaving []*accessv1alpha1.Membership
+	var errs []error
+	for i := range list.Items {
+		m := &list.Items[i]
+		guarded := controllerutil.ContainsFinalizer(m, accessv1alpha1.LastOwnerFinalizer)
+		switch {
+		case releaseAll || m.Spec.Role != accessv1alpha1.RoleOwner:
+			if guarded {
+				errs = append(errs, patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, false))
+			}
+		case !m.DeletionTimestamp.IsZero():
+			if guarded {
+				leaving = append(leaving, m)
+			}
+		case guarded:
+			live++
+		default:
+			err := patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, true)
+			if err == nil {
+				live++
+			}
+			errs = append(errs, err)
+		}
+	}
+	held := map[types.NamespacedName]bool{}
+	if live == 0 && len(leaving) > 0 {
+		slices.SortFunc(leaving, func(a, b *accessv1alpha1.Membership) int {
+			if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+		held[client.ObjectKeyFromObject(leaving[0])] = true
+		leaving = leaving[1:]
+	}
+	for _, m := range leaving {
+		errs = append(errs, patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, false))
+	}
+	return held, errors.Join(errs...)
+}
+
+// ownersNamespace is the org namespace whose owner Memberships guardOwners
+// looks after, and whether to let them all go: the organization is gone (its
+// namespace is found by its labels) or its namespace is being deleted.
+func (r *rbacReconciler) ownersNamespace(ctx context.Context, orgName string, org *accessv1alpha1.Organization) (string, bool, error) {
+	owner := tenancy.Owner{Organization: orgName}
+	if org != nil {
+		ns := &corev1.Namespace{}
+		if err := r.Get(ctx, client.ObjectKey{Name: org.Status.Namespace}, ns); err != nil {
+			return "", false, client.IgnoreNotFound(err)
+		}
+		return ns.Name, !ns.DeletionTimestamp.IsZero(), nil
+	}
+	list := &corev1.NamespaceList{}
+	if err := r.List(ctx, list, client.MatchingLabels(tenancy.Labels(orgName, ""))); err != nil {
+		return "", false, err
+	}
+	for i := range list.Items {
+		if ownedBy(&list.Items[i], owner) {
+			return list.Items[i].Name, true, nil
+		}
+	}
+	return "", false, nil
+}
+
 // input gathers what the plan needs: the org namespace, the live workspace
-// namespaces with their integration gates, and every Membership in them.
-func (r *rbacReconciler) input(ctx context.Context, org *accessv1alpha1.Organization) (tenancy.Input, []accessv1alpha1.Membership, error) {
+// namespaces with their integration gates, and every Membership in them that
+// is not being deleted, or that guardOwners holds.
+func (r *rbacReconciler) input(ctx context.Context, org *accessv1alpha1.Organization, held map[types.NamespacedName]bool) (tenancy.Input, []accessv1alpha1.Membership, error) {
 	in := tenancy.Input{Organization: org.Name, OrgNamespace: org.Status.Namespace, Features: r.features}
 	workspaces, err := workspacesOf(ctx, r.Client, org)
 	if err != nil {
@@ -198,7 +296,7 @@ func (r *rbacReconciler) input(ctx context.Context, org *accessv1alpha1.Organiza
 			return in, nil, err
 		}
 		for _, m := range list.Items {
-			if m.DeletionTimestamp.IsZero() {
+			if m.DeletionTimestamp.IsZero() || held[client.ObjectKeyFromObject(&m)] {
 				memberships = append(memberships, m)
 			}
 		}
@@ -309,8 +407,10 @@ func (r *rbacReconciler) syncClusterRBAC(ctx context.Context, org string, plan t
 	return errors.Join(errs...)
 }
 
-// syncMemberStatus patches each Membership whose status differs from the plan's.
-func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, memberships []accessv1alpha1.Membership, statuses map[types.NamespacedName]tenancy.MemberStatus) error {
+// syncMemberStatus patches each Membership whose status differs from the
+// plan's; a held last owner says why it stays, with a Warning event.
+func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, memberships []accessv1alpha1.Membership,
+	statuses map[types.NamespacedName]tenancy.MemberStatus, held map[types.NamespacedName]bool) error {
 	var jobs []func() error
 	for i := range memberships {
 		m := &memberships[i]
@@ -322,11 +422,18 @@ func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, membe
 		m.Status.Organization = org
 		m.Status.Workspace = want.Workspace
 		m.Status.BoundNamespaces = want.BoundNamespaces
-		if want.Err != nil {
+		switch {
+		case want.Err != nil:
 			if setReady(&m.Status.Conditions, m.Generation, metav1.ConditionFalse, reasonInvalidRole, want.Err.Error()) {
 				r.events.Eventf(m, nil, corev1.EventTypeWarning, reasonInvalidRole, "Bind", want.Err.Error())
 			}
-		} else {
+		case held[client.ObjectKeyFromObject(m)]:
+			msg := fmt.Sprintf("not deleted: %s is the last owner of organization %s, and its owner role stays bound until another owner exists; add another owner first",
+				m.Spec.Subject.Name, org)
+			if setReady(&m.Status.Conditions, m.Generation, metav1.ConditionFalse, reasonLastOwner, msg) {
+				r.events.Eventf(m, nil, corev1.EventTypeWarning, reasonLastOwner, "Delete", msg)
+			}
+		default:
 			setReady(&m.Status.Conditions, m.Generation, metav1.ConditionTrue, reasonBound,
 				fmt.Sprintf("%s bound in %d namespaces", m.Spec.Role, len(want.BoundNamespaces)))
 			m.Status.ObservedGeneration = m.Generation

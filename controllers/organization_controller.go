@@ -393,14 +393,22 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 }
 
 func addFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
-	before := obj.DeepCopyObject().(client.Object)
-	controllerutil.AddFinalizer(obj, accessv1alpha1.Finalizer)
-	return c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	return patchFinalizer(ctx, c, obj, accessv1alpha1.Finalizer, true)
 }
 
 func removeFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	return patchFinalizer(ctx, c, obj, accessv1alpha1.Finalizer, false)
+}
+
+// patchFinalizer adds or removes a finalizer, failing with a conflict if obj
+// changed since it was read; an object already gone is no error on removal.
+func patchFinalizer(ctx context.Context, c client.Client, obj client.Object, finalizer string, add bool) error {
 	before := obj.DeepCopyObject().(client.Object)
-	controllerutil.RemoveFinalizer(obj, accessv1alpha1.Finalizer)
+	if add {
+		controllerutil.AddFinalizer(obj, finalizer)
+		return c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	}
+	controllerutil.RemoveFinalizer(obj, finalizer)
 	return client.IgnoreNotFound(c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
 }
 

@@ -116,11 +116,13 @@ type Rotation struct {
 	// period rotates the key automatically this long after it was issued or last
 	// rotated, for example 720h. Unset means no automatic rotation. At least 1h.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="rotation.period is at least 1h (every rotation writes, audits and cuts the previous key's grace short)"
 	Period *metav1.Duration `json:"period,omitempty"`
 
 	// gracePeriod is how long the previous key still verifies after a rotation,
 	// so that clients can pick up the new one. Default 24h; 0s ends the old key at once.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="rotation.gracePeriod is 0s or longer"
 	// +kubebuilder:default="24h"
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 }

@@ -17,8 +17,18 @@ const (
 	RoleMember  Role = "member"
 )
 
-// Subject is the identity a Membership grants its role to.
+// LastOwnerFinalizer holds an owner Membership that is being deleted until the
+// Membership controller has seen, on a live read, another owner of the same
+// organization (or the organization itself is going away): the organization
+// never loses its last owner, however many deletions race.
+const LastOwnerFinalizer = "access.tenantward.io/last-owner"
+
+// Subject is the identity a Membership grants its role to. A User or Group
+// never names a system: identity (system:authenticated, system:masters,
+// system:serviceaccount:…): those are cluster-wide or platform identities, and
+// a service account is a subject of kind ServiceAccount.
 // +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' ? has(self.__namespace__) : !has(self.__namespace__)",message="namespace is required for a ServiceAccount subject and not allowed for User or Group"
+// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' || !self.name.startsWith('system:')",message="a User or Group subject never names a system: identity (system:authenticated, system:masters, system:serviceaccount:...): those belong to the cluster and the platform; a service account is a subject of kind ServiceAccount with its namespace"
 type Subject struct {
 	// kind is the kind of identity: User, Group or ServiceAccount.
 	// +required
@@ -26,9 +36,13 @@ type Subject struct {
 
 	// name is the user name, group name or service account name, as the API
 	// server authenticates it (for a user, often an email address or an OIDC subject).
+	// Printable ASCII without spaces or control characters, so that no name can
+	// pass for another (a Cyrillic а for a Latin a): the platform maps identity
+	// provider names with other characters to ASCII ones.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[!-~]+$')",message="a subject name is printable ASCII without spaces or control characters, so that no name can pass for another; map identity-provider names with other characters to ASCII ones"
 	Name string `json:"name"`
 
 	// namespace is the namespace of a ServiceAccount subject; required for
@@ -41,6 +55,7 @@ type Subject struct {
 }
 
 // MembershipSpec is the desired state of a Membership.
+// +kubebuilder:validation:XValidation:rule="oldSelf.role != 'owner' || self.role == 'owner'",message="the role of an owner Membership is immutable: to demote an owner, create the new Membership and delete this one"
 type MembershipSpec struct {
 	// subject is the user, group or service account that holds the role.
 	// +required
@@ -48,7 +63,8 @@ type MembershipSpec struct {
 
 	// role is the role granted. In an org namespace it applies to the whole
 	// organization (owner, admin or member); in a workspace namespace to that
-	// workspace only (admin, manager or member).
+	// workspace only (admin, manager or member). An owner Membership stays owner:
+	// demoting means creating the new Membership and deleting this one.
 	// +required
 	Role Role `json:"role"`
 }

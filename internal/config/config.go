@@ -3,8 +3,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"sigs.k8s.io/yaml"
 
@@ -29,11 +33,15 @@ type Config struct {
 	Audit audit.Config `json:"audit,omitempty"`
 }
 
-// PlatformIdentities lists the users, groups and service accounts outside tenancy.
+// PlatformIdentities lists the users, groups and service accounts outside
+// tenancy. Users and groups are system: identities (system:masters, a client
+// certificate's system:… user): a bare name such as admin could be a tenant's
+// user name, who would then bypass every tenancy rule. Anything else that must
+// be a platform identity runs as a service account.
 type PlatformIdentities struct {
-	// Users are user names, e.g. the GitOps applier's identity.
+	// Users are system: user names.
 	Users []string `json:"users,omitempty"`
-	// Groups are group names. Default: system:masters.
+	// Groups are system: group names. Default: system:masters.
 	Groups []string `json:"groups,omitempty"`
 	// ServiceAccounts are <namespace>/<name> pairs. The operator's own service
 	// account is always included.
@@ -69,6 +77,9 @@ func Load(path string) (*Config, error) {
 	if err := yaml.UnmarshalStrict(raw, c); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
+	if err := c.PlatformIdentities.Validate(); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
 	if err := c.Features.Validate(); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
@@ -76,4 +87,27 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// Validate refuses users and groups that are not system: identities and
+// service accounts that are not <namespace>/<name>.
+func (p PlatformIdentities) Validate() error {
+	var errs []error
+	for _, list := range []struct {
+		field string
+		names []string
+	}{{"users", p.Users}, {"groups", p.Groups}} {
+		for _, n := range list.names {
+			if !strings.HasPrefix(n, "system:") {
+				errs = append(errs, fmt.Errorf("platformIdentities.%s: %q is not a system: identity; a bare name could be a tenant's, who would then bypass every tenancy rule (use a service account, or a system: user or group)", list.field, n))
+			}
+		}
+	}
+	for _, sa := range p.ServiceAccounts {
+		ns, name, ok := strings.Cut(sa, "/")
+		if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+			errs = append(errs, fmt.Errorf("platformIdentities.serviceAccounts: %q is not <namespace>/<name>", sa))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -74,7 +74,7 @@ func BenchmarkDecision(b *testing.B) {
 					b.Fatal(err)
 				}
 				a := Attempt{Who: who, Roles: roles, Where: t, Operation: admissionv1.Create, Kind: "Membership", Name: "new"}
-				if errs := MembershipRule(a, nil, newM, 0); len(errs) > 0 {
+				if errs := MembershipRule(a, nil, newM, MembershipChecks{}); len(errs) > 0 {
 					b.Fatal(errs)
 				}
 			}

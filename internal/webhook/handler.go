@@ -173,16 +173,20 @@ func (v *Validator) membership(ctx context.Context, req admission.Request) (Atte
 	if err != nil {
 		return a, nil, err
 	}
-	others := 0
+	var checks MembershipChecks
 	if old != nil && old.Spec.Role == accessv1alpha1.RoleOwner && a.Where.Scope() == authz.ScopeOrganization {
-		if others, err = v.otherOwners(ctx, old); err != nil {
+		if checks.OtherOwners, err = v.otherOwners(ctx, old); err != nil {
 			return a, nil, err
 		}
 	}
-	return a, MembershipRule(a, old, updated, others), nil
+	if updated != nil {
+		checks.PlatformSubject = v.Platform.Names(updated.Spec.Subject)
+	}
+	return a, MembershipRule(a, old, updated, checks), nil
 }
 
-// otherOwners counts the owner Memberships of old's org namespace besides old.
+// otherOwners counts the owner Memberships of old's org namespace besides old
+// that are not being deleted.
 func (v *Validator) otherOwners(ctx context.Context, old *accessv1alpha1.Membership) (int, error) {
 	list := &accessv1alpha1.MembershipList{}
 	if err := v.Reader.List(ctx, list, client.InNamespace(old.Namespace), client.UnsafeDisableDeepCopy); err != nil {

@@ -69,12 +69,25 @@ type Platform struct {
 	groups map[string]bool
 }
 
-// NewPlatform builds the platform identities from the configuration, plus
-// extra user names (the operator's own identity).
-func NewPlatform(p config.PlatformIdentities, extraUsers ...string) *Platform {
+// systemPrefix starts every identity the cluster or the platform defines
+// (system:masters, system:serviceaccount:…). Tenants' users and groups never
+// carry it: the API server's OIDC authenticator refuses such names and
+// Memberships may not name them.
+const systemPrefix = "system:"
+
+// NewPlatform builds the platform identities from the configuration, plus the
+// operator's own identity (self). A user or group is trusted by name only when
+// it is a system: identity: a bare name such as admin could be a tenant's, who
+// would then bypass every rule. internal/config refuses such names; the
+// operator's own identity, when it is one (a client certificate's user in local
+// mode and tests), is simply not trusted by name: there it is platform through
+// its system:masters group, in a cluster it is a service account.
+func NewPlatform(p config.PlatformIdentities, self ...string) *Platform {
 	out := &Platform{users: map[string]bool{}, groups: map[string]bool{}}
-	for _, u := range slices.Concat(p.Users, extraUsers) {
-		out.users[u] = true
+	for _, u := range slices.Concat(p.Users, self) {
+		if strings.HasPrefix(u, systemPrefix) {
+			out.users[u] = true
+		}
 	}
 	for _, sa := range p.ServiceAccounts {
 		if ns, name, ok := strings.Cut(sa, "/"); ok {
@@ -82,9 +95,23 @@ func NewPlatform(p config.PlatformIdentities, extraUsers ...string) *Platform {
 		}
 	}
 	for _, g := range p.Groups {
-		out.groups[g] = true
+		if strings.HasPrefix(g, systemPrefix) {
+			out.groups[g] = true
+		}
 	}
 	return out
+}
+
+// Names reports whether a Membership subject is a platform identity (a
+// configured user, group or service account, or the operator itself).
+func (p *Platform) Names(s accessv1alpha1.Subject) bool {
+	switch s.Kind {
+	case accessv1alpha1.SubjectServiceAccount:
+		return p.users[serviceAccountPrefix+s.Namespace+":"+s.Name]
+	case accessv1alpha1.SubjectGroup:
+		return p.groups[s.Name]
+	}
+	return p.users[s.Name]
 }
 
 // Requester turns an AdmissionRequest's userInfo into a Requester.

@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -100,9 +101,20 @@ func (a Attempt) requireTenancy(where string) field.ErrorList {
 		"%s belongs in %s; this namespace is not one tenantward made (labelled %s)", a.Kind, where, accessv1alpha1.LabelOrganization))}
 }
 
-// MembershipRule decides a Membership change. otherOwners counts the owner
-// Memberships of the organization other than old (for the last-owner rule).
-func MembershipRule(a Attempt, old, updated *accessv1alpha1.Membership, otherOwners int) field.ErrorList {
+// MembershipChecks are what the Membership rule needs beyond the objects.
+type MembershipChecks struct {
+	// OtherOwners counts the owner Memberships of the organization, other than
+	// the old object, that are not being deleted (for the last-owner rule).
+	OtherOwners int
+	// PlatformSubject says the new subject is a platform identity.
+	PlatformSubject bool
+}
+
+// MembershipRule decides a Membership change. The last-owner refusal here
+// answers the obvious case at once; under concurrency the guarantee is the
+// access.tenantward.io/last-owner finalizer (controllers/membership_controller.go),
+// which only the operator removes.
+func MembershipRule(a Attempt, old, updated *accessv1alpha1.Membership, c MembershipChecks) field.ErrorList {
 	if errs := a.requireTenancy("an organization namespace (org role) or a workspace namespace (workspace role)"); errs != nil {
 		return errs
 	}
@@ -110,14 +122,23 @@ func MembershipRule(a Attempt, old, updated *accessv1alpha1.Membership, otherOwn
 	var errs field.ErrorList
 	if updated != nil {
 		errs = append(errs, validMembership(scope, updated)...)
+		if c.PlatformSubject {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "subject"), SubjectKey(updated.Spec.Subject),
+				"a Membership never names a platform identity (platformIdentities in the operator configuration, or the operator itself): those are outside tenancy"))
+		}
 	}
-	if old != nil && old.Spec.Role == accessv1alpha1.RoleOwner && scope == authz.ScopeOrganization && otherOwners == 0 &&
+	if old != nil && old.Spec.Role == accessv1alpha1.RoleOwner && scope == authz.ScopeOrganization && c.OtherOwners == 0 &&
 		(updated == nil || updated.Spec.Role != accessv1alpha1.RoleOwner || updated.Spec.Subject != old.Spec.Subject) {
 		errs = append(errs, a.forbid(field.NewPath("spec", "role"), fmt.Sprintf(
 			"it grants the last owner of organization %s, who can be neither removed nor demoted; add another owner first", a.Where.Organization), authz.Key{}))
 	}
 	if a.Who.Platform || len(errs) > 0 {
 		return errs
+	}
+	if updated != nil && holdsLastOwner(old) != holdsLastOwner(updated) {
+		return field.ErrorList{a.forbid(field.NewPath("metadata", "finalizers"), fmt.Sprintf(
+			"the %s finalizer keeps an organization's last owner: only the operator adds it, and removes it once the organization has another owner",
+			accessv1alpha1.LastOwnerFinalizer), authz.Key{})}
 	}
 	action := authz.AddUsers
 	if a.Operation == admissionv1.Update {
@@ -141,22 +162,28 @@ func MembershipRule(a Attempt, old, updated *accessv1alpha1.Membership, otherOwn
 	return errs
 }
 
-// validMembership checks the role against the scope and the subject's name.
+// holdsLastOwner reports whether m (nil on creation) carries the last-owner finalizer.
+func holdsLastOwner(m *accessv1alpha1.Membership) bool {
+	return m != nil && slices.Contains(m.Finalizers, accessv1alpha1.LastOwnerFinalizer)
+}
+
+// validMembership checks the role against the scope and the subject's name:
+// a User or Group never names a system: identity (the CRD's CEL rule says the
+// same before the webhook runs).
 func validMembership(scope authz.Scope, m *accessv1alpha1.Membership) field.ErrorList {
 	var errs field.ErrorList
 	if _, err := authz.KeyFor(scope, m.Spec.Role); err != nil {
 		errs = append(errs, field.Invalid(field.NewPath("spec", "role"), m.Spec.Role, err.Error()))
 	}
 	s, path := m.Spec.Subject, field.NewPath("spec", "subject", "name")
-	switch s.Kind {
-	case accessv1alpha1.SubjectServiceAccount:
+	switch {
+	case s.Kind == accessv1alpha1.SubjectServiceAccount:
 		for _, msg := range validation.IsDNS1123Subdomain(s.Name) {
 			errs = append(errs, field.Invalid(path, s.Name, "a service account name: "+msg))
 		}
-	case accessv1alpha1.SubjectUser:
-		if _, _, ok := serviceAccountOf(s.Name); ok {
-			errs = append(errs, field.Invalid(path, s.Name, "a service account is a subject of kind ServiceAccount with its namespace, not a User"))
-		}
+	case strings.HasPrefix(s.Name, systemPrefix):
+		errs = append(errs, field.Invalid(path, s.Name, fmt.Sprintf(
+			"a %s subject never names a system: identity (system:authenticated, system:masters, system:serviceaccount:...): those belong to the cluster and the platform; a service account is a subject of kind ServiceAccount with its namespace", s.Kind)))
 	}
 	return errs
 }
@@ -221,8 +248,11 @@ func RotationRequested(old, updated *accessv1alpha1.APIKey) bool {
 }
 
 // APIKeyRule decides an APIKey change: admin keys (org namespace) by owners and
-// admins, workspace keys by those who manage the workspace's keys, permissions
-// within the creator's ceiling, and the rotate verb for rotation requests.
+// admins, workspace keys by those who manage the workspace's keys, the rotate
+// verb for rotation requests, and the ceiling: a key's permissions never
+// exceed what its creator holds, and any update needs the key (before and
+// after) within the requester's ceiling, unless it only reduces access
+// (OnlyReducesAccess). Deletion (revocation) needs only the table's Delete.
 func APIKeyRule(a Attempt, old, updated *accessv1alpha1.APIKey, c KeyChecks) field.ErrorList {
 	if errs := a.requireTenancy("an organization namespace (admin key) or a workspace namespace (workspace key)"); errs != nil {
 		return errs
@@ -246,14 +276,50 @@ func APIKeyRule(a Attempt, old, updated *accessv1alpha1.APIKey, c KeyChecks) fie
 		errs = append(errs, a.forbid(field.NewPath("metadata", "annotations").Key(accessv1alpha1.AnnotationRotate),
 			"requesting a rotation needs the "+authz.VerbRotate+" verb on apikeys", neededRole(authz.APIKeys, authz.Rotate, a.Where.Scope(), nil)))
 	}
-	if updated != nil && (old == nil || !equality.Semantic.DeepEqual(old.Spec.Permissions, updated.Spec.Permissions)) {
-		errs = append(errs, a.ceiling(specPath.Child("permissions"), updated.Spec.Permissions, c.Gate)...)
+	permPath := specPath.Child("permissions")
+	switch {
+	case a.Operation == admissionv1.Create:
+		errs = append(errs, a.ceiling(permPath, updated.Spec.Permissions, c.Gate, creatorCeiling, "requested")...)
+	case a.Operation == admissionv1.Update && !OnlyReducesAccess(old, updated):
+		above := a.ceiling(permPath, old.Spec.Permissions, c.Gate, changeCeiling, "is")
+		if above == nil {
+			above = a.ceiling(permPath, updated.Spec.Permissions, c.Gate, creatorCeiling, "requested")
+		}
+		errs = append(errs, above...)
 	}
 	return errs
 }
 
-// ceiling refuses permissions above what the requester's role holds.
-func (a Attempt) ceiling(path *field.Path, p accessv1alpha1.APIKeyPermissions, gate authz.Gate) field.ErrorList {
+// The ceiling rules, for messages.
+const (
+	creatorCeiling = "a key's permissions never exceed what its creator holds"
+	changeCeiling  = "any change to a key needs the key within the requester's ceiling (above it, a key may only be disabled, given an earlier expiresAt, or deleted)"
+)
+
+// OnlyReducesAccess reports whether an update only takes access away from a
+// key: no rotation is requested and nothing in its spec changes but state
+// Enabled to Disabled, and expiresAt set where it was unset or moved earlier
+// (labels and other annotations are free). Such an update (and deletion) is
+// open to whoever may edit the namespace's keys, even for a key above their
+// ceiling; any other change needs the key within it.
+func OnlyReducesAccess(old, updated *accessv1alpha1.APIKey) bool {
+	if old == nil || updated == nil || old.Annotations[accessv1alpha1.AnnotationRotate] != updated.Annotations[accessv1alpha1.AnnotationRotate] {
+		return false
+	}
+	o, u := old.Spec, updated.Spec
+	if u.State != o.State && u.State != accessv1alpha1.KeyDisabled {
+		return false
+	}
+	if o.ExpiresAt != nil && (u.ExpiresAt == nil || u.ExpiresAt.After(o.ExpiresAt.Time)) {
+		return false
+	}
+	u.State, u.ExpiresAt = o.State, o.ExpiresAt
+	return equality.Semantic.DeepEqual(o, u)
+}
+
+// ceiling refuses permissions above what the requester's role holds; rule and
+// verb word the message ("providers requested Delete", "providers is Delete").
+func (a Attempt) ceiling(path *field.Path, p accessv1alpha1.APIKeyPermissions, gate authz.Gate, rule, verb string) field.ErrorList {
 	excess, err := authz.ExceedsCeiling(a.actor(), p, gate)
 	if err != nil {
 		return field.ErrorList{field.Invalid(path, p, err.Error())}
@@ -261,8 +327,8 @@ func (a Attempt) ceiling(path *field.Path, p accessv1alpha1.APIKeyPermissions, g
 	var errs field.ErrorList
 	for _, e := range excess {
 		errs = append(errs, a.forbid(path.Child(string(e.Feature)), fmt.Sprintf(
-			"a key's permissions never exceed what its creator holds: %s requested %s, the most your role grants is %s",
-			e.Feature, levelName(e.Feature, e.Requested), levelName(e.Feature, e.Ceiling)), authz.Key{}))
+			"%s: %s %s %s, the most your role grants is %s",
+			rule, e.Feature, verb, levelName(e.Feature, e.Requested), levelName(e.Feature, e.Ceiling)), authz.Key{}))
 	}
 	return errs
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -97,14 +98,58 @@ func TestMembershipRule(t *testing.T) {
 		old, new    *v1.Membership
 		otherOwners int
 		want        string
-	}{"service account as a User", attempt(create, orgNS, orgRole(v1.RoleOwner)), nil, sa, 0, "subject of kind ServiceAccount"})
+	}{"service account as a User", attempt(create, orgNS, orgRole(v1.RoleOwner)), nil, sa, 0, "never names a system: identity|subject of kind ServiceAccount"})
 	for _, tt := range tests {
-		expect(t, tt.name, MembershipRule(tt.a, tt.old, tt.new, tt.otherOwners), tt.want)
+		expect(t, tt.name, MembershipRule(tt.a, tt.old, tt.new, MembershipChecks{OtherOwners: tt.otherOwners}), tt.want)
 	}
 	platform := attempt(del, orgNS, Roles{})
 	platform.Who.Platform = true
-	expect(t, "platform removes the last owner", MembershipRule(platform, member("org-acme", v1.RoleOwner, "alice"), nil, 0), "last owner")
-	expect(t, "platform grants owner", MembershipRule(func() Attempt { a := platform; a.Operation = create; return a }(), nil, member("org-acme", v1.RoleOwner, "bob"), 0), "")
+	expect(t, "platform removes the last owner", MembershipRule(platform, member("org-acme", v1.RoleOwner, "alice"), nil, MembershipChecks{}), "last owner")
+	platformCreate := platform
+	platformCreate.Operation = create
+	expect(t, "platform grants owner", MembershipRule(platformCreate, nil, member("org-acme", v1.RoleOwner, "bob"), MembershipChecks{}), "")
+}
+
+// TestMembershipSubjectsAreTenants: no Membership names a system: identity or
+// a platform identity, whoever asks.
+func TestMembershipSubjectsAreTenants(t *testing.T) {
+	owner := attempt(admissionv1.Create, orgNS, orgRole(v1.RoleOwner))
+	group := member("org-acme", v1.RoleAdmin, "")
+	group.Spec.Subject = v1.Subject{Kind: v1.SubjectGroup, Name: "system:authenticated"}
+	expect(t, "group system:authenticated", MembershipRule(owner, nil, group, MembershipChecks{}), "Group subject never names a system: identity")
+	expect(t, "user system:admin", MembershipRule(owner, nil, member("org-acme", v1.RoleAdmin, "system:admin"), MembershipChecks{}),
+		"User subject never names a system: identity")
+	operator := member("org-acme", v1.RoleAdmin, "")
+	operator.Spec.Subject = v1.Subject{Kind: v1.SubjectServiceAccount, Namespace: "tenantward-system", Name: "tenantward"}
+	p := NewPlatform(configIdentities(), "system:serviceaccount:tenantward-system:tenantward")
+	platform := owner
+	platform.Who.Platform = true
+	expect(t, "the operator's service account, by the platform", MembershipRule(platform, nil, operator, MembershipChecks{PlatformSubject: p.Names(operator.Spec.Subject)}),
+		"spec.subject|never names a platform identity")
+	applier := operator.DeepCopy()
+	applier.Spec.Subject = v1.Subject{Kind: v1.SubjectServiceAccount, Namespace: "argocd", Name: "applier"}
+	if !p.Names(applier.Spec.Subject) {
+		t.Error("a configured service account is a platform subject")
+	}
+	tenantSA := operator.DeepCopy()
+	tenantSA.Spec.Subject = v1.Subject{Kind: v1.SubjectServiceAccount, Namespace: "ci", Name: "deployer"}
+	expect(t, "a tenant's service account", MembershipRule(owner, nil, tenantSA, MembershipChecks{PlatformSubject: p.Names(tenantSA.Spec.Subject)}), "")
+}
+
+// TestLastOwnerFinalizerIsTheOperators: tenants neither strip nor add the
+// last-owner finalizer; the operator does both.
+func TestLastOwnerFinalizerIsTheOperators(t *testing.T) {
+	held := member("org-acme", v1.RoleOwner, "bob")
+	held.Finalizers = []string{v1.LastOwnerFinalizer}
+	stripped := held.DeepCopy()
+	stripped.Finalizers = nil
+	owner := attempt(admissionv1.Update, orgNS, orgRole(v1.RoleOwner))
+	expect(t, "owner strips the finalizer", MembershipRule(owner, held, stripped, MembershipChecks{OtherOwners: 1}),
+		"metadata.finalizers|only the operator adds it")
+	expect(t, "owner adds the finalizer", MembershipRule(owner, stripped, held, MembershipChecks{OtherOwners: 1}), "only the operator adds it")
+	operator := owner
+	operator.Who.Platform = true
+	expect(t, "the operator strips it", MembershipRule(operator, held, stripped, MembershipChecks{OtherOwners: 1}), "")
 }
 
 func TestOrganizationRule(t *testing.T) {
@@ -165,6 +210,43 @@ func TestAPIKeyRule(t *testing.T) {
 	expect(t, "status by a tenant", APIKeyStatusRule(attempt(admissionv1.Update, wsNS, orgRole(v1.RoleOwner))), "written only by the operator")
 }
 
+// TestAPIKeyChangesNeedTheKeyWithinTheCeiling: a manager may disable an
+// admin-made key above his ceiling, or shorten its life, or delete it, but not
+// re-enable it, lengthen or clear its expiry, rotate it or change anything else.
+func TestAPIKeyChangesNeedTheKeyWithinTheCeiling(t *testing.T) {
+	soon, later := metav1.NewTime(time.Unix(2_000_000_000, 0)), metav1.NewTime(time.Unix(2_100_000_000, 0))
+	above := &v1.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "k", Namespace: "acme-team-a"}, Spec: v1.APIKeySpec{
+		Permissions: v1.APIKeyPermissions{Completions: v1.ToggleEnabled, Providers: v1.AccessDelete}, State: v1.KeyDisabled, ExpiresAt: &soon}}
+	change := func(f func(k *v1.APIKey)) *v1.APIKey { k := above.DeepCopy(); f(k); return k }
+	manager := attempt(admissionv1.Update, wsNS, wsRole(v1.RoleManager))
+	refused := "any change to a key needs the key within the requester's ceiling|providers is Delete|the most your role grants is Read"
+	for name, updated := range map[string]*v1.APIKey{
+		"re-enable":         change(func(k *v1.APIKey) { k.Spec.State = v1.KeyEnabled }),
+		"clear expiresAt":   change(func(k *v1.APIKey) { k.Spec.ExpiresAt = nil }),
+		"later expiresAt":   change(func(k *v1.APIKey) { k.Spec.ExpiresAt = &later }),
+		"edit description":  change(func(k *v1.APIKey) { k.Spec.Description = "mine now" }),
+		"request rotation":  change(func(k *v1.APIKey) { k.Annotations = map[string]string{v1.AnnotationRotate: "1"} }),
+		"lower permissions": change(func(k *v1.APIKey) { k.Spec.Permissions.Providers = v1.AccessWrite }),
+	} {
+		expect(t, "manager: "+name, APIKeyRule(manager, above, updated, KeyChecks{RotateAllows: true}), refused)
+	}
+	enabled := change(func(k *v1.APIKey) { k.Spec.State, k.Spec.ExpiresAt = v1.KeyEnabled, &later })
+	for name, updated := range map[string]*v1.APIKey{
+		"disable":        change(func(k *v1.APIKey) { k.Spec.ExpiresAt = &later; k.Spec.State = v1.KeyDisabled }),
+		"earlier expiry": change(func(k *v1.APIKey) { k.Spec.State = v1.KeyEnabled; k.Spec.ExpiresAt = &soon }),
+		"label it": change(func(k *v1.APIKey) {
+			k.Spec.State, k.Spec.ExpiresAt = v1.KeyEnabled, &later
+			k.Labels = map[string]string{"team": "a"}
+		}),
+		"disable, expires": change(func(k *v1.APIKey) { k.Spec.ExpiresAt = &soon }),
+	} {
+		expect(t, "manager: "+name, APIKeyRule(manager, enabled, updated, KeyChecks{}), "")
+	}
+	expect(t, "manager deletes it", APIKeyRule(attempt(admissionv1.Delete, wsNS, wsRole(v1.RoleManager)), above, nil, KeyChecks{}), "")
+	reEnabled := change(func(k *v1.APIKey) { k.Spec.State, k.Spec.ExpiresAt = v1.KeyEnabled, nil })
+	expect(t, "org owner re-enables it", APIKeyRule(attempt(admissionv1.Update, wsNS, orgRole(v1.RoleOwner)), above, reEnabled, KeyChecks{}), "")
+}
+
 func TestIntegrationPolicyAndGatedRules(t *testing.T) {
 	expect(t, "admin sets org policy", IntegrationPolicyRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleAdmin))), "")
 	expect(t, "workspace admin sets org policy", IntegrationPolicyRule(attempt(admissionv1.Update, orgNS, wsRole(v1.RoleAdmin))), "set by its owners and admins")
@@ -198,6 +280,18 @@ func TestRequesterSubjectKeys(t *testing.T) {
 	}
 	if !p.Requester(userInfo("system:serviceaccount:argocd:applier")).Platform {
 		t.Error("a configured service account is a platform identity")
+	}
+	// The operator's identity in local mode is a client certificate's plain
+	// user; trusted by name it would let a tenant's user of that name through.
+	local := NewPlatform(configIdentities(), "admin")
+	if local.Requester(userInfo("admin", "system:authenticated")).Platform {
+		t.Error("a bare user name is trusted as the operator")
+	}
+	if !local.Requester(userInfo("admin", "system:masters")).Platform {
+		t.Error("the operator in local mode is a platform identity through system:masters")
+	}
+	if NewPlatform(config.PlatformIdentities{Users: []string{"root"}, Groups: []string{"admins"}}).Requester(userInfo("root", "admins")).Platform {
+		t.Error("bare user and group names are never platform identities")
 	}
 }
 

@@ -32,6 +32,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		"webhook.certificate.mode=manual":                    "/webhook/certificate/mode",
 		"manager.replicas=0":                                 "/manager/replicas",
 		"config.platformIdentities.serviceAccounts={argocd}": "/config/platformIdentities/serviceAccounts/0",
+		"config.platformIdentities.users={admin}":            "/config/platformIdentities/users/0",
 		"replica=2": "additional properties 'replica' not allowed",
 	} {
 		t.Run(set, func(t *testing.T) {
