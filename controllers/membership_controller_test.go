@@ -1,14 +1,17 @@
 package controllers_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -354,5 +357,82 @@ func TestGeneratedClusterRoleIsRestored(t *testing.T) {
 			return fmt.Errorf("not deleted yet")
 		}
 		return nil
+	})
+}
+
+// ownerGuarded waits until an owner Membership carries the last-owner finalizer.
+func ownerGuarded(t *testing.T, m *accessv1alpha1.Membership) {
+	t.Helper()
+	eventually(t, "last-owner finalizer on "+m.Name, func() error {
+		if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(m), m); err != nil {
+			return err
+		}
+		if !slices.Contains(m.Finalizers, accessv1alpha1.LastOwnerFinalizer) {
+			return fmt.Errorf("finalizers %v", m.Finalizers)
+		}
+		return nil
+	})
+}
+
+// TestLastOwnerIsHeld: deleting an organization's only owner Membership (even
+// as the platform, past the webhooks) leaves it in place, its role bound, with
+// a condition and an event saying why, until another owner exists.
+func TestLastOwnerIsHeld(t *testing.T) {
+	org := createOrganization(t, uniqueName("lastowner"))
+	ns := org.Status.Namespace
+	first := createMembership(t, ns, org.Name+"-first@example.com", accessv1alpha1.RoleOwner)
+	ownerGuarded(t, first)
+	if err := adminClient.Delete(testCtx, first); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the last owner held with a LastOwner condition and event", func() error {
+		if err := adminClient.Get(testCtx, client.ObjectKeyFromObject(first), first); err != nil {
+			return err
+		}
+		if first.DeletionTimestamp.IsZero() {
+			return fmt.Errorf("not being deleted")
+		}
+		if err := conditionErr(first.Status.Conditions, "LastOwner", "the last owner of organization "+org.Name); err != nil {
+			return err
+		}
+		return eventErr(ns, first.Name, "LastOwner")
+	})
+	if c := meta.FindStatusCondition(first.Status.Conditions, accessv1alpha1.ConditionReady); !strings.Contains(c.Message, "add another owner first") {
+		t.Errorf("message %q does not say what to do", c.Message)
+	}
+	manage := authorizationv1.ResourceAttributes{Namespace: ns, Verb: "delete", Group: accessv1alpha1.GroupVersion.Group, Resource: "memberships"}
+	if !canI(t, first.Spec.Subject.Name, manage) {
+		t.Fatal("the held last owner lost its owner rights")
+	}
+
+	second := createMembership(t, ns, org.Name+"-second@example.com", accessv1alpha1.RoleOwner)
+	eventually(t, "the first owner released once another owner exists", func() error { return goneErr(first) })
+	if !canI(t, second.Spec.Subject.Name, manage) || canI(t, first.Spec.Subject.Name, manage) {
+		t.Error("want the second owner's rights bound and the first's gone")
+	}
+}
+
+// TestOrganizationDeletionReleasesOwners: when the organization goes, its
+// owners no longer hold its namespace's deletion back.
+func TestOrganizationDeletionReleasesOwners(t *testing.T) {
+	org := createOrganization(t, uniqueName("orgowners"))
+	owner := createMembership(t, org.Status.Namespace, org.Name+"-owner@example.com", accessv1alpha1.RoleOwner)
+	ownerGuarded(t, owner)
+	if err := adminClient.Delete(testCtx, org); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "organization and its namespace gone", func() error {
+		return errors.Join(goneErr(org.DeepCopy()), goneErr(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: org.Status.Namespace}}))
+	})
+	// What the namespace controller does (envtest runs none): delete what the namespace holds.
+	if err := adminClient.Delete(testCtx, owner); client.IgnoreNotFound(err) != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the owner Membership deleted", func() error {
+		err := adminClient.Get(testCtx, client.ObjectKeyFromObject(owner), owner)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (finalizers %v): %w", owner.Finalizers, err)
 	})
 }

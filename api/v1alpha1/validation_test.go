@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -129,6 +130,16 @@ func TestMembershipSubjectRules(t *testing.T) {
 		{"unknown-kind", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "Robot", Name: "a"}}, `supported values: "User", "Group", "ServiceAccount"`},
 		{"oversized-name", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "User", Name: strings.Repeat("x", 300)}}, "Too long"},
 		{"valid-sa", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "ServiceAccount", Name: "bot", Namespace: "ci"}}, ""},
+		// Cluster-wide and platform identities are never tenants.
+		{"group-system-authenticated", v1.MembershipSpec{Role: "admin", Subject: v1.Subject{Kind: "Group", Name: "system:authenticated"}}, "never names a system: identity"},
+		{"user-system-admin", v1.MembershipSpec{Role: "admin", Subject: v1.Subject{Kind: "User", Name: "system:admin"}}, "never names a system: identity"},
+		{"user-service-account", v1.MembershipSpec{Role: "admin", Subject: v1.Subject{Kind: "User", Name: "system:serviceaccount:ci:bot"}}, "a service account is a subject of kind ServiceAccount"},
+		// Names are printable ASCII: a Cyrillic а (U+0430) cannot pass for a Latin a.
+		{"look-alike", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "User", Name: "c\u0430rol@acme.example"}}, "printable ASCII without spaces or control characters"},
+		{"control-character", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "User", Name: "carol@acme.example\n"}}, "printable ASCII"},
+		{"escape-sequence", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "Group", Name: "\x1b[2Kleads"}}, "printable ASCII"},
+		{"space", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "User", Name: "carol @acme.example"}}, "printable ASCII"},
+		{"ascii-twin", v1.MembershipSpec{Role: "member", Subject: v1.Subject{Kind: "User", Name: "carol@acme.example"}}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,6 +153,60 @@ func TestMembershipSubjectRules(t *testing.T) {
 			}
 			wantInvalid(t, err, tc.wantErr)
 		})
+	}
+}
+
+// TestOwnerRoleIsImmutable: every removal of an owner is a deletion, which the
+// last-owner finalizer covers; promotion stays an update.
+func TestOwnerRoleIsImmutable(t *testing.T) {
+	ctx := context.Background()
+	m := &v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: "owner-role", Namespace: ns(t, "org-acme")},
+		Spec: v1.MembershipSpec{Role: "owner", Subject: v1.Subject{Kind: "User", Name: "olga"}}}
+	if err := c.Create(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	m.Spec.Role = "admin"
+	wantInvalid(t, c.Update(ctx, m), "the role of an owner Membership is immutable: to demote an owner, create the new Membership and delete this one")
+
+	p := &v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: "promoted", Namespace: ns(t, "org-acme")},
+		Spec: v1.MembershipSpec{Role: "admin", Subject: v1.Subject{Kind: "User", Name: "pat"}}}
+	if err := c.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Role = "owner"
+	if err := c.Update(ctx, p); err != nil {
+		t.Fatalf("promoting an admin to owner: %v", err)
+	}
+}
+
+// TestRotationBounds: rotation.period is at least 1h, gracePeriod not negative.
+func TestRotationBounds(t *testing.T) {
+	ctx := context.Background()
+	key := func(period, grace string) *v1.APIKey {
+		r := &v1.Rotation{}
+		if period != "" {
+			d, err := time.ParseDuration(period)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Period = &metav1.Duration{Duration: d}
+		}
+		if grace != "" {
+			d, err := time.ParseDuration(grace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.GracePeriod = &metav1.Duration{Duration: d}
+		}
+		return &v1.APIKey{ObjectMeta: metav1.ObjectMeta{GenerateName: "rot-", Namespace: ns(t, "keys")}, Spec: v1.APIKeySpec{Rotation: r}}
+	}
+	wantInvalid(t, c.Create(ctx, key("1s", "")), "rotation.period is at least 1h")
+	wantInvalid(t, c.Create(ctx, key("59m59s", "")), "rotation.period is at least 1h")
+	wantInvalid(t, c.Create(ctx, key("", "-1s")), "rotation.gracePeriod is 0s or longer")
+	for _, ok := range [][2]string{{"1h", "0s"}, {"720h", "24h"}} {
+		if err := c.Create(ctx, key(ok[0], ok[1])); err != nil {
+			t.Errorf("period %s, grace %s: %v", ok[0], ok[1], err)
+		}
 	}
 }
 
