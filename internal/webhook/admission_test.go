@@ -48,7 +48,8 @@ func TestLastOwnerCannotLeave(t *testing.T) {
 	tn := newTenant(t)
 	owner := as(t, tn.owner)
 	demoted := tn.ownerMembship.DeepCopy()
-	denied(t, "last owner demoted", updateAs(owner, demoted, func() { demoted.Spec.Role = v1.RoleAdmin }), "last owner of organization "+tn.org.Name)
+	denied(t, "last owner demoted", updateAs(owner, demoted, func() { demoted.Spec.Role = v1.RoleAdmin }),
+		"the role of an owner Membership is immutable: to demote an owner, create the new Membership and delete this one")
 	denied(t, "last owner leaves", owner.Delete(testCtx, tn.ownerMembship), "last owner of organization "+tn.org.Name)
 	denied(t, "platform removes the last owner", admin.Delete(testCtx, tn.ownerMembship), "last owner")
 

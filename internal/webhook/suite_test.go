@@ -37,6 +37,14 @@ var (
 	testCtx  context.Context
 )
 
+// testConfig names a platform service account (a GitOps applier) besides the
+// default system:masters.
+const testConfig = `
+platformIdentities:
+  groups: [system:masters]
+  serviceAccounts: [argocd/applier]
+`
+
 const (
 	// tenantsGroup holds every test user. A ClusterRole gives it every standard
 	// verb on the tenantward groups, so that the webhooks, not RBAC, decide.
@@ -45,7 +53,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	testenv.Main(m, testenv.Options{Webhooks: true}, func(op *testenv.Operator) error {
+	testenv.Main(m, testenv.Options{Webhooks: true, Config: testConfig}, func(op *testenv.Operator) error {
 		testEnv, admin, testCtx, mgrCache = op.Env, op.Admin, op.Ctx, op.Manager.GetCache()
 		return grantTenants(op.Ctx)
 	})
