@@ -27,6 +27,12 @@ func TestLastOwnerSurvivesConcurrentDeletes(t *testing.T) {
 		pair := [2]*v1.Membership{grant(t, tn.orgNS, unique("owner"), v1.RoleOwner), grant(t, tn.orgNS, unique("owner"), v1.RoleOwner)}
 		for _, m := range pair {
 			guarded(t, m)
+			eventually(t, "owner rights bound for "+m.Spec.Subject.Name, func() error {
+				if !canIOnly(t, m.Spec.Subject.Name, manage) {
+					return errors.New("not bound yet")
+				}
+				return nil
+			})
 		}
 		// The last round's survivor leaves now that two owners exist.
 		eventually(t, "last round's owner leaves", func() error { return client.IgnoreNotFound(admin.Delete(testCtx, leftover)) })
