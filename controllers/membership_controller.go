@@ -187,7 +187,18 @@ func (r *rbacReconciler) guardOwners(ctx context.Context, orgName string, org *a
 	if err != nil || ns == "" {
 		return nil, err
 	}
+	// The cache says whether there is anything to do; what is done is decided
+	// on the live read. A change the cache has not seen yet brings its own event.
 	list := &accessv1alpha1.MembershipList{}
+	if err := r.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(list.Items, func(m accessv1alpha1.Membership) bool {
+		a := ownerAction(&m, releaseAll)
+		return a != ownerSettled && a != ownerLive
+	}) {
+		return nil, nil
+	}
 	if err := r.live.List(ctx, list, client.InNamespace(ns)); err != nil {
 		return nil, err
 	}
@@ -196,19 +207,14 @@ func (r *rbacReconciler) guardOwners(ctx context.Context, orgName string, org *a
 	var errs []error
 	for i := range list.Items {
 		m := &list.Items[i]
-		guarded := controllerutil.ContainsFinalizer(m, accessv1alpha1.LastOwnerFinalizer)
-		switch {
-		case releaseAll || m.Spec.Role != accessv1alpha1.RoleOwner:
-			if guarded {
-				errs = append(errs, patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, false))
-			}
-		case !m.DeletionTimestamp.IsZero():
-			if guarded {
-				leaving = append(leaving, m)
-			}
-		case guarded:
+		switch ownerAction(m, releaseAll) {
+		case ownerRelease:
+			errs = append(errs, patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, false))
+		case ownerLeaving:
+			leaving = append(leaving, m)
+		case ownerLive:
 			live++
-		default:
+		case ownerGuard:
 			err := patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, true)
 			if err == nil {
 				live++
@@ -231,6 +237,34 @@ func (r *rbacReconciler) guardOwners(ctx context.Context, orgName string, org *a
 		errs = append(errs, patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, false))
 	}
 	return held, errors.Join(errs...)
+}
+
+// What guardOwners does with a Membership.
+const (
+	ownerSettled = iota // nothing: not an owner, and without the finalizer
+	ownerRelease        // remove the finalizer: not an owner, or everything goes
+	ownerLeaving        // an owner being deleted, held unless another owner lives
+	ownerLive           // an owner with the finalizer, not being deleted
+	ownerGuard          // an owner without the finalizer yet: add it
+)
+
+func ownerAction(m *accessv1alpha1.Membership, releaseAll bool) int {
+	guarded := controllerutil.ContainsFinalizer(m, accessv1alpha1.LastOwnerFinalizer)
+	switch {
+	case releaseAll || m.Spec.Role != accessv1alpha1.RoleOwner:
+		if guarded {
+			return ownerRelease
+		}
+		return ownerSettled
+	case !m.DeletionTimestamp.IsZero():
+		if guarded {
+			return ownerLeaving
+		}
+		return ownerSettled
+	case guarded:
+		return ownerLive
+	}
+	return ownerGuard
 }
 
 // ownersNamespace is the org namespace whose owner Memberships guardOwners
