@@ -48,24 +48,25 @@ func Prepare() (nginx, portkeyDir string, err error) {
 }
 
 // Start starts the stub, the gateway and nginx, in that order.
-func Start(o Options) (f *FrontDoor, err error) {
-	f = &FrontDoor{URL: "http://" + o.Listen}
-	defer func() {
-		if err != nil {
-			f.Stop()
-		}
-	}()
-	if f.Stub, err = StartStub(o.StubAddr, o.StubLog); err != nil {
-		return nil, fmt.Errorf("starting the stub upstream: %w", err)
-	}
-	if f.Gateway, err = StartPortkey(o.PortkeyDir, o.GatewayPort); err != nil {
-		return nil, err
-	}
-	f.Nginx = NginxConfig{Dir: o.Dir, Listen: o.Listen, Verifier: o.Verifier, Upstream: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.GatewayPort))}
-	if f.nginx, err = StartNginx(o.Nginx, f.Nginx); err != nil {
+func Start(o Options) (*FrontDoor, error) {
+	f := &FrontDoor{URL: "http://" + o.Listen}
+	if err := f.start(o); err != nil {
+		f.Stop()
 		return nil, err
 	}
 	return f, nil
+}
+
+func (f *FrontDoor) start(o Options) (err error) {
+	if f.Stub, err = StartStub(o.StubAddr, o.StubLog); err != nil {
+		return fmt.Errorf("starting the stub upstream: %w", err)
+	}
+	if f.Gateway, err = StartPortkey(o.PortkeyDir, o.GatewayPort); err != nil {
+		return err
+	}
+	f.Nginx = NginxConfig{Dir: o.Dir, Listen: o.Listen, Verifier: o.Verifier, Upstream: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.GatewayPort))}
+	f.nginx, err = StartNginx(o.Nginx, f.Nginx)
+	return err
 }
 
 // Stop stops nginx, the gateway and the stub.
