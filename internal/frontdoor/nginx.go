@@ -107,8 +107,15 @@ func FindNginx() (string, error) {
 // StartNginx writes c's configuration into c.Dir and runs nginx in the
 // foreground until Stop; it returns once nginx listens.
 func StartNginx(bin string, c NginxConfig) (*Process, error) {
+	return StartNginxConfig(bin, c, c.Render())
+}
+
+// StartNginxConfig runs nginx like StartNginx with the configuration text
+// conf, which must use c's directory and address (hack/gateway-latency runs a
+// variant without auth_request).
+func StartNginxConfig(bin string, c NginxConfig, text string) (*Process, error) {
 	conf := filepath.Join(c.Dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(c.Render()), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-p", c.Dir, "-c", conf, "-e", filepath.Join(c.Dir, "error.log")) //nolint:gosec // the caller's nginx with our configuration
