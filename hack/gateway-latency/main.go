@@ -3,9 +3,9 @@
 // auth_request to the verifier (the front door's configuration,
 // internal/frontdoor) and through the same nginx configuration without
 // auth_request, interleaved request by request in one run (each round
-// starting on another path), both before one
-// gateway and one stub provider; the gateway called directly is the reference.
-// It prints the median and p99 of each and the difference.
+// starting on another path), both before one gateway and one stub provider;
+// the gateway called directly is the reference. It prints the median and p99
+// of each and the difference.
 //
 // The verifier serves an in-memory index holding one key (its HTTP handler is
 // the one `tenantward verifier` serves). nginx and the gateway come from

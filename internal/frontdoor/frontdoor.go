@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 )
 
 // Options say where the front door's parts listen.
 type Options struct {
-	// Dir holds nginx's configuration, temporary files and logs.
+	// Dir holds nginx's configuration and temporary files, and the logs of
+	// nginx (nginx.log) and the gateway (gateway.log).
 	Dir string
 	// Listen is nginx's host:port, the front door's address.
 	Listen string
@@ -61,7 +63,7 @@ func (f *FrontDoor) start(o Options) (err error) {
 	if f.Stub, err = StartStub(o.StubAddr, o.StubLog); err != nil {
 		return fmt.Errorf("starting the stub upstream: %w", err)
 	}
-	if f.Gateway, err = StartPortkey(o.PortkeyDir, o.GatewayPort); err != nil {
+	if f.Gateway, err = StartPortkey(o.PortkeyDir, o.GatewayPort, filepath.Join(o.Dir, "gateway.log")); err != nil {
 		return err
 	}
 	f.Nginx = NginxConfig{Dir: o.Dir, Listen: o.Listen, Verifier: o.Verifier, Upstream: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.GatewayPort))}
@@ -85,5 +87,5 @@ func (f *FrontDoor) Stop() {
 // Logs returns what nginx, the gateway and the stub upstream have logged,
 // by name, for tests that check what must never be logged.
 func (f *FrontDoor) Logs() map[string]string {
-	return map[string]string{"nginx": f.Nginx.NginxLogs() + f.nginx.Output(), "the gateway": f.Gateway.Output(), "the upstream": f.Stub.Log()}
+	return map[string]string{"nginx": f.nginx.Output(), "the gateway": f.Gateway.Output(), "the upstream": f.Stub.Log()}
 }

@@ -9,7 +9,6 @@ package frontdoor
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,7 @@ import (
 
 // NginxConfig is what the nginx configuration is rendered from.
 type NginxConfig struct {
-	// Dir holds nginx's pid file, temporary files and logs.
+	// Dir holds nginx's pid file and temporary files.
 	Dir string
 	// Listen is nginx's host:port.
 	Listen string
@@ -34,12 +33,12 @@ type NginxConfig struct {
 var nginxTemplate = template.Must(template.New("nginx.conf").Parse(`worker_processes 1;
 daemon off;
 pid {{.Dir}}/nginx.pid;
-error_log {{.Dir}}/error.log;
+error_log stderr;
 events { worker_connections 256; }
 http {
   # $http_* variables are not logged: the access log never holds a key.
   log_format tenantward '$remote_addr "$request_method $uri" $status $body_bytes_sent $request_time';
-  access_log {{.Dir}}/access.log tenantward;
+  access_log /dev/stdout tenantward;
   client_body_temp_path {{.Dir}}/body;
   proxy_temp_path {{.Dir}}/proxy;
   fastcgi_temp_path {{.Dir}}/fastcgi;
@@ -118,22 +117,7 @@ func StartNginxConfig(bin string, c NginxConfig, text string) (*Process, error) 
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-p", c.Dir, "-c", conf, "-e", filepath.Join(c.Dir, "error.log")) //nolint:gosec // the caller's nginx with our configuration
+	cmd := exec.Command(bin, "-p", c.Dir, "-c", conf, "-e", "stderr") //nolint:gosec // the caller's nginx with our configuration
 	// SIGQUIT is nginx's graceful shutdown: the master stops its workers, then exits.
-	p, err := start("nginx", cmd, c.Listen, syscall.SIGQUIT)
-	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(c.Dir, "error.log"))
-		return nil, fmt.Errorf("%w; error.log: %s", err, log)
-	}
-	return p, nil
-}
-
-// NginxLogs returns nginx's access and error logs so far.
-func (c NginxConfig) NginxLogs() string {
-	var b bytes.Buffer
-	for _, f := range []string{"access.log", "error.log"} {
-		raw, _ := os.ReadFile(filepath.Join(c.Dir, f))
-		b.Write(raw)
-	}
-	return b.String()
+	return start("nginx", cmd, c.Listen, syscall.SIGQUIT, filepath.Join(c.Dir, "nginx.log"))
 }

@@ -41,13 +41,13 @@ func InstallPortkey() (string, error) {
 
 // StartPortkey runs the gateway installed in dir with Node, headless (no UI
 // and no /log/stream, which would show every request), listening on port on
-// every interface (the gateway has no flag to choose the address), and
-// returns once it accepts connections.
-func StartPortkey(dir string, port int) (*Process, error) {
+// every interface (the gateway has no flag to choose the address), appending
+// its output to logFile, and returns once it accepts connections.
+func StartPortkey(dir string, port int, logFile string) (*Process, error) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		return nil, fmt.Errorf("node is not installed (apt-get install -y nodejs, or run hack/portkey-gateway.sh as root): %w", err)
 	}
 	cmd := exec.Command(node, filepath.Join(dir, portkeyEntry), fmt.Sprintf("--port=%d", port), "--headless") //nolint:gosec // the pinned gateway from the cache
-	return start("the Portkey gateway", cmd, net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), syscall.SIGTERM)
+	return start("the Portkey gateway", cmd, net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), syscall.SIGTERM, logFile)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ import (
 // 2-core machine takes a few seconds).
 const StartTimeout = 60 * time.Second
 
-// Process is a running nginx or gateway whose output is captured.
+// Process is a running nginx or gateway whose output (its logs) is captured.
 type Process struct {
 	cmd    *exec.Cmd
 	stop   os.Signal
@@ -26,18 +27,25 @@ type Process struct {
 	exited chan struct{}
 }
 
-// start runs cmd, capturing its output, and waits until addr accepts
-// connections; stop is the signal that shuts the process down gracefully.
-func start(name string, cmd *exec.Cmd, addr string, stop os.Signal) (*Process, error) {
+// start runs cmd, capturing its output (also appended to logFile), and waits
+// until addr accepts connections; stop is the signal that shuts the process
+// down gracefully.
+func start(name string, cmd *exec.Cmd, addr string, stop os.Signal, logFile string) (*Process, error) {
 	p := &Process{cmd: cmd, stop: stop, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // the caller's log path
+	if err != nil {
+		return nil, err
+	}
+	w := io.MultiWriter(&p.out, f)
+	cmd.Stdout, cmd.Stderr = w, w
 	// Children (nginx's workers) inherit the output pipe: give them time to exit after the parent.
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
+		_ = f.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	go func() { _ = cmd.Wait(); close(p.exited) }()
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, StartTimeout, true, func(context.Context) (bool, error) {
+	go func() { _ = cmd.Wait(); _ = f.Close(); close(p.exited) }()
+	err = wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, StartTimeout, true, func(context.Context) (bool, error) {
 		select {
 		case <-p.exited:
 			return false, errors.New("it exited")

@@ -230,7 +230,7 @@ Try it (in another terminal):
 `, r.key.Namespace, r.key.Name, r.key.Status.SecretName, r.verifier)
 		if fd := r.frontDoor; fd != nil {
 			fmt.Fprintf(out, `  # as a client of the Portkey gateway, through nginx and the verifier, to a local stub provider
-  # (nginx logs: %[3]s/access.log)
+  # (logs: %[3]s/nginx.log and %[3]s/gateway.log)
   curl -s %[1]s/v1/chat/completions -H "x-portkey-api-key: $KEY" \
     -H 'x-portkey-provider: openai' -H 'x-portkey-custom-host: %[2]s' -H 'Authorization: Bearer sk-local-stub' \
     -H 'Content-Type: application/json' -d '{"model":"stub","messages":[{"role":"user","content":"Hello"}]}'
