@@ -51,11 +51,10 @@ func start(name string, cmd *exec.Cmd, addr string, stop os.Signal, logFile stri
 			return false, errors.New("it exited")
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false, nil
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			return true, c.Close()
 		}
-		return true, c.Close()
+		return false, nil // not listening yet
 	})
 	if err != nil {
 		_ = cmd.Process.Kill()
