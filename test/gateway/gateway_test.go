@@ -226,6 +226,9 @@ func TestPortkeyGatewayBehindVerifier(t *testing.T) {
 	// No log holds any key: nginx's, the gateway's, the upstream's, the operator's.
 	logs := fd.Logs()
 	logs["the operator"] = op.Log()
+	if !strings.Contains(logs["the upstream"], providerKey) {
+		t.Error("the upstream's log does not record the headers it got: scanning it would prove nothing")
+	}
 	for name, l := range logs {
 		if l == "" && name != "the operator" {
 			t.Errorf("%s logged nothing: the scan would prove nothing", name)
