@@ -2,7 +2,6 @@ package frontdoor
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -24,8 +23,6 @@ type Options struct {
 	// Nginx is the nginx binary and PortkeyDir the gateway's install
 	// directory, as Prepare returns them.
 	Nginx, PortkeyDir string
-	// StubLog, when not nil, also receives the stub's log.
-	StubLog io.Writer
 }
 
 // FrontDoor is nginx with auth_request to the verifier, in front of the
@@ -60,7 +57,7 @@ func Start(o Options) (*FrontDoor, error) {
 }
 
 func (f *FrontDoor) start(o Options) (err error) {
-	if f.Stub, err = StartStub(o.StubAddr, o.StubLog); err != nil {
+	if f.Stub, err = StartStub(o.StubAddr); err != nil {
 		return fmt.Errorf("starting the stub upstream: %w", err)
 	}
 	if f.Gateway, err = StartPortkey(o.PortkeyDir, o.GatewayPort, filepath.Join(o.Dir, "gateway.log")); err != nil {

@@ -109,8 +109,8 @@ func StartNginx(bin string, c NginxConfig) (*Process, error) {
 	return StartNginxConfig(bin, c, c.Render())
 }
 
-// StartNginxConfig runs nginx like StartNginx with the configuration text
-// conf, which must use c's directory and address (hack/gateway-latency runs a
+// StartNginxConfig runs nginx like StartNginx with the configuration text,
+// which must use c's directory and address (hack/gateway-latency runs a
 // variant without auth_request).
 func StartNginxConfig(bin string, c NginxConfig, text string) (*Process, error) {
 	conf := filepath.Join(c.Dir, "nginx.conf")

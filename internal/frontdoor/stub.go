@@ -27,7 +27,6 @@ type Stub struct {
 	mu       sync.Mutex
 	requests []StubRequest
 	log      syncBuffer
-	logTo    io.Writer
 }
 
 // StubRequest is one request the stub received.
@@ -37,14 +36,13 @@ type StubRequest struct {
 	Body         string
 }
 
-// StartStub serves the stub on addr (host:port; port 0 picks one). logTo, when
-// not nil, also receives its log.
-func StartStub(addr string, logTo io.Writer) (*Stub, error) {
+// StartStub serves the stub on addr (host:port; port 0 picks one).
+func StartStub(addr string) (*Stub, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stub{URL: "http://" + ln.Addr().String() + "/v1", logTo: logTo}
+	s := &Stub{URL: "http://" + ln.Addr().String() + "/v1"}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
@@ -81,9 +79,6 @@ func (s *Stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	line.WriteString("\n")
 	_, _ = s.log.Write([]byte(line.String()))
-	if s.logTo != nil {
-		_, _ = io.WriteString(s.logTo, line.String())
-	}
 
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/chat/completions") {
