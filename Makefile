@@ -66,6 +66,10 @@ test: helm ## Run all tests against a real kube-apiserver and etcd (the packagin
 bench: ## Run the benchmarks.
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test ./... -run '^$$' -bench . -benchmem
 
+.PHONY: portkey-gateway
+portkey-gateway: ## Install nginx, Node.js (as root, when missing) and the pinned Portkey AI gateway (cached).
+	@bash hack/portkey-gateway.sh
+
 ##@ Build and run
 
 .PHONY: build
@@ -75,6 +79,10 @@ build: ## Build the tenantward binary.
 .PHONY: run-local
 run-local: build ## Run everything on a local control plane it starts itself, with the samples applied.
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" $(BIN)/tenantward local
+
+.PHONY: run-gateway
+run-gateway: build ## Local mode plus nginx (auth_request to the verifier) before the Portkey AI gateway and a stub provider on 127.0.0.1:18000.
+	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" $(BIN)/tenantward local --gateway
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the Helm chart with default and non-default values.

@@ -21,6 +21,7 @@ import (
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/frontdoor"
 	"github.com/tenantward/tenantward/internal/manager"
 	admissionwebhooks "github.com/tenantward/tenantward/internal/webhook"
 )
@@ -33,7 +34,18 @@ type Options struct {
 	Samples string
 	// Manager are the operator's settings, with local defaults.
 	Manager manager.Options
+	// Gateway starts the front door too: nginx with auth_request to the
+	// verifier, the Portkey gateway and a stub upstream (internal/frontdoor).
+	Gateway bool
 }
+
+// The front door's local addresses: clients call nginx on FrontDoorAddr, and
+// the gateway calls the stub upstream on StubAddr.
+const (
+	FrontDoorAddr = "127.0.0.1:18000"
+	StubAddr      = "127.0.0.1:18999"
+	gatewayPort   = 18787
+)
 
 // Command runs local mode: `tenantward local [flags]`.
 func Command(args []string) error {
@@ -42,6 +54,7 @@ func Command(args []string) error {
 	o.Manager.BindFlags(fs)
 	fs.StringVar(&o.Dir, "dir", ".local", "directory for the kubeconfig and other local state")
 	fs.StringVar(&o.Samples, "samples", "config/samples", "directory of sample YAML to apply")
+	fs.BoolVar(&o.Gateway, "gateway", false, "also start nginx (auth_request to the verifier) on "+FrontDoorAddr+" in front of the Portkey AI gateway "+frontdoor.PortkeyVersion+" and a stub upstream (installs them with hack/portkey-gateway.sh)")
 	zo := zap.Options{}
 	zo.BindFlags(fs)
 	// Local defaults: loopback only, ports unlikely to clash with a real cluster's tools.
@@ -114,7 +127,16 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 		return err
 	}
 
-	printReady(out, readyInfo{kubeconfig: kubeconfig, auditFile: o.Manager.AuditFile, env: env, key: key, verifier: o.Manager.VerifierAddr})
+	info := readyInfo{kubeconfig: kubeconfig, auditFile: o.Manager.AuditFile, env: env, key: key, verifier: o.Manager.VerifierAddr}
+	if o.Gateway {
+		fd, err := startFrontDoor(o, out)
+		if err != nil {
+			return err
+		}
+		defer fd.Stop()
+		info.frontDoor = fd
+	}
+	printReady(out, info)
 
 	select {
 	case <-ctx.Done():
@@ -147,6 +169,32 @@ type readyInfo struct {
 	env                             *controlplane.Env
 	// key is a sample workspace key whose Secret the curl lines read; may be nil.
 	key *accessv1alpha1.APIKey
+	// frontDoor is nil unless --gateway started it.
+	frontDoor *frontdoor.FrontDoor
+}
+
+// startFrontDoor installs (when missing) and starts nginx, the Portkey gateway
+// and the stub upstream in front of the verifier.
+func startFrontDoor(o Options, out io.Writer) (*frontdoor.FrontDoor, error) {
+	if o.Manager.VerifierAddr == "" || o.Manager.VerifierAddr == "0" {
+		return nil, errors.New("--gateway needs the verifier: do not set --verifier-bind-address=0")
+	}
+	fmt.Fprintf(out, "tenantward local: starting nginx, the Portkey gateway %s and a stub upstream (the first run installs them)...\n", frontdoor.PortkeyVersion)
+	nginx, portkeyDir, err := frontdoor.Prepare()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(filepath.Join(o.Dir, "frontdoor"))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	return frontdoor.Start(frontdoor.Options{
+		Dir: dir, Listen: FrontDoorAddr, Verifier: o.Manager.VerifierAddr,
+		GatewayPort: gatewayPort, StubAddr: StubAddr, Nginx: nginx, PortkeyDir: portkeyDir,
+	})
 }
 
 func printReady(out io.Writer, r readyInfo) {
@@ -180,6 +228,14 @@ Try it (in another terminal):
   curl -s http://%[4]s/v1/verify -d "{\"key\":\"$KEY\"}"
   curl -si http://%[4]s/v1/auth -H "Authorization: Bearer $KEY" -H 'X-Original-Method: POST' -H 'X-Original-URI: /v1/chat/completions'
 `, r.key.Namespace, r.key.Name, r.key.Status.SecretName, r.verifier)
+		if fd := r.frontDoor; fd != nil {
+			fmt.Fprintf(out, `  # as a client of the Portkey gateway, through nginx and the verifier, to a local stub provider
+  # (logs: %[3]s/nginx.log and %[3]s/gateway.log)
+  curl -s %[1]s/v1/chat/completions -H "x-portkey-api-key: $KEY" \
+    -H 'x-portkey-provider: openai' -H 'x-portkey-custom-host: %[2]s' -H 'Authorization: Bearer sk-local-stub' \
+    -H 'Content-Type: application/json' -d '{"model":"stub","messages":[{"role":"user","content":"Hello"}]}'
+`, fd.URL, fd.Stub.URL, fd.Nginx.Dir)
+		}
 	}
 	fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
 }

@@ -20,7 +20,9 @@ import (
 
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/frontdoor"
 	"github.com/tenantward/tenantward/internal/local"
+	"github.com/tenantward/tenantward/internal/testenv"
 )
 
 // TestSamplesParse reads the shipped samples the way local mode does.
@@ -83,8 +85,19 @@ func TestLocalMode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	state := t.TempDir()
-	cmd := exec.Command(bin, "local", "--dir", state, "--samples", filepath.Join(root, "config", "samples"))
+	// With nginx and the Portkey gateway installed, local mode starts the front
+	// door too (--gateway); where they cannot be, the subtest says why (and
+	// fails on CI and as root) and the rest runs without it.
+	args := []string{"local", "--dir", t.TempDir(), "--samples", filepath.Join(root, "config", "samples")}
+	_, _, frontDoorErr := frontdoor.Prepare()
+	t.Run("front door installed", func(t *testing.T) {
+		testenv.RequireRealPart(t, "nginx and the Portkey gateway", frontDoorErr)
+	})
+	if frontDoorErr == nil {
+		args = append(args, "--gateway")
+	}
+	state := args[2]
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "KUBEBUILDER_ASSETS="+assets)
 	stdout, err := cmd.StdoutPipe()
@@ -173,6 +186,9 @@ func TestLocalMode(t *testing.T) {
 	if strings.Contains(printed.String(), string(key)) {
 		t.Error("local mode printed the key's plaintext")
 	}
+	if frontDoorErr == nil {
+		chatThroughFrontDoor(t, printed.String(), string(key))
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -190,6 +206,38 @@ func TestLocalMode(t *testing.T) {
 	}
 	if !strings.Contains(printed.String(), "stopping the control plane") {
 		t.Errorf("local mode did not say it stopped the control plane:\n%s", printed.String())
+	}
+}
+
+// chatThroughFrontDoor sends the printed chat completion with the sample key:
+// nginx asks the verifier, the Portkey gateway calls the stub, and the answer
+// comes back.
+func chatThroughFrontDoor(t *testing.T, printed, key string) {
+	t.Helper()
+	if !strings.Contains(printed, local.FrontDoorAddr+"/v1/chat/completions") {
+		t.Fatalf("local mode --gateway printed no chat completion line:\n%s", printed)
+	}
+	call := func(key string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+local.FrontDoorAddr+"/v1/chat/completions",
+			strings.NewReader(`{"model":"stub","messages":[{"role":"user","content":"Hello"}]}`))
+		req.Header.Set("x-portkey-api-key", key)
+		req.Header.Set("x-portkey-provider", "openai")
+		req.Header.Set("x-portkey-custom-host", "http://"+local.StubAddr+"/v1")
+		req.Header.Set("Authorization", "Bearer sk-local-stub")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode, string(body)
+	}
+	if status, body := call(key); status != 200 || !strings.Contains(body, frontdoor.StubAnswer) {
+		t.Errorf("a chat completion through the front door with the sample key: %d %s", status, body)
+	}
+	if status, body := call(key[:len(key)-1]); status != 401 {
+		t.Errorf("a mistyped key through the front door: %d %s; want 401", status, body)
 	}
 }
 

@@ -233,3 +233,33 @@ func or(v, def string) string {
 	}
 	return v
 }
+
+// RequireRealPart decides what a test does when setting up a real program it
+// needs (nginx, the Portkey gateway) failed with err: on CI (CI=true) and as
+// root, where the set-up installs what is missing, the test fails; elsewhere
+// it skips, saying loudly why and how to run it. It never skips silently.
+func RequireRealPart(t testing.TB, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" || os.Geteuid() == 0 {
+		t.Fatalf("%s: %v", what, err)
+	}
+	msg := fmt.Sprintf("SKIPPING %s: %s is missing and only root can install it: %v\n"+
+		"  to run it: sudo bash hack/portkey-gateway.sh (CI runs it as root and never skips)", t.Name(), what, err)
+	fmt.Fprintf(os.Stderr, "\n*** %s\n\n", msg)
+	t.Skip(msg)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for
+// programs that must be told their port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -63,14 +63,19 @@ func (a *Authorizer) Authorize(key, method, path string) Decision {
 	}
 }
 
-// keyFromHeaders returns the key from `Authorization: Bearer <key>` or, when
-// that is absent, x-portkey-api-key. get reads one header.
+// keyFromHeaders returns the key from x-portkey-api-key or, when that is
+// absent, `Authorization: Bearer <key>`. The Portkey header comes first
+// because the gateway's clients send the provider's credentials as the bearer
+// token next to it. get reads one header.
 func keyFromHeaders(get func(string) string) string {
+	if key := strings.TrimSpace(get(headerPortkeyKey)); key != "" {
+		return key
+	}
 	if auth := get("authorization"); auth != "" {
 		const bearer = "bearer "
 		if len(auth) > len(bearer) && strings.EqualFold(auth[:len(bearer)], bearer) {
 			return strings.TrimSpace(auth[len(bearer):])
 		}
 	}
-	return strings.TrimSpace(get(headerPortkeyKey))
+	return ""
 }

@@ -108,6 +108,8 @@ func TestAuthEndpoint(t *testing.T) {
 	}{
 		{"nginx, bearer", "GET", "/v1/auth", map[string]string{"Authorization": "Bearer " + valid, "X-Original-Method": "POST", "X-Original-URI": "/v1/chat/completions"}, 200},
 		{"nginx, portkey header", "GET", "/v1/auth", map[string]string{"x-portkey-api-key": valid, "X-Original-Method": "GET", "X-Original-URI": "/v1/prompts?limit=5"}, 200},
+		{"portkey header beside a provider's bearer token", "GET", "/v1/auth", map[string]string{"x-portkey-api-key": valid, "Authorization": "Bearer sk-provider-credential", "X-Original-Method": "POST", "X-Original-URI": "/v1/chat/completions"}, 200},
+		{"a disabled portkey key is not saved by a valid bearer", "GET", "/v1/auth", map[string]string{"x-portkey-api-key": disabled, "Authorization": "Bearer " + valid, "X-Original-Method": "POST", "X-Original-URI": "/v1/chat/completions"}, 401},
 		{"nginx, needs prompts delete", "GET", "/v1/auth", map[string]string{"Authorization": "Bearer " + valid, "X-Original-Method": "DELETE", "X-Original-URI": "/v1/prompts/x"}, 403},
 		{"nginx, unmapped route", "GET", "/v1/auth", map[string]string{"Authorization": "Bearer " + valid, "X-Original-Method": "GET", "X-Original-URI": "/v1/secret-stuff"}, 403},
 		{"nginx, disabled key", "GET", "/v1/auth", map[string]string{"Authorization": "Bearer " + disabled, "X-Original-Method": "POST", "X-Original-URI": "/v1/chat/completions"}, 401},

@@ -59,12 +59,17 @@ func DefaultRules() []Route {
 		return []Requirement{{Feature: feature, Level: LevelByMethod}}
 	}
 	rules := []Route{}
-	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/images/**", "/v1/audio/**", "/v1/responses/**", "/v1/messages/**"} {
+	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/images/**", "/v1/audio/**", "/v1/responses/**", "/v1/messages/**",
+		// The Portkey gateway's other inference routes (docs/gateways.md lists them).
+		"/v1/files/**", "/v1/batches/**", "/v1/fine_tuning/**", "/v1/realtime", "/v1/proxy/**"} {
 		rules = append(rules, Route{Path: p, Require: completions})
 	}
-	rules = append(rules, Route{Path: "/v1/prompts/*/completions", Require: []Requirement{
-		{Feature: "completions", Level: "Enabled"}, {Feature: "prompts", Level: "Read"},
-	}})
+	// Running a saved prompt: the hosted API's path, and the open-source gateway's.
+	for _, p := range []string{"/v1/prompts/*/completions", "/v1/prompts/*/v1/chat/completions", "/v1/prompts/*/v1/completions"} {
+		rules = append(rules, Route{Path: p, Require: []Requirement{
+			{Feature: "completions", Level: "Enabled"}, {Feature: "prompts", Level: "Read"},
+		}})
+	}
 	for _, r := range []struct{ path, feature string }{
 		{"/v1/prompts/**", "prompts"},
 		{"/v1/configs/**", "configs"},

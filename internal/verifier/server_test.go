@@ -6,14 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +23,7 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
 	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/frontdoor"
 	"github.com/tenantward/tenantward/internal/testenv"
 	"github.com/tenantward/tenantward/internal/verifier"
 )
@@ -220,16 +217,13 @@ func TestVerifierFollowsAPIKeys(t *testing.T) {
 	eventuallyResult(t, base, rotated, "NOT_FOUND")
 }
 
-// TestNginxAuthRequest puts a real nginx with auth_request in front of a small
-// upstream, with the verifier as the auth service.
+// TestNginxAuthRequest puts a real nginx with auth_request (the front door's
+// configuration, internal/frontdoor) in front of a small upstream, with the
+// verifier as the auth service. test/gateway runs the same in front of the
+// real Portkey gateway.
 func TestNginxAuthRequest(t *testing.T) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, err = os.Stat("/usr/sbin/nginx"); err != nil {
-			t.Skip("nginx is not installed (apt-get install -y nginx)")
-		}
-		nginx = "/usr/sbin/nginx"
-	}
+	nginx, _, err := frontdoor.Prepare()
+	testenv.RequireRealPart(t, "nginx", err)
 	controlPlane(t)
 	ctx := context.Background()
 	reader, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled", Prompts: "Read"})
@@ -247,7 +241,13 @@ func TestNginxAuthRequest(t *testing.T) {
 		_, _ = io.WriteString(w, "upstream")
 	}))
 	defer upstream.Close()
-	gateway := startNginx(t, nginx, v.HTTPAddr(), upstream.Listener.Addr().String())
+	conf := frontdoor.NginxConfig{Dir: t.TempDir(), Listen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), Verifier: v.HTTPAddr(), Upstream: upstream.Listener.Addr().String()}
+	proc, err := frontdoor.StartNginx(nginx, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proc.Stop)
+	gateway := "http://" + conf.Listen
 
 	call := func(method, path, key string) int {
 		t.Helper()
@@ -286,84 +286,4 @@ func TestNginxAuthRequest(t *testing.T) {
 		t.Fatalf("a refused request reached the upstream: %v", h)
 	default:
 	}
-}
-
-// startNginx writes a configuration with auth_request to the verifier and
-// runs nginx in the foreground until the test ends; it returns its base URL.
-func startNginx(t *testing.T, bin, verifierAddr, upstreamAddr string) string {
-	t.Helper()
-	dir := t.TempDir()
-	port := freePort(t)
-	conf := fmt.Sprintf(`worker_processes 1;
-daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
-    listen 127.0.0.1:%[2]d;
-    location = /_tenantward_auth {
-      internal;
-      proxy_pass http://%[3]s/v1/auth;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Original-URI $request_uri;
-    }
-    location / {
-      auth_request /_tenantward_auth;
-      auth_request_set $tw_org $upstream_http_x_tenantward_organization;
-      auth_request_set $tw_ws $upstream_http_x_tenantward_workspace;
-      auth_request_set $tw_key $upstream_http_x_tenantward_key;
-      proxy_set_header X-Tenantward-Organization $tw_org;
-      proxy_set_header X-Tenantward-Workspace $tw_ws;
-      proxy_set_header X-Tenantward-Key $tw_key;
-      proxy_pass http://%[4]s;
-    }
-  }
-}
-`, dir, port, verifierAddr, upstreamAddr)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	// The workers inherit the output pipe: give them time to exit after the master.
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// SIGQUIT is nginx's graceful shutdown: the master stops its workers, then exits.
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		_ = cmd.Wait()
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	testenv.Eventually(t, context.Background(), "nginx listening", func() error {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			return fmt.Errorf("%w; nginx: %s %s", err, out.String(), log)
-		}
-		return c.Close()
-	})
-	return base
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port
 }
