@@ -144,10 +144,10 @@ func (r *rbacReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	var in tenancy.Input
 	var memberships []accessv1alpha1.Membership
-	if err == nil {
-		if org.Status.Namespace == "" {
-			return ctrl.Result{}, nil // the Organization controller has not made the namespace yet
-		}
+	// An Organization without its namespace (not made yet, or a clash with one
+	// left by an earlier Organization of the same name) grants nothing: the
+	// empty plan removes any RBAC labelled with its name.
+	if err == nil && org.Status.Namespace != "" {
 		if in, memberships, err = r.input(ctx, org); err != nil {
 			return ctrl.Result{}, err
 		}

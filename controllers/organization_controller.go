@@ -202,12 +202,23 @@ func (r *organizationReconciler) count(ctx context.Context, org *accessv1alpha1.
 
 // finalize refuses while workspaces remain (unless Cascade, which deletes them
 // and waits), then removes the organization's RBAC and namespace and lets the
-// Organization go.
+// Organization go. An Organization that does not own its namespace (by UID)
+// has no workspaces and deletes no namespace.
 func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alpha1.Organization) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(org, accessv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
 	before := org.DeepCopy()
+	nsName, owner := tenancy.OrgNamespace(org), tenancy.Owner{Organization: org.Name, UID: org.UID}
+	owned, err := r.deps().owns(ctx, nsName, owner)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !owned {
+		// The Organization never made its namespace (a clash, an invalid name):
+		// what is there, workspaces included, is not its own.
+		return ctrl.Result{}, errors.Join(removeOrganizationRBAC(ctx, r.Client, org.Name), removeFinalizer(ctx, r.Client, org))
+	}
 	workspaces, err := workspacesOf(ctx, r.Client, org)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -233,7 +244,7 @@ func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alph
 	if err := removeOrganizationRBAC(ctx, r.Client, org.Name); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := deleteNamespace(ctx, r.deps(), org, tenancy.OrgNamespace(org), tenancy.Owner{Organization: org.Name, UID: org.UID}); err != nil {
+	if err := deleteNamespace(ctx, r.deps(), org, nsName, owner); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, removeFinalizer(ctx, r.Client, org)
@@ -308,6 +319,27 @@ func (d namespaceDeps) usable(name string) error {
 	return d.reserved.Check(name)
 }
 
+// get reads a namespace from the cache or, as the cache holds only the
+// operator's namespaces, from the API server.
+func (d namespaceDeps) get(ctx context.Context, name string) (*corev1.Namespace, error) {
+	ns := &corev1.Namespace{}
+	err := d.c.Get(ctx, client.ObjectKey{Name: name}, ns)
+	if apierrors.IsNotFound(err) {
+		err = d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns)
+	}
+	return ns, err
+}
+
+// owns reports whether the namespace exists and was made for owner (the same
+// UID): a namespace left by an earlier object of the same name is not owner's.
+func (d namespaceDeps) owns(ctx context.Context, name string, owner tenancy.Owner) (bool, error) {
+	ns, err := d.get(ctx, name)
+	if err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return tenancy.ClaimError(ns, owner) == nil, nil
+}
+
 // claimError is a namespace clash: the user must resolve it.
 type claimError struct{ error }
 
@@ -320,12 +352,7 @@ func (e *claimError) Unwrap() error { return e.error }
 // without the operator's cleanup. It writes nothing when the namespace exists
 // and is owner's, so labels others add (Argo CD, Flux) stay.
 func ensureNamespace(ctx context.Context, d namespaceDeps, obj client.Object, name string, owner tenancy.Owner, org *accessv1alpha1.Organization) error {
-	ns := &corev1.Namespace{}
-	err := d.c.Get(ctx, client.ObjectKey{Name: name}, ns)
-	if apierrors.IsNotFound(err) {
-		// Not in the cache, which holds only the operator's namespaces: is it someone else's?
-		err = d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns)
-	}
+	ns, err := d.get(ctx, name)
 	switch {
 	case err == nil:
 		if cerr := tenancy.ClaimError(ns, owner); cerr != nil {

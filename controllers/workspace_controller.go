@@ -89,7 +89,8 @@ func (r *workspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 // organizationOf returns the Organization the Workspace belongs to, or nil
 // with the Ready condition saying why it does not: the Organization is missing,
-// or the Workspace's namespace is not that Organization's namespace.
+// or the Workspace's namespace is not that Organization's namespace (by name,
+// and made for it: the same UID).
 func (r *workspaceReconciler) organizationOf(ctx context.Context, ws *accessv1alpha1.Workspace) (*accessv1alpha1.Organization, error) {
 	org := &accessv1alpha1.Organization{}
 	err := r.Get(ctx, client.ObjectKey{Name: ws.Spec.Organization}, org)
@@ -101,9 +102,18 @@ func (r *workspaceReconciler) organizationOf(ctx context.Context, ws *accessv1al
 	if err != nil {
 		return nil, err
 	}
-	if orgNS := tenancy.OrgNamespace(org); ws.Namespace != orgNS {
-		msg := fmt.Sprintf("workspace %s is in namespace %s, but organization %s's namespace is %s: create it there",
+	orgNS := tenancy.OrgNamespace(org)
+	msg := ""
+	if ws.Namespace != orgNS {
+		msg = fmt.Sprintf("workspace %s is in namespace %s, but organization %s's namespace is %s: create it there",
 			ws.Name, ws.Namespace, org.Name, orgNS)
+	} else if owned, err := r.deps().owns(ctx, orgNS, tenancy.Owner{Organization: org.Name, UID: org.UID}); err != nil {
+		return nil, err
+	} else if !owned {
+		msg = fmt.Sprintf("namespace %s is not organization %s's (UID %s): it was left by another organization of that name, whose workspaces are not this one's",
+			orgNS, org.Name, org.UID)
+	}
+	if msg != "" {
 		if setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonOrganizationMismatch, msg) {
 			r.events.Eventf(ws, nil, corev1.EventTypeWarning, reasonOrganizationMismatch, "Reconcile", msg)
 		}

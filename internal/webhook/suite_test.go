@@ -45,11 +45,15 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	testenv.Main(m, testenv.Options{Webhooks: true}, func(op *testenv.Operator) error {
+	testenv.Main(m, testenv.Options{Webhooks: true, Config: testConfig}, func(op *testenv.Operator) error {
 		testEnv, admin, testCtx, mgrCache = op.Env, op.Admin, op.Ctx, op.Manager.GetCache()
 		return grantTenants(op.Ctx)
 	})
 }
+
+// testConfig excludes argocd from the webhooks, as the chart's
+// webhook.excludeNamespaces would.
+const testConfig = "excludedNamespaces: [argocd]\n"
 
 func grantTenants(ctx context.Context) error {
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "webhook-test-tenants"}, Rules: []rbacv1.PolicyRule{{
