@@ -153,7 +153,7 @@ func TestRecreatedOrganizationInheritsNothing(t *testing.T) {
 		}
 		crb := "tenantward:organization:" + name + ":owner"
 		if err := adminClient.Get(testCtx, client.ObjectKey{Name: crb}, &rbacv1.ClusterRoleBinding{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("ClusterRoleBinding %s still there (err %v)", crb, err)
+			return fmt.Errorf("ClusterRoleBinding %s still there (err %w)", crb, err)
 		}
 		return nil
 	})

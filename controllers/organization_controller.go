@@ -340,6 +340,12 @@ func (d namespaceDeps) owns(ctx context.Context, name string, owner tenancy.Owne
 	return tenancy.ClaimError(ns, owner) == nil, nil
 }
 
+// deletable reports whether the operator may delete ns: it made ns for owner
+// (the same UID) and ns is not reserved.
+func (d namespaceDeps) deletable(ns *corev1.Namespace, owner tenancy.Owner) bool {
+	return tenancy.ClaimError(ns, owner) == nil && d.reserved.Check(ns.Name) == nil
+}
+
 // claimError is a namespace clash: the user must resolve it.
 type claimError struct{ error }
 
@@ -394,7 +400,7 @@ func deleteNamespace(ctx context.Context, d namespaceDeps, obj client.Object, na
 	if err := d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if !ns.DeletionTimestamp.IsZero() || tenancy.ClaimError(ns, owner) != nil || d.reserved.Check(name) != nil {
+	if !ns.DeletionTimestamp.IsZero() || !d.deletable(ns, owner) {
 		return nil
 	}
 	keys := &accessv1alpha1.APIKeyList{}
