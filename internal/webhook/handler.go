@@ -11,6 +11,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -234,7 +235,15 @@ func (v *Validator) organization(ctx context.Context, req admission.Request) (At
 	if err != nil {
 		return a, nil, err
 	}
-	return a, OrganizationRule(a, old, updated, v.Reserved), nil
+	errs := OrganizationRule(a, old, updated, v.Reserved)
+	if req.Operation == admissionv1.Delete && len(req.Options.Raw) > 0 {
+		opts := &metav1.DeleteOptions{}
+		if err := utiljson.Unmarshal(req.Options.Raw, opts); err != nil {
+			return a, nil, decodeError{fmt.Errorf("decoding the delete options: %w", err)}
+		}
+		errs = append(errs, ForegroundRule(a, old, opts.PropagationPolicy)...)
+	}
+	return a, errs, nil
 }
 
 func (v *Validator) workspace(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {

@@ -104,3 +104,19 @@ func TestTenantsCannotStripFinalizers(t *testing.T) {
 	allowed(t, "admin labels the workspace", updateAs(as(t, tn.admin), ws, func() { ws.Labels = map[string]string{"team": "blue"} }))
 	allowed(t, "platform strips the finalizer (dry run)", admin.Patch(testCtx, tn.org.DeepCopy(), client.RawPatch("application/merge-patch+json", patch), client.DryRunAll))
 }
+
+// TestForegroundDeletionKeepsDeletionPolicy: the namespaces name their
+// Organization as owner, so a foreground deletion would let the garbage
+// collector delete them before the finalizer refuses (deletionPolicy Refuse).
+func TestForegroundDeletionKeepsDeletionPolicy(t *testing.T) {
+	tn := newTenant(t)
+	owner := as(t, tn.owner)
+	denied(t, "owner deletes in the foreground", owner.Delete(testCtx, tn.org.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationForeground), client.DryRunAll),
+		fmt.Sprintf("user %q (organization owner in %s)", tn.owner, tn.org.Name), "spec.deletionPolicy", "not deleted in the foreground")
+	denied(t, "platform deletes in the foreground", admin.Delete(testCtx, tn.org.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationForeground), client.DryRunAll),
+		"not deleted in the foreground")
+	allowed(t, "owner deletes in the background", owner.Delete(testCtx, tn.org.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground), client.DryRunAll))
+	org := tn.org.DeepCopy()
+	allowed(t, "owner sets Cascade", updateAs(owner, org, func() { org.Spec.DeletionPolicy = v1.DeletionCascade }))
+	allowed(t, "owner deletes a Cascade organization in the foreground", owner.Delete(testCtx, org, client.PropagationPolicy(metav1.DeletePropagationForeground), client.DryRunAll))
+}

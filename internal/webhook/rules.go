@@ -7,6 +7,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -214,6 +215,19 @@ func WorkspaceRule(a Attempt, updated *accessv1alpha1.Workspace, reserved tenanc
 	}
 	return a.requireTable(field.NewPath("spec"), authz.Workspaces, tableAction(a.Operation, authz.Update), nil,
 		"workspaces are created, changed and deleted by organization owners and admins")
+}
+
+// ForegroundRule refuses deleting an Organization whose deletionPolicy is
+// Refuse with propagationPolicy Foreground, for everyone: the garbage
+// collector would delete the namespaces that name the Organization as their
+// owner before the operator's finalizer could refuse.
+func ForegroundRule(a Attempt, org *accessv1alpha1.Organization, policy *metav1.DeletionPropagation) field.ErrorList {
+	if policy == nil || *policy != metav1.DeletePropagationForeground || org.Spec.DeletionPolicy == accessv1alpha1.DeletionCascade {
+		return nil
+	}
+	return field.ErrorList{a.forbid(field.NewPath("spec", "deletionPolicy"),
+		"with deletionPolicy Refuse an organization is not deleted in the foreground, which would delete its namespaces at once; "+
+			"delete it in the background, or set spec.deletionPolicy to Cascade", authz.Key{})}
 }
 
 // workspacePlacement decides where a new Workspace's namespace may be (it is
