@@ -154,13 +154,19 @@ func (r *rbacReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	if err != nil {
 		org = nil
-	} else if org.Status.Namespace == "" {
-		return ctrl.Result{}, nil // the Organization controller has not made the namespace yet
 	}
-	held, guardErr := r.guardOwners(ctx, orgName, org)
+	// An Organization without its namespace (not made yet, or a clash with one
+	// left by an earlier Organization of the same name) grants nothing: the
+	// empty plan removes any RBAC labelled with its name, and its owners are
+	// neither guarded nor released until it has a namespace.
+	var held map[types.NamespacedName]bool
+	var guardErr error
+	if org == nil || org.Status.Namespace != "" {
+		held, guardErr = r.guardOwners(ctx, orgName, org)
+	}
 	var in tenancy.Input
 	var memberships []accessv1alpha1.Membership
-	if org != nil {
+	if org != nil && org.Status.Namespace != "" {
 		if in, memberships, err = r.input(ctx, org, held); err != nil {
 			return ctrl.Result{}, errors.Join(guardErr, err)
 		}
@@ -271,7 +277,6 @@ func ownerAction(m *accessv1alpha1.Membership, releaseAll bool) int {
 // looks after, and whether to let them all go: the organization is gone (its
 // namespace is found by its labels) or its namespace is being deleted.
 func (r *rbacReconciler) ownersNamespace(ctx context.Context, orgName string, org *accessv1alpha1.Organization) (string, bool, error) {
-	owner := tenancy.Owner{Organization: orgName}
 	if org != nil {
 		ns := &corev1.Namespace{}
 		if err := r.Get(ctx, client.ObjectKey{Name: org.Status.Namespace}, ns); err != nil {
@@ -284,7 +289,7 @@ func (r *rbacReconciler) ownersNamespace(ctx context.Context, orgName string, or
 		return "", false, err
 	}
 	for i := range list.Items {
-		if ownedBy(&list.Items[i], owner) {
+		if o, ok := tenancy.OwnerOf(&list.Items[i]); ok && o.Organization == orgName && o.Workspace == "" {
 			return list.Items[i].Name, true, nil
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -60,7 +61,7 @@ const conflictRetry = 30 * time.Second
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/finalizers,verbs=update
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -73,6 +74,7 @@ type organizationReconciler struct {
 	apiReader client.Reader
 	events    events.EventRecorder
 	audit     audit.Recorder
+	reserved  tenancy.Reserved
 }
 
 func setupOrganization(mgr ctrl.Manager, d Deps) error {
@@ -81,6 +83,7 @@ func setupOrganization(mgr ctrl.Manager, d Deps) error {
 		apiReader: mgr.GetAPIReader(),
 		events:    mgr.GetEventRecorder("tenantward"),
 		audit:     d.Audit,
+		reserved:  d.Reserved,
 	}
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
@@ -117,12 +120,12 @@ func (r *organizationReconciler) Reconcile(ctx context.Context, req ctrl.Request
 // object exists unless opted out.
 func (r *organizationReconciler) reconcileLive(ctx context.Context, org *accessv1alpha1.Organization) (ctrl.Result, error) {
 	nsName := tenancy.OrgNamespace(org)
-	if err := tenancy.ValidNamespace(nsName); err != nil {
+	if err := r.deps().usable(nsName); err != nil {
 		setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonInvalidNamespace, err.Error())
 		return ctrl.Result{}, nil
 	}
-	owner := tenancy.Owner{Organization: org.Name}
-	if err := ensureNamespace(ctx, namespaceDeps{r.Client, r.apiReader, r.events, r.audit}, org, nsName, owner); err != nil {
+	owner := tenancy.Owner{Organization: org.Name, UID: org.UID}
+	if err := ensureNamespace(ctx, r.deps(), org, nsName, owner, org); err != nil {
 		if conflict := (*claimError)(nil); errors.As(err, &conflict) {
 			setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonNamespaceConflict, err.Error())
 			return ctrl.Result{RequeueAfter: conflictRetry}, nil
@@ -199,12 +202,23 @@ func (r *organizationReconciler) count(ctx context.Context, org *accessv1alpha1.
 
 // finalize refuses while workspaces remain (unless Cascade, which deletes them
 // and waits), then removes the organization's RBAC and namespace and lets the
-// Organization go.
+// Organization go. An Organization that does not own its namespace (by UID)
+// has no workspaces and deletes no namespace.
 func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alpha1.Organization) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(org, accessv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
 	before := org.DeepCopy()
+	nsName, owner := tenancy.OrgNamespace(org), tenancy.Owner{Organization: org.Name, UID: org.UID}
+	owned, err := r.deps().owns(ctx, nsName, owner)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !owned {
+		// The Organization never made its namespace (a clash, an invalid name):
+		// what is there, workspaces included, is not its own.
+		return ctrl.Result{}, errors.Join(removeOrganizationRBAC(ctx, r.Client, org.Name), removeFinalizer(ctx, r.Client, org))
+	}
 	workspaces, err := workspacesOf(ctx, r.Client, org)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -227,11 +241,10 @@ func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alph
 		}
 		return ctrl.Result{}, patchStatus(ctx, r.Client, before, org, &before.Status, &org.Status)
 	}
-	d := namespaceDeps{r.Client, r.apiReader, r.events, r.audit}
 	if err := removeOrganizationRBAC(ctx, r.Client, org.Name); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := deleteNamespace(ctx, d, org, tenancy.OrgNamespace(org), tenancy.Owner{Organization: org.Name}); err != nil {
+	if err := deleteNamespace(ctx, r.deps(), org, nsName, owner); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, removeFinalizer(ctx, r.Client, org)
@@ -289,6 +302,48 @@ type namespaceDeps struct {
 	apiReader client.Reader
 	events    events.EventRecorder
 	audit     audit.Recorder
+	reserved  tenancy.Reserved
+}
+
+func (r *organizationReconciler) deps() namespaceDeps {
+	return namespaceDeps{r.Client, r.apiReader, r.events, r.audit, r.reserved}
+}
+
+// usable returns an error naming the problem when name may not be a tenant
+// namespace: not a valid name, or reserved. The webhooks refuse both; this is
+// the defense when they are bypassed.
+func (d namespaceDeps) usable(name string) error {
+	if err := tenancy.ValidNamespace(name); err != nil {
+		return err
+	}
+	return d.reserved.Check(name)
+}
+
+// get reads a namespace from the cache or, as the cache holds only the
+// operator's namespaces, from the API server.
+func (d namespaceDeps) get(ctx context.Context, name string) (*corev1.Namespace, error) {
+	ns := &corev1.Namespace{}
+	err := d.c.Get(ctx, client.ObjectKey{Name: name}, ns)
+	if apierrors.IsNotFound(err) {
+		err = d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns)
+	}
+	return ns, err
+}
+
+// owns reports whether the namespace exists and was made for owner (the same
+// UID): a namespace left by an earlier object of the same name is not owner's.
+func (d namespaceDeps) owns(ctx context.Context, name string, owner tenancy.Owner) (bool, error) {
+	ns, err := d.get(ctx, name)
+	if err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return tenancy.ClaimError(ns, owner) == nil, nil
+}
+
+// deletable reports whether the operator may delete ns: it made ns for owner
+// (the same UID) and ns is not reserved.
+func (d namespaceDeps) deletable(ns *corev1.Namespace, owner tenancy.Owner) bool {
+	return tenancy.ClaimError(ns, owner) == nil && d.reserved.Check(ns.Name) == nil
 }
 
 // claimError is a namespace clash: the user must resolve it.
@@ -297,15 +352,13 @@ type claimError struct{ error }
 func (e *claimError) Unwrap() error { return e.error }
 
 // ensureNamespace creates the namespace of owner with server-side apply, or
-// finds it already made for owner. It writes nothing when the namespace exists
-// with the operator's labels, so labels others add (Argo CD, Flux) stay.
-func ensureNamespace(ctx context.Context, d namespaceDeps, obj client.Object, name string, owner tenancy.Owner) error {
-	ns := &corev1.Namespace{}
-	err := d.c.Get(ctx, client.ObjectKey{Name: name}, ns)
-	if apierrors.IsNotFound(err) {
-		// Not in the cache, which holds only the operator's namespaces: is it someone else's?
-		err = d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns)
-	}
+// finds it already made for owner (the same UID). The namespace records
+// owner's UID (tenantward.io/owner-uid) and is owned by org (an owner
+// reference), so that the garbage collector removes it should org vanish
+// without the operator's cleanup. It writes nothing when the namespace exists
+// and is owner's, so labels others add (Argo CD, Flux) stay.
+func ensureNamespace(ctx context.Context, d namespaceDeps, obj client.Object, name string, owner tenancy.Owner, org *accessv1alpha1.Organization) error {
+	ns, err := d.get(ctx, name)
 	switch {
 	case err == nil:
 		if cerr := tenancy.ClaimError(ns, owner); cerr != nil {
@@ -321,7 +374,12 @@ func ensureNamespace(ctx context.Context, d namespaceDeps, obj client.Object, na
 	case !apierrors.IsNotFound(err):
 		return err
 	}
-	apply := corev1ac.Namespace(name).WithLabels(tenancy.Labels(owner.Organization, owner.Workspace))
+	gvk := accessv1alpha1.GroupVersion.WithKind("Organization")
+	apply := corev1ac.Namespace(name).
+		WithLabels(tenancy.Labels(owner.Organization, owner.Workspace)).
+		WithAnnotations(map[string]string{accessv1alpha1.AnnotationOwnerUID: string(owner.UID)}).
+		WithOwnerReferences(metav1ac.OwnerReference().WithAPIVersion(gvk.GroupVersion().String()).WithKind(gvk.Kind).
+			WithName(org.Name).WithUID(org.UID).WithController(true))
 	if err := d.c.Apply(ctx, apply, client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", name, err)
 	}
@@ -332,34 +390,39 @@ func ensureNamespace(ctx context.Context, d namespaceDeps, obj client.Object, na
 	return nil
 }
 
-// deleteNamespace deletes the namespace of owner, and the operator's
-// RoleBindings in it, if the operator made it; a namespace it does not own is
-// left alone.
+// deleteNamespace deletes the namespace of owner if the operator made it for
+// owner (the same UID) and it is not reserved; any other namespace is left
+// alone. The APIKeys in it go first, so that they stop verifying at once even
+// where no namespace controller empties the namespace, then the operator's
+// RoleBindings, then the namespace with everything else in it.
 func deleteNamespace(ctx context.Context, d namespaceDeps, obj client.Object, name string, owner tenancy.Owner) error {
 	ns := &corev1.Namespace{}
 	if err := d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if !ns.DeletionTimestamp.IsZero() || !ownedBy(ns, owner) {
+	if !ns.DeletionTimestamp.IsZero() || !d.deletable(ns, owner) {
 		return nil
+	}
+	keys := &accessv1alpha1.APIKeyList{}
+	if err := d.c.List(ctx, keys, client.InNamespace(name)); err != nil {
+		return err
+	}
+	for i := range keys.Items {
+		if err := d.c.Delete(ctx, &keys.Items[i]); client.IgnoreNotFound(err) != nil {
+			return err
+		}
 	}
 	managed := client.MatchingLabels{accessv1alpha1.LabelManagedBy: accessv1alpha1.ManagedByValue}
 	if err := d.c.DeleteAllOf(ctx, &rbacv1.RoleBinding{}, client.InNamespace(name), managed); err != nil {
 		return err
 	}
-	if err := d.c.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
+	if err := d.c.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); client.IgnoreNotFound(err) != nil {
 		return err
 	}
 	rec := audit.OperatorAction(audit.ActionNamespaceDeleted, corev1.SchemeGroupVersion.WithKind("Namespace"), ns, owner.String()+" deleted")
 	d.audit.Record(ctx, rec)
 	d.events.Eventf(obj, nil, corev1.EventTypeNormal, audit.EventReason(rec.Action), "DeleteNamespace", "deleted namespace %s", name)
 	return nil
-}
-
-// ownedBy reports whether the operator made ns for owner.
-func ownedBy(ns *corev1.Namespace, owner tenancy.Owner) bool {
-	got, ok := tenancy.OwnerOf(ns)
-	return ok && got == owner
 }
 
 // hasReason reports whether obj's Ready condition already has reason, so a

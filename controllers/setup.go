@@ -6,6 +6,7 @@ import (
 
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/config"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 // Deps are what the reconcilers share.
@@ -14,6 +15,8 @@ type Deps struct {
 	Config *config.Config
 	// Audit receives a record for every action a controller takes.
 	Audit audit.Recorder
+	// Reserved are the namespaces no Organization or Workspace may use.
+	Reserved tenancy.Reserved
 }
 
 // SetupWithManager registers every reconciler with the manager.

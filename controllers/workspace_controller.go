@@ -39,6 +39,7 @@ type workspaceReconciler struct {
 	apiReader client.Reader
 	events    events.EventRecorder
 	audit     audit.Recorder
+	reserved  tenancy.Reserved
 }
 
 func setupWorkspace(mgr ctrl.Manager, d Deps) error {
@@ -47,6 +48,7 @@ func setupWorkspace(mgr ctrl.Manager, d Deps) error {
 		apiReader: mgr.GetAPIReader(),
 		events:    mgr.GetEventRecorder("tenantward"),
 		audit:     d.Audit,
+		reserved:  d.Reserved,
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("workspace").
@@ -81,13 +83,14 @@ func (r *workspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if !controllerutil.ContainsFinalizer(ws, accessv1alpha1.Finalizer) {
 		return ctrl.Result{}, addFinalizer(ctx, r.Client, ws)
 	}
-	result, err := r.reconcileLive(ctx, ws)
+	result, err := r.reconcileLive(ctx, ws, org)
 	return result, errors.Join(err, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status))
 }
 
 // organizationOf returns the Organization the Workspace belongs to, or nil
 // with the Ready condition saying why it does not: the Organization is missing,
-// or the Workspace's namespace is not that Organization's namespace.
+// or the Workspace's namespace is not that Organization's namespace (by name,
+// and made for it: the same UID).
 func (r *workspaceReconciler) organizationOf(ctx context.Context, ws *accessv1alpha1.Workspace) (*accessv1alpha1.Organization, error) {
 	org := &accessv1alpha1.Organization{}
 	err := r.Get(ctx, client.ObjectKey{Name: ws.Spec.Organization}, org)
@@ -99,9 +102,18 @@ func (r *workspaceReconciler) organizationOf(ctx context.Context, ws *accessv1al
 	if err != nil {
 		return nil, err
 	}
-	if orgNS := tenancy.OrgNamespace(org); ws.Namespace != orgNS {
-		msg := fmt.Sprintf("workspace %s is in namespace %s, but organization %s's namespace is %s: create it there",
+	orgNS := tenancy.OrgNamespace(org)
+	msg := ""
+	if ws.Namespace != orgNS {
+		msg = fmt.Sprintf("workspace %s is in namespace %s, but organization %s's namespace is %s: create it there",
 			ws.Name, ws.Namespace, org.Name, orgNS)
+	} else if owned, err := r.deps().owns(ctx, orgNS, tenancy.Owner{Organization: org.Name, UID: org.UID}); err != nil {
+		return nil, err
+	} else if !owned {
+		msg = fmt.Sprintf("namespace %s is not organization %s's (UID %s): it was left by another organization of that name, whose workspaces are not this one's",
+			orgNS, org.Name, org.UID)
+	}
+	if msg != "" {
 		if setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonOrganizationMismatch, msg) {
 			r.events.Eventf(ws, nil, corev1.EventTypeWarning, reasonOrganizationMismatch, "Reconcile", msg)
 		}
@@ -110,15 +122,23 @@ func (r *workspaceReconciler) organizationOf(ctx context.Context, ws *accessv1al
 	return org, nil
 }
 
+func (r *workspaceReconciler) deps() namespaceDeps {
+	return namespaceDeps{r.Client, r.apiReader, r.events, r.audit, r.reserved}
+}
+
+// ownerOf is the owner of a workspace's namespace: the workspace, by UID.
+func ownerOf(ws *accessv1alpha1.Workspace) tenancy.Owner {
+	return tenancy.Owner{Organization: ws.Spec.Organization, Workspace: ws.Name, UID: ws.UID}
+}
+
 // reconcileLive sets Ready: the workspace namespace exists and is ours.
-func (r *workspaceReconciler) reconcileLive(ctx context.Context, ws *accessv1alpha1.Workspace) (ctrl.Result, error) {
+func (r *workspaceReconciler) reconcileLive(ctx context.Context, ws *accessv1alpha1.Workspace, org *accessv1alpha1.Organization) (ctrl.Result, error) {
 	nsName := tenancy.WorkspaceNamespace(ws)
-	if err := tenancy.ValidNamespace(nsName); err != nil {
+	if err := r.deps().usable(nsName); err != nil {
 		setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonInvalidNamespace, err.Error())
 		return ctrl.Result{}, nil
 	}
-	owner := tenancy.Owner{Organization: ws.Spec.Organization, Workspace: ws.Name}
-	if err := ensureNamespace(ctx, namespaceDeps{r.Client, r.apiReader, r.events, r.audit}, ws, nsName, owner); err != nil {
+	if err := ensureNamespace(ctx, r.deps(), ws, nsName, ownerOf(ws), org); err != nil {
 		if conflict := (*claimError)(nil); errors.As(err, &conflict) {
 			setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonNamespaceConflict, err.Error())
 			return ctrl.Result{RequeueAfter: conflictRetry}, nil
@@ -163,8 +183,7 @@ func (r *workspaceReconciler) finalize(ctx context.Context, ws *accessv1alpha1.W
 			return ctrl.Result{}, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status)
 		}
 	}
-	owner := tenancy.Owner{Organization: ws.Spec.Organization, Workspace: ws.Name}
-	if err := deleteNamespace(ctx, namespaceDeps{r.Client, r.apiReader, r.events, r.audit}, ws, nsName, owner); err != nil {
+	if err := deleteNamespace(ctx, r.deps(), ws, nsName, ownerOf(ws)); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, removeFinalizer(ctx, r.Client, ws)

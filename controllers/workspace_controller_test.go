@@ -77,7 +77,7 @@ func TestWorkspaceNamespaceGetsOrgRoleBindings(t *testing.T) {
 	// A workspace made after the org Membership gets the owner's binding without
 	// anyone touching the Membership.
 	ws := createWorkspace(t, org, "research")
-	if ws.Status.Namespace != org.Name+"-research" {
+	if ws.Status.Namespace != org.Name+"--research" {
 		t.Fatalf("status.namespace = %q", ws.Status.Namespace)
 	}
 	ns := &corev1.Namespace{}
@@ -115,7 +115,7 @@ func TestWorkspaceInAnotherOrganizationsNamespaceIsRefused(t *testing.T) {
 		}
 		return conditionErr(ws.Status.Conditions, "OrganizationMismatch", "organization "+a.Name+"'s namespace is "+a.Status.Namespace)
 	})
-	if err := adminClient.Get(testCtx, client.ObjectKey{Name: a.Name + "-sneaky"}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+	if err := adminClient.Get(testCtx, client.ObjectKey{Name: a.Name + "--sneaky"}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
 		t.Errorf("no namespace may be made for a mismatched workspace: %v", err)
 	}
 }

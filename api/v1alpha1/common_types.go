@@ -17,6 +17,10 @@ const (
 	// AnnotationRotate requests an on-demand rotation of an APIKey: any new value
 	// (a timestamp, a counter) rotates the key once.
 	AnnotationRotate = "tenantward.io/rotate"
+	// AnnotationOwnerUID records, on a namespace the operator created, the UID of
+	// the Organization or Workspace it was created for: the namespace belongs to
+	// that object, not to a later one of the same name.
+	AnnotationOwnerUID = "tenantward.io/owner-uid"
 
 	// FieldManager is the server-side apply field manager of the operator.
 	FieldManager = "tenantward"

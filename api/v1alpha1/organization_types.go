@@ -66,11 +66,16 @@ type OrganizationSpec struct {
 
 	// namespace is the namespace the operator creates for the Organization's
 	// org-level objects (Workspaces, org Memberships, admin APIKeys, the org
-	// IntegrationPolicy). Defaults to org-<name>. Immutable.
+	// IntegrationPolicy). Defaults to org-<name>. It may not contain "--"
+	// (reserved for workspace namespaces, <organization>--<workspace>) nor be
+	// another organization's org-<name>; the webhook also refuses the reserved
+	// namespaces (kube-*, default, the operator's and those the webhooks skip).
+	// Immutable.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="!self.contains('--')",message="an organization's namespace may not contain \"--\": it marks workspace namespaces (<organization>--<workspace>)"
 	Namespace string `json:"namespace,omitempty"`
 
 	// billing holds the billing settings; only owners may change them.
@@ -140,6 +145,8 @@ type OrganizationStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 59",message="organization names are at most 59 characters, so that org-<name> is a valid namespace"
+// +kubebuilder:validation:XValidation:rule="!self.metadata.name.contains('--')",message="organization names may not contain \"--\": it separates the organization from the workspace in workspace namespaces (<organization>--<workspace>)"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.__namespace__) || !self.spec.__namespace__.startsWith('org-') || self.spec.__namespace__ == 'org-' + self.metadata.name",message="spec.namespace may start with \"org-\" only as org-<this organization's name>: org-<name> is the default namespace of organization <name>"
 type Organization struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

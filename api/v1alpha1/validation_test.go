@@ -229,6 +229,41 @@ func TestOrganizationRules(t *testing.T) {
 	wantInvalid(t, c.Create(ctx, bad), "spec.billing.contactEmail")
 }
 
+// TestNamespaceNamesStayUnambiguous: "--" marks workspace namespaces
+// (<organization>--<workspace>) and "org-" organization namespaces, so the API
+// server itself keeps every name one organization's.
+func TestNamespaceNamesStayUnambiguous(t *testing.T) {
+	ctx := context.Background()
+	wantInvalid(t, c.Create(ctx, &v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "a--b"}}), `organization names may not contain "--"`)
+	wantInvalid(t, c.Create(ctx, &v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "dash"}, Spec: v1.OrganizationSpec{Namespace: "acme--x"}}),
+		`an organization's namespace may not contain "--"`)
+	wantInvalid(t, c.Create(ctx, &v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "squat"}, Spec: v1.OrganizationSpec{Namespace: "org-acme"}}),
+		`may start with "org-" only as org-<this organization's name>`)
+	for _, name := range []string{"a-b", "own-ns"} {
+		o := &v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if name == "own-ns" {
+			o.Spec.Namespace = "org-own-ns"
+		}
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("organization %s: %v", name, err)
+		}
+	}
+
+	ws := func(name, namespace string) *v1.Workspace {
+		return &v1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns(t, "org-acme")},
+			Spec: v1.WorkspaceSpec{Organization: "acme", Namespace: namespace}}
+	}
+	const rule = `namespace must be <organization>--<suffix> when it contains "--" or starts with "org-"`
+	wantInvalid(t, c.Create(ctx, ws("other-org", "org-globex")), rule)
+	wantInvalid(t, c.Create(ctx, ws("other-ws", "globex--x")), rule)
+	wantInvalid(t, c.Create(ctx, ws("inner", "acmex--x")), rule)
+	for name, namespace := range map[string]string{"custom": "acme--custom", "platform": "shared-tools"} {
+		if err := c.Create(ctx, ws(name, namespace)); err != nil {
+			t.Errorf("workspace at %s: %v", namespace, err)
+		}
+	}
+}
+
 func TestIntegrationPolicyIsASingleton(t *testing.T) {
 	ctx := context.Background()
 	p := &v1.IntegrationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "custom", Namespace: ns(t, "org-acme")}}

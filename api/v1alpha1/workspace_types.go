@@ -7,6 +7,7 @@ import (
 // WorkspaceSpec is the desired state of a Workspace.
 // +kubebuilder:validation:XValidation:rule="self.organization == oldSelf.organization",message="organization is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.__namespace__) == has(oldSelf.__namespace__) && (!has(self.__namespace__) || self.__namespace__ == oldSelf.__namespace__)",message="namespace is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(self.__namespace__) || !(self.__namespace__.contains('--') || self.__namespace__.startsWith('org-')) || self.__namespace__.startsWith(self.organization + '--')",message="namespace must be <organization>--<suffix> when it contains \"--\" or starts with \"org-\": those mark the namespaces of organizations"
 type WorkspaceSpec struct {
 	// organization is the name of the Organization the Workspace belongs to. It
 	// must be the Organization whose namespace holds the Workspace. Immutable.
@@ -28,7 +29,11 @@ type WorkspaceSpec struct {
 
 	// namespace is the namespace the operator creates for the Workspace's objects
 	// (workspace Memberships, workspace APIKeys, prompts, configs and the other
-	// gateway resources). Defaults to <organization>-<workspace name>. Immutable.
+	// gateway resources). Defaults to <organization>--<workspace name>. Tenants
+	// may choose <organization>--<suffix>; any other name is for platform
+	// identities only, may not contain "--" nor start with "org-" (both mark
+	// namespaces of organizations), and never a reserved namespace (kube-*,
+	// default, the operator's and those the webhooks skip). Immutable.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63

@@ -44,6 +44,7 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/authz"
 	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 type options struct {
@@ -294,7 +295,7 @@ func applyOrg(ctx context.Context, c client.Client, o options, i int) error {
 		}
 	}
 	for w := range o.workspaces {
-		ns := fmt.Sprintf("%s-ws%02d", org, w)
+		ns := tenancy.WorkspaceNamespacePrefix(org) + fmt.Sprintf("ws%02d", w)
 		for m := range o.members {
 			role := accessv1alpha1.RoleMember
 			switch {

@@ -1,5 +1,6 @@
 // Package config loads the operator's configuration file: the feature map,
-// platform identities, the verifier's route map and the audit sinks.
+// platform identities, the namespaces the webhooks skip, the verifier's route
+// map and the audit sinks.
 package config
 
 import (
@@ -27,6 +28,12 @@ type Config struct {
 	// PlatformIdentities are outside tenancy: they bootstrap organizations and
 	// first owners and bypass the tenancy rules of the webhooks.
 	PlatformIdentities PlatformIdentities `json:"platformIdentities,omitempty"`
+	// ExcludedNamespaces are the namespaces the webhook configuration's
+	// namespaceSelector skips besides kube-system and the operator's own (the
+	// chart renders webhook.excludeNamespaces here). No Organization or Workspace
+	// may use one, nor default, kube-public, kube-node-lease, any kube-* name or
+	// the operator's namespace, which are always reserved.
+	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
 	// Routes maps gateway routes to the API-key permission they need.
 	Routes verifier.RouteMap `json:"routes,omitempty"`
 	// Audit configures the audit sinks.

@@ -216,9 +216,9 @@ Try it (in another terminal):
   kubectl get memberships -n org-acme
   # as the org owner, an org member and a workspace manager:
   kubectl auth can-i delete workspaces -n org-acme --as alice@acme.example
-  kubectl auth can-i create prompts -n acme-research --as erin@acme.example --as-group acme:engineers
-  kubectl auth can-i publish prompts -n acme-research --as erin@acme.example --as-group acme:engineers
-  kubectl auth can-i create memberships -n acme-research --as dave@acme.example
+  kubectl auth can-i create prompts -n acme--research --as erin@acme.example --as-group acme:engineers
+  kubectl auth can-i publish prompts -n acme--research --as erin@acme.example --as-group acme:engineers
+  kubectl auth can-i create memberships -n acme--research --as dave@acme.example
   # who did what: the audit trail, filtered
   %[4]s audit --file %[3]s --organization acme --since 1h
 `, r.kubeconfig, kubectl, r.auditFile, self)

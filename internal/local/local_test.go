@@ -169,7 +169,7 @@ func TestLocalMode(t *testing.T) {
 	if !strings.Contains(printed.String(), "/v1/verify") {
 		t.Errorf("local mode printed no verify line:\n%s", printed.String())
 	}
-	encoded := kubectl("get", "secret", "research-app-apikey", "-n", "acme-research", "-o", "jsonpath={.data.key}")
+	encoded := kubectl("get", "secret", "research-app-apikey", "-n", "acme--research", "-o", "jsonpath={.data.key}")
 	key, err := base64.StdEncoding.DecodeString(encoded)
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/tenantward/tenantward/controllers"
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/config"
+	"github.com/tenantward/tenantward/internal/tenancy"
 	"github.com/tenantward/tenantward/internal/verifier"
 	admissionwebhooks "github.com/tenantward/tenantward/internal/webhook"
 )
@@ -42,7 +43,8 @@ type Options struct {
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	ConfigFile              string
-	// OperatorNamespace is the namespace the operator runs in; the webhooks skip it.
+	// OperatorNamespace is the namespace the operator runs in; the webhooks skip
+	// it, so no Organization or Workspace may use it.
 	OperatorNamespace string
 	// QPS and Burst raise client-go's rate limits for reconciliation at scale.
 	QPS   float64
@@ -118,13 +120,15 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	deps := controllers.Deps{Config: conf, Audit: countingKeyLifecycle{recorder}}
+	reserved := tenancy.NewReserved(o.OperatorNamespace, conf.ExcludedNamespaces)
+	deps := controllers.Deps{Config: conf, Audit: countingKeyLifecycle{recorder}, Reserved: reserved}
 	if err := controllers.SetupWithManager(mgr, deps); err != nil {
 		return nil, fmt.Errorf("setting up controllers: %w", err)
 	}
 	if o.EnableWebhooks {
 		if err := admissionwebhooks.Setup(context.Background(), mgr, admissionwebhooks.Options{
 			Config: conf, Audit: deps.Audit, Certs: o.WebhookCerts, OperatorNamespace: o.OperatorNamespace, CertDir: o.WebhookCertDir,
+			Reserved: reserved,
 		}); err != nil {
 			return nil, fmt.Errorf("setting up webhooks: %w", err)
 		}

@@ -10,10 +10,25 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/authz"
+)
+
+// Namespace names. An organization's namespace is spec.namespace or
+// org-<name>; a workspace's is spec.namespace or <organization>--<name>.
+// Organization names and organization namespaces never contain "--" (CRD
+// validation), and names start and end with an alphanumeric, so the text
+// before the first "--" of <organization>--<name> is the organization: a
+// default workspace namespace names exactly one organization and is never an
+// organization's namespace. A tenant may choose only <organization>--<suffix>.
+const (
+	// OrgNamespacePrefix starts the default namespace of every organization.
+	OrgNamespacePrefix = "org-"
+	// WorkspaceSeparator joins an organization's name and a workspace's suffix.
+	WorkspaceSeparator = "--"
 )
 
 // OrgNamespace is the namespace of an Organization: spec.namespace, else org-<name>.
@@ -21,17 +36,28 @@ func OrgNamespace(o *v1alpha1.Organization) string {
 	if o.Spec.Namespace != "" {
 		return o.Spec.Namespace
 	}
-	return "org-" + o.Name
+	return OrgNamespacePrefix + o.Name
 }
 
 // WorkspaceNamespace is the namespace of a Workspace: spec.namespace, else
-// <organization>-<name>. The default may be too long for a namespace name;
+// <organization>--<name>. The default may be too long for a namespace name;
 // ValidNamespace says so.
 func WorkspaceNamespace(w *v1alpha1.Workspace) string {
 	if w.Spec.Namespace != "" {
 		return w.Spec.Namespace
 	}
-	return w.Spec.Organization + "-" + w.Name
+	return WorkspaceNamespacePrefix(w.Spec.Organization) + w.Name
+}
+
+// WorkspaceNamespacePrefix is how every workspace namespace of org that a
+// tenant may choose (and every default one) starts: <org>--.
+func WorkspaceNamespacePrefix(org string) string { return org + WorkspaceSeparator }
+
+// OrganizationOfWorkspaceNamespace returns the organization a namespace of the
+// form <organization>--<suffix> belongs to; ok is false for any other name.
+func OrganizationOfWorkspaceNamespace(name string) (org string, ok bool) {
+	org, _, ok = strings.Cut(name, WorkspaceSeparator)
+	return org, ok
 }
 
 // ValidNamespace returns an error naming the problem when name is not a valid
@@ -39,6 +65,36 @@ func WorkspaceNamespace(w *v1alpha1.Workspace) string {
 func ValidNamespace(name string) error {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		return fmt.Errorf("namespace %q is not valid: %s; set spec.namespace", name, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// systemNamespaces are the cluster's own namespaces besides every kube-* one.
+var systemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
+
+// Reserved are the namespaces that never become tenant namespaces: the
+// cluster's own (default and every kube-* name), the operator's namespace and
+// the namespaces the webhooks skip (the configuration's excludedNamespaces).
+// A tenant namespace there would hold Memberships and APIKeys no webhook sees.
+type Reserved map[string]bool
+
+// NewReserved builds the reserved set from the operator's namespace and the
+// namespaces the webhooks are configured to skip.
+func NewReserved(operatorNamespace string, excluded []string) Reserved {
+	r := Reserved{}
+	for _, n := range slices.Concat(systemNamespaces, []string{operatorNamespace}, excluded) {
+		if n != "" {
+			r[n] = true
+		}
+	}
+	return r
+}
+
+// Check returns an error naming the rule when name is reserved.
+func (r Reserved) Check(name string) error {
+	if r[name] || strings.HasPrefix(name, "kube-") {
+		return fmt.Errorf("namespace %s is reserved: the cluster's own namespaces (default, kube-*), the operator's namespace "+
+			"and the namespaces the webhooks skip never become tenant namespaces; choose another spec.namespace", name)
 	}
 	return nil
 }
@@ -66,11 +122,16 @@ func HasLabels(have, want map[string]string) bool {
 	return true
 }
 
-// Owner is the organization and workspace a namespace belongs to.
+// Owner is the organization and workspace a namespace belongs to, and the UID
+// of the Organization (org namespace) or Workspace (workspace namespace) it
+// was made for.
 type Owner struct {
 	Organization string
 	// Workspace is empty for an org namespace.
 	Workspace string
+	// UID is the UID of the object the namespace was made for (the
+	// tenantward.io/owner-uid annotation).
+	UID types.UID
 }
 
 // OwnerOf returns who owns a namespace the operator created; ok is false for a
@@ -80,20 +141,28 @@ func OwnerOf(ns *corev1.Namespace) (o Owner, ok bool) {
 	if l[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue || l[v1alpha1.LabelOrganization] == "" {
 		return Owner{}, false
 	}
-	return Owner{Organization: l[v1alpha1.LabelOrganization], Workspace: l[v1alpha1.LabelWorkspace]}, true
+	return Owner{
+		Organization: l[v1alpha1.LabelOrganization], Workspace: l[v1alpha1.LabelWorkspace],
+		UID: types.UID(ns.GetAnnotations()[v1alpha1.AnnotationOwnerUID]),
+	}, true
 }
 
 // ClaimError says why an existing namespace cannot be used, or is nil when it
-// is the one the operator made for want. A namespace is never adopted: one
-// without the operator's labels, or made for another organization or
-// workspace, is a clash the user must resolve.
+// is the one the operator made for want (same organization, workspace and
+// owner UID). A namespace is never adopted: one without the operator's labels,
+// made for another organization or workspace, or made for an earlier object of
+// the same name (another UID), is a clash the user must resolve. A new
+// Organization of a deleted one's name thus inherits nothing from it.
 func ClaimError(ns *corev1.Namespace, want Owner) error {
 	got, ok := OwnerOf(ns)
 	switch {
 	case !ok:
 		return fmt.Errorf("namespace %s already exists and is not managed by tenantward; delete it or choose another spec.namespace", ns.Name)
-	case got != want:
+	case got.Organization != want.Organization || got.Workspace != want.Workspace:
 		return fmt.Errorf("namespace %s belongs to %s; choose another spec.namespace", ns.Name, got)
+	case got.UID != want.UID:
+		return fmt.Errorf("namespace %s was made for another %s of the same name (owner UID %q, this one is %q) and is never handed to a new one; "+
+			"a platform identity deletes it, or choose another spec.namespace", ns.Name, want, got.UID, want.UID)
 	}
 	return nil
 }

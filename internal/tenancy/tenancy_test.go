@@ -27,34 +27,108 @@ func TestNamespaces(t *testing.T) {
 		t.Errorf("OrgNamespace = %q", got)
 	}
 	ws := &v1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "research"}, Spec: v1alpha1.WorkspaceSpec{Organization: "acme"}}
-	if got := WorkspaceNamespace(ws); got != "acme-research" {
+	if got := WorkspaceNamespace(ws); got != "acme--research" {
 		t.Errorf("WorkspaceNamespace = %q", got)
 	}
 	long := strings.Repeat("a", 40)
 	ws = &v1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: long}, Spec: v1alpha1.WorkspaceSpec{Organization: long}}
 	if err := ValidNamespace(WorkspaceNamespace(ws)); err == nil || !strings.Contains(err.Error(), "set spec.namespace") {
-		t.Errorf("an 81-character namespace must be refused with advice, got %v", err)
+		t.Errorf("an 82-character namespace must be refused with advice, got %v", err)
+	}
+}
+
+// TestNamespaceNamesAreUnambiguous generates organization and workspace names
+// as the CRDs allow them (DNS labels; organizations without "--"), hyphens
+// included, and checks that every default workspace namespace names exactly
+// one (organization, workspace) pair, that it tells its organization, that
+// none is an organization's default namespace, and that the namespaces a
+// tenant may choose (<org>--<suffix>) never belong to another organization.
+func TestNamespaceNamesAreUnambiguous(t *testing.T) {
+	parts := []string{"a", "b", "c", "a-b", "b-c", "a-b-c", "org", "org-a", "x1", "1-2"}
+	var orgs []string
+	orgs = append(orgs, parts...)
+	for _, p := range parts {
+		for _, q := range parts {
+			orgs = append(orgs, p+"-"+q)
+		}
+	}
+	slices.Sort(orgs)
+	orgs = slices.Compact(orgs)
+	// Workspace names are DNS labels and may contain "--".
+	workspaces := append(slices.Clone(orgs), "a--b", "x--y--z")
+	type pair struct{ org, ws string }
+	seen := map[string]pair{}
+	orgNamespaces := map[string]string{}
+	for _, o := range orgs {
+		if strings.Contains(o, WorkspaceSeparator) {
+			t.Fatalf("generator bug: organization %q", o)
+		}
+		orgNamespaces[OrgNamespace(&v1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: o}})] = o
+	}
+	for _, o := range orgs {
+		for _, w := range workspaces {
+			ns := WorkspaceNamespace(&v1alpha1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: w}, Spec: v1alpha1.WorkspaceSpec{Organization: o}})
+			if prev, dup := seen[ns]; dup {
+				t.Fatalf("%s is the namespace of %v and of %v", ns, prev, pair{o, w})
+			}
+			seen[ns] = pair{o, w}
+			if got, ok := OrganizationOfWorkspaceNamespace(ns); !ok || got != o {
+				t.Fatalf("%s: organization %q (ok %v), want %q", ns, got, ok, o)
+			}
+			if owner, clash := orgNamespaces[ns]; clash {
+				t.Fatalf("workspace %s of %s gets %s, the namespace of organization %s", w, o, ns, owner)
+			}
+			for _, other := range orgs {
+				if other != o && strings.HasPrefix(ns, WorkspaceNamespacePrefix(other)) {
+					t.Fatalf("%s, of organization %s, is one organization %s may choose", ns, o, other)
+				}
+			}
+		}
+	}
+	if len(seen) != len(orgs)*len(workspaces) {
+		t.Fatalf("%d namespaces for %d pairs", len(seen), len(orgs)*len(workspaces))
+	}
+	if _, ok := OrganizationOfWorkspaceNamespace("org-acme"); ok {
+		t.Error("org-acme is not a workspace namespace")
+	}
+}
+
+func TestReserved(t *testing.T) {
+	r := NewReserved("tenantward-system", []string{"argocd", ""})
+	for _, ns := range []string{"default", "kube-system", "kube-public", "kube-node-lease", "kube-anything", "tenantward-system", "argocd"} {
+		if err := r.Check(ns); err == nil || !strings.Contains(err.Error(), "namespace "+ns+" is reserved") {
+			t.Errorf("%s: got %v", ns, err)
+		}
+	}
+	for _, ns := range []string{"org-acme", "acme--research", "monitoring", "kubeflow", ""} {
+		if err := r.Check(ns); err != nil {
+			t.Errorf("%s: %v", ns, err)
+		}
 	}
 }
 
 func TestClaimError(t *testing.T) {
-	ns := func(l map[string]string) *corev1.Namespace {
-		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "org-acme", Labels: l}}
+	ns := func(l map[string]string, uid string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "org-acme", Labels: l,
+			Annotations: map[string]string{v1alpha1.AnnotationOwnerUID: uid}}}
 	}
-	acme := Owner{Organization: "acme"}
+	acme := Owner{Organization: "acme", UID: "uid-1"}
 	cases := []struct {
 		labels map[string]string
+		uid    string
 		want   string
 	}{
-		{Labels("acme", ""), ""},
-		{map[string]string{"team": "x"}, "not managed by tenantward"},
-		{Labels("globex", ""), "belongs to organization globex"},
-		{Labels("acme", "research"), "belongs to workspace research of organization acme"},
+		{Labels("acme", ""), "uid-1", ""},
+		{map[string]string{"team": "x"}, "uid-1", "not managed by tenantward"},
+		{Labels("globex", ""), "uid-1", "belongs to organization globex"},
+		{Labels("acme", "research"), "uid-1", "belongs to workspace research of organization acme"},
+		{Labels("acme", ""), "uid-0", `made for another organization acme of the same name (owner UID "uid-0", this one is "uid-1")`},
+		{Labels("acme", ""), "", `owner UID ""`},
 	}
 	for _, c := range cases {
-		err := ClaimError(ns(c.labels), acme)
+		err := ClaimError(ns(c.labels, c.uid), acme)
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
-			t.Errorf("labels %v: got %v, want %q", c.labels, err, c.want)
+			t.Errorf("labels %v, uid %q: got %v, want %q", c.labels, c.uid, err, c.want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -23,6 +24,7 @@ import (
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/authz"
 	"github.com/tenantward/tenantward/internal/integrationpolicy"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 // decisions counts admission decisions by kind, operation and decision.
@@ -46,20 +48,30 @@ type Validator struct {
 	// Features maps each gated resource to its permission-table feature.
 	Features map[schema.GroupResource]authz.Feature
 	Audit    audit.Recorder
+	// Reserved are the namespaces no Organization or Workspace may use.
+	Reserved tenancy.Reserved
 }
 
 // decideFunc decides one request. errs are the denial; err is a failure to decide.
 type decideFunc func(ctx context.Context, req admission.Request) (a Attempt, errs field.ErrorList, err error)
 
 // handler wraps a decision with what every webhook does: namespace cleanup is
-// let through, the answer is turned into an AdmissionResponse, counted and
-// audited. A request the webhook cannot decide is refused (and audited as such).
+// let through, the operator's finalizer stays (FinalizerRule, for every kind),
+// the answer is turned into an AdmissionResponse, counted and audited. A
+// request the webhook cannot decide is refused (and audited as such).
 func (v *Validator) handler(decide decideFunc) admission.Handler {
 	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
 		if req.Operation == admissionv1.Delete && v.terminating(req.Namespace) {
 			return v.answer(ctx, req, Attempt{}, admission.Allowed("namespace is being deleted"), audit.DecisionAllowed)
 		}
 		a, errs, err := decide(ctx, req)
+		if err == nil && req.Operation == admissionv1.Update && req.SubResource == "" {
+			var old, updated []string
+			if old, err = finalizersOf(req.OldObject.Raw); err == nil {
+				updated, err = finalizersOf(req.Object.Raw)
+			}
+			errs = append(errs, FinalizerRule(a, old, updated)...)
+		}
 		switch {
 		case err != nil:
 			code := int32(http.StatusInternalServerError)
@@ -144,6 +156,19 @@ type decodeError struct{ error }
 
 func (e decodeError) Unwrap() error { return e.error }
 
+// finalizersOf decodes an object's metadata.finalizers.
+func finalizersOf(raw []byte) ([]string, error) {
+	var obj struct {
+		Metadata struct {
+			Finalizers []string `json:"finalizers"`
+		} `json:"metadata"`
+	}
+	if err := utiljson.Unmarshal(raw, &obj); err != nil {
+		return nil, decodeError{fmt.Errorf("decoding metadata.finalizers: %w", err)}
+	}
+	return obj.Metadata.Finalizers, nil
+}
+
 // decodePair decodes the old and new objects of a request; each is nil when
 // the request has none (no old object on create, no new one on delete). The
 // API server sends objects of the version the webhook registered for, so a
@@ -214,7 +239,15 @@ func (v *Validator) organization(ctx context.Context, req admission.Request) (At
 	if err != nil {
 		return a, nil, err
 	}
-	return a, OrganizationRule(a, old, updated), nil
+	errs := OrganizationRule(a, old, updated, v.Reserved)
+	if req.Operation == admissionv1.Delete && len(req.Options.Raw) > 0 {
+		opts := &metav1.DeleteOptions{}
+		if err := utiljson.Unmarshal(req.Options.Raw, opts); err != nil {
+			return a, nil, decodeError{fmt.Errorf("decoding the delete options: %w", err)}
+		}
+		errs = append(errs, ForegroundRule(a, old, opts.PropagationPolicy)...)
+	}
+	return a, errs, nil
 }
 
 func (v *Validator) workspace(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
@@ -226,7 +259,7 @@ func (v *Validator) workspace(ctx context.Context, req admission.Request) (Attem
 	if err != nil {
 		return a, nil, err
 	}
-	return a, WorkspaceRule(a, updated), nil
+	return a, WorkspaceRule(a, updated, v.Reserved), nil
 }
 
 func (v *Validator) apiKey(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {

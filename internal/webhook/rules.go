@@ -7,11 +7,13 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/authz"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 // Attempt is one admission request reduced to what the rules decide on. The
@@ -189,8 +191,14 @@ func validMembership(scope authz.Scope, m *accessv1alpha1.Membership) field.Erro
 }
 
 // OrganizationRule decides an Organization change: creation by platform
-// identities, spec updates by owners and admins, billing and deletion by owners.
-func OrganizationRule(a Attempt, old, updated *accessv1alpha1.Organization) field.ErrorList {
+// identities, never in a reserved namespace; spec updates by owners and
+// admins, billing and deletion by owners.
+func OrganizationRule(a Attempt, old, updated *accessv1alpha1.Organization, reserved tenancy.Reserved) field.ErrorList {
+	if a.Operation == admissionv1.Create {
+		if err := reserved.Check(tenancy.OrgNamespace(updated)); err != nil {
+			return field.ErrorList{a.forbid(field.NewPath("spec", "namespace"), err.Error(), authz.Key{})}
+		}
+	}
 	if a.Who.Platform {
 		return nil
 	}
@@ -212,9 +220,10 @@ func OrganizationRule(a Attempt, old, updated *accessv1alpha1.Organization) fiel
 }
 
 // WorkspaceRule decides a Workspace change: it lives in its organization's
-// namespace and names that organization; org owners and admins create, update
-// and delete it.
-func WorkspaceRule(a Attempt, updated *accessv1alpha1.Workspace) field.ErrorList {
+// namespace and names that organization; its namespace is never reserved and,
+// unless a platform identity creates it, is the organization's own
+// (<organization>--<suffix>); org owners and admins create, update and delete it.
+func WorkspaceRule(a Attempt, updated *accessv1alpha1.Workspace, reserved tenancy.Reserved) field.ErrorList {
 	if a.Where.Scope() != authz.ScopeOrganization {
 		return field.ErrorList{field.Invalid(namespacePath, a.Where.WorkspaceNamespace, "a Workspace belongs in its organization's namespace")}
 	}
@@ -222,11 +231,61 @@ func WorkspaceRule(a Attempt, updated *accessv1alpha1.Workspace) field.ErrorList
 		return field.ErrorList{field.Invalid(field.NewPath("spec", "organization"), updated.Spec.Organization, fmt.Sprintf(
 			"must be %s, the organization whose namespace holds the Workspace", a.Where.Organization))}
 	}
+	if a.Operation == admissionv1.Create {
+		if errs := workspacePlacement(a, updated, reserved); errs != nil {
+			return errs
+		}
+	}
 	if a.Who.Platform {
 		return nil
 	}
 	return a.requireTable(field.NewPath("spec"), authz.Workspaces, tableAction(a.Operation, authz.Update), nil,
 		"workspaces are created, changed and deleted by organization owners and admins")
+}
+
+// ForegroundRule refuses deleting an Organization whose deletionPolicy is
+// Refuse with propagationPolicy Foreground, for everyone: the garbage
+// collector would delete the namespaces that name the Organization as their
+// owner before the operator's finalizer could refuse.
+func ForegroundRule(a Attempt, org *accessv1alpha1.Organization, policy *metav1.DeletionPropagation) field.ErrorList {
+	if policy == nil || *policy != metav1.DeletePropagationForeground || org.Spec.DeletionPolicy == accessv1alpha1.DeletionCascade {
+		return nil
+	}
+	return field.ErrorList{a.forbid(field.NewPath("spec", "deletionPolicy"),
+		"with deletionPolicy Refuse an organization is not deleted in the foreground, which would delete its namespaces at once; "+
+			"delete it in the background, or set spec.deletionPolicy to Cascade", authz.Key{})}
+}
+
+// workspacePlacement decides where a new Workspace's namespace may be (it is
+// immutable): never a reserved namespace, which the webhooks may not see; for
+// a tenant only <organization>--<suffix>, a name no other organization can
+// ever get or choose. Only a platform identity places a workspace elsewhere.
+func workspacePlacement(a Attempt, w *accessv1alpha1.Workspace, reserved tenancy.Reserved) field.ErrorList {
+	path := field.NewPath("spec", "namespace")
+	if err := reserved.Check(tenancy.WorkspaceNamespace(w)); err != nil {
+		return field.ErrorList{a.forbid(path, err.Error(), authz.Key{})}
+	}
+	prefix := tenancy.WorkspaceNamespacePrefix(w.Spec.Organization)
+	if a.Who.Platform || w.Spec.Namespace == "" || strings.HasPrefix(w.Spec.Namespace, prefix) {
+		return nil
+	}
+	return field.ErrorList{a.forbid(path, fmt.Sprintf(
+		"a workspace namespace a tenant chooses is %s<suffix>, one of the organization's own (or leave spec.namespace empty for %s%s); "+
+			"only a platform identity may place a workspace elsewhere (%s requested)", prefix, prefix, w.Name, w.Spec.Namespace), authz.Key{})}
+}
+
+// FinalizerRule refuses a tenant's update that removes the operator's
+// finalizer from an object: it holds the object until the operator has
+// cleaned up what it made for it (namespaces, RBAC, API keys). Only the
+// operator, a platform identity, removes it.
+func FinalizerRule(a Attempt, old, updated []string) field.ErrorList {
+	if a.Who.Platform || a.Operation != admissionv1.Update ||
+		!slices.Contains(old, accessv1alpha1.Finalizer) || slices.Contains(updated, accessv1alpha1.Finalizer) {
+		return nil
+	}
+	return field.ErrorList{a.forbid(field.NewPath("metadata", "finalizers"), fmt.Sprintf(
+		"the finalizer %s is removed only by the operator, once it has cleaned up what it made for the object (namespaces, RBAC, API keys); "+
+			"delete the object and let the operator finish", accessv1alpha1.Finalizer), authz.Key{})}
 }
 
 // KeyChecks are what the APIKey rule needs beyond the objects: the gate of the

@@ -14,7 +14,12 @@ import (
 	"github.com/tenantward/tenantward/internal/authz"
 	"github.com/tenantward/tenantward/internal/config"
 	"github.com/tenantward/tenantward/internal/integrationpolicy"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
+
+// reserved are the namespaces of an operator in tenantward-system whose chart
+// excludes argocd from the webhooks.
+var reserved = tenancy.NewReserved("tenantward-system", []string{"argocd"})
 
 var (
 	orgNS = Tenancy{Organization: "acme", OrgNamespace: "org-acme"}
@@ -159,24 +164,67 @@ func TestOrganizationRule(t *testing.T) {
 	}
 	renamed := org(10)
 	renamed.Spec.DisplayName = "Acme Inc"
-	expect(t, "admin renames", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleAdmin)), org(10), renamed), "")
-	expect(t, "admin changes billing", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleAdmin)), org(10), org(20)),
+	expect(t, "admin renames", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleAdmin)), org(10), renamed, reserved), "")
+	expect(t, "admin changes billing", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleAdmin)), org(10), org(20), reserved),
 		"organization admin in acme|billing is managed by owners only|needs the organization owner role")
-	expect(t, "owner changes billing", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleOwner)), org(10), org(20)), "")
-	expect(t, "member renames", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleMember)), org(10), renamed), "needs the organization admin role")
-	expect(t, "admin deletes", OrganizationRule(attempt(admissionv1.Delete, orgNS, orgRole(v1.RoleAdmin)), org(10), nil), "only owners delete")
-	expect(t, "owner deletes", OrganizationRule(attempt(admissionv1.Delete, orgNS, orgRole(v1.RoleOwner)), org(10), nil), "")
-	expect(t, "tenant creates", OrganizationRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleOwner)), nil, org(0)), "reserved to platform identities")
+	expect(t, "owner changes billing", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleOwner)), org(10), org(20), reserved), "")
+	expect(t, "member renames", OrganizationRule(attempt(admissionv1.Update, orgNS, orgRole(v1.RoleMember)), org(10), renamed, reserved), "needs the organization admin role")
+	expect(t, "admin deletes", OrganizationRule(attempt(admissionv1.Delete, orgNS, orgRole(v1.RoleAdmin)), org(10), nil, reserved), "only owners delete")
+	expect(t, "owner deletes", OrganizationRule(attempt(admissionv1.Delete, orgNS, orgRole(v1.RoleOwner)), org(10), nil, reserved), "")
+	expect(t, "tenant creates", OrganizationRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleOwner)), nil, org(0), reserved), "reserved to platform identities")
+
+	platform := attempt(admissionv1.Create, orgNS, Roles{})
+	platform.Who.Platform = true
+	expect(t, "platform creates", OrganizationRule(platform, nil, org(0), reserved), "")
+	for _, ns := range []string{"tenantward-system", "kube-public", "kube-anything", "default", "argocd"} {
+		o := org(0)
+		o.Spec.Namespace = ns
+		expect(t, "platform creates in "+ns, OrganizationRule(platform, nil, o, reserved), "spec.namespace|namespace "+ns+" is reserved")
+	}
 }
 
 func TestWorkspaceRule(t *testing.T) {
 	ws := &v1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "team-b", Namespace: "org-acme"}, Spec: v1.WorkspaceSpec{Organization: "acme"}}
-	expect(t, "admin creates", WorkspaceRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleAdmin)), ws), "")
-	expect(t, "member creates", WorkspaceRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleMember)), ws), "organization member in acme|needs the organization admin role")
+	expect(t, "admin creates", WorkspaceRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleAdmin)), ws, reserved), "")
+	expect(t, "member creates", WorkspaceRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleMember)), ws, reserved), "organization member in acme|needs the organization admin role")
 	other := ws.DeepCopy()
 	other.Spec.Organization = "globex"
-	expect(t, "wrong organization", WorkspaceRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleOwner)), other), "must be acme")
-	expect(t, "in a workspace namespace", WorkspaceRule(attempt(admissionv1.Create, wsNS, orgRole(v1.RoleOwner)), ws), "belongs in its organization's namespace")
+	expect(t, "wrong organization", WorkspaceRule(attempt(admissionv1.Create, orgNS, orgRole(v1.RoleOwner)), other, reserved), "must be acme")
+	expect(t, "in a workspace namespace", WorkspaceRule(attempt(admissionv1.Create, wsNS, orgRole(v1.RoleOwner)), ws, reserved), "belongs in its organization's namespace")
+
+	platform := attempt(admissionv1.Create, orgNS, Roles{})
+	platform.Who.Platform = true
+	placed := func(ns string) *v1.Workspace {
+		w := ws.DeepCopy()
+		w.Spec.Namespace = ns
+		return w
+	}
+	admin := attempt(admissionv1.Create, orgNS, orgRole(v1.RoleAdmin))
+	for _, ns := range []string{"tenantward-system", "kube-system", "kube-public", "kube-node-lease", "kube-x", "default", "argocd"} {
+		expect(t, "admin places at "+ns, WorkspaceRule(admin, placed(ns), reserved), "spec.namespace|namespace "+ns+" is reserved")
+		expect(t, "platform places at "+ns, WorkspaceRule(platform, placed(ns), reserved), "namespace "+ns+" is reserved")
+	}
+	for _, ns := range []string{"monitoring", "org-globex", "globex--x", "acme-custom"} {
+		expect(t, "admin places at "+ns, WorkspaceRule(admin, placed(ns), reserved),
+			`user "alice" (organization admin in acme)|spec.namespace|a workspace namespace a tenant chooses is acme--<suffix>|only a platform identity may place a workspace elsewhere|`+ns+" requested")
+	}
+	expect(t, "admin places at acme--custom", WorkspaceRule(admin, placed("acme--custom"), reserved), "")
+	expect(t, "platform places at monitoring", WorkspaceRule(platform, placed("monitoring"), reserved), "")
+	update := attempt(admissionv1.Update, orgNS, Roles{})
+	update.Who.Platform = true
+	expect(t, "the operator updates a workspace placed before the namespace was reserved", WorkspaceRule(update, placed("argocd"), reserved), "")
+}
+
+func TestFinalizerRule(t *testing.T) {
+	ours := []string{"example.com/other", v1.Finalizer}
+	owner := attempt(admissionv1.Update, orgNS, orgRole(v1.RoleOwner))
+	expect(t, "owner strips the finalizer", FinalizerRule(owner, ours, []string{"example.com/other"}),
+		`user "alice" (organization owner in acme)|metadata.finalizers|`+v1.Finalizer+" is removed only by the operator")
+	expect(t, "owner keeps the finalizer", FinalizerRule(owner, ours, []string{v1.Finalizer}), "")
+	expect(t, "owner strips another finalizer", FinalizerRule(owner, []string{"example.com/other"}, nil), "")
+	operator := owner
+	operator.Who.Platform = true
+	expect(t, "the operator removes its finalizer", FinalizerRule(operator, ours, nil), "")
 }
 
 func TestAPIKeyRule(t *testing.T) {

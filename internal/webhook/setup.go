@@ -14,6 +14,7 @@ import (
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/authz"
 	"github.com/tenantward/tenantward/internal/config"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 // Paths the webhooks are served on.
@@ -54,6 +55,8 @@ type Options struct {
 	OperatorNamespace string
 	// CertDir is the webhook server's certificate directory.
 	CertDir string
+	// Reserved are the namespaces no Organization or Workspace may use.
+	Reserved tenancy.Reserved
 }
 
 // Setup indexes Memberships by subject and registers every webhook on the
@@ -78,6 +81,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		Platform: NewPlatform(o.Config.PlatformIdentities, self),
 		Features: GatedResources(o.Config.Features),
 		Audit:    o.Audit,
+		Reserved: o.Reserved,
 	}
 	srv := mgr.GetWebhookServer()
 	for path, decide := range map[string]decideFunc{

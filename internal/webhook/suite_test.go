@@ -59,6 +59,10 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// testConfig excludes argocd from the webhooks, as the chart's
+// webhook.excludeNamespaces would.
+const testConfig = "excludedNamespaces: [argocd]\n"
+
 func grantTenants(ctx context.Context) error {
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "webhook-test-tenants"}, Rules: []rbacv1.PolicyRule{{
 		APIGroups: []string{v1.GroupVersion.Group, "gateway.tenantward.io"},

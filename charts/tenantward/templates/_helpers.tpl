@@ -63,6 +63,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-webhook-tls" (include "tenantward.fullname" .)) .Values.webhook.certificate.secretName -}}
 {{- end -}}
 
+{{/*
+The namespaces the webhooks skip, as JSON: kube-system, the release namespace
+and webhook.excludeNamespaces. One source for the webhook configuration's
+namespaceSelector and the operator configuration's excludedNamespaces (which
+no Organization or Workspace may use).
+Usage: include "tenantward.excludedNamespaces" . | fromJsonArray
+*/}}
+{{- define "tenantward.excludedNamespaces" -}}
+{{- concat (list "kube-system" .Release.Namespace) .Values.webhook.excludeNamespaces | uniq | toJson -}}
+{{- end -}}
+
 {{- define "tenantward.verifierEmbedded" -}}
 {{- if eq .Values.verifier.mode "embedded" }}true{{ end -}}
 {{- end -}}
