@@ -38,8 +38,10 @@ var (
 )
 
 // testConfig names a platform service account (a GitOps applier) besides the
-// default system:masters.
+// default system:masters, and excludes argocd from the webhooks, as the
+// chart's webhook.excludeNamespaces would.
 const testConfig = `
+excludedNamespaces: [argocd]
 platformIdentities:
   groups: [system:masters]
   serviceAccounts: [argocd/applier]
@@ -58,10 +60,6 @@ func TestMain(m *testing.M) {
 		return grantTenants(op.Ctx)
 	})
 }
-
-// testConfig excludes argocd from the webhooks, as the chart's
-// webhook.excludeNamespaces would.
-const testConfig = "excludedNamespaces: [argocd]\n"
 
 func grantTenants(ctx context.Context) error {
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "webhook-test-tenants"}, Rules: []rbacv1.PolicyRule{{
