@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -90,6 +91,9 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 			return err
 		}
 	}
+	if err := rotate(o.Manager.AuditFile); err != nil {
+		return err
+	}
 	mgr, err := manager.New(env.Config, o.Manager)
 	if err != nil {
 		return err
@@ -125,6 +129,17 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 	}
 }
 
+// rotate starts a fresh audit trail for this run: the previous run's file
+// becomes <file>.1 (replacing the one before it), so one run's records are
+// never mixed with another's.
+func rotate(file string) error {
+	err := os.Rename(file, file+".1")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keeping the previous audit trail as %s.1: %w", file, err)
+	}
+	return nil
+}
+
 // webhookOptions installs the webhook configurations from config/webhook when
 // webhooks are enabled and the checkout has them.
 func webhookOptions(o Options) *envtest.WebhookInstallOptions {
@@ -158,7 +173,7 @@ func printReady(out io.Writer, r readyInfo) {
 	fmt.Fprintf(out, `
 tenantward local: ready
   kubeconfig: %[1]s
-  audit trail: %[3]s
+  audit trail: %[3]s (new each run; the previous run's is %[3]s.1)
 
 Try it (in another terminal):
   export KUBECONFIG=%[1]s

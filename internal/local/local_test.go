@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -84,7 +85,16 @@ func TestLocalMode(t *testing.T) {
 	}
 
 	state := t.TempDir()
-	cmd := exec.Command(bin, "local", "--dir", state, "--samples", filepath.Join(root, "config", "samples"))
+	// A trail left by an earlier run: this run starts a fresh one and keeps it as audit.jsonl.1.
+	auditFile := filepath.Join(state, "audit.jsonl")
+	const earlier = `{"earlier":"run"}` + "\n"
+	if err := os.WriteFile(auditFile, []byte(earlier), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	verifierAddr := freeAddr(t)
+	cmd := exec.Command(bin, "local", "--dir", state, "--samples", filepath.Join(root, "config", "samples"),
+		"--metrics-bind-address", freeAddr(t), "--health-probe-bind-address", freeAddr(t),
+		"--verifier-bind-address", verifierAddr, "--verifier-grpc-bind-address", freeAddr(t))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "KUBEBUILDER_ASSETS="+assets)
 	stdout, err := cmd.StdoutPipe()
@@ -138,7 +148,6 @@ func TestLocalMode(t *testing.T) {
 	if !strings.Contains(printed.String(), "kubectl auth can-i") {
 		t.Errorf("local mode printed no commands to try:\n%s", printed.String())
 	}
-	auditFile := filepath.Join(state, "audit.jsonl")
 	if !strings.Contains(printed.String(), "audit trail: "+auditFile) {
 		t.Errorf("local mode did not print the audit trail's path %s:\n%s", auditFile, printed.String())
 	}
@@ -161,7 +170,13 @@ func TestLocalMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post("http://127.0.0.1:18090/v1/verify", "application/json", strings.NewReader(`{"key":"`+string(key)+`"}`))
+	if kept, err := os.ReadFile(auditFile + ".1"); err != nil || string(kept) != earlier {
+		t.Errorf("the earlier run's trail was not kept as audit.jsonl.1: %q, %v", kept, err)
+	}
+	if now, err := os.ReadFile(auditFile); err != nil || strings.Contains(string(now), earlier) {
+		t.Errorf("this run's trail %s does not start fresh: %v", auditFile, err)
+	}
+	resp, err := http.Post("http://"+verifierAddr+"/v1/verify", "application/json", strings.NewReader(`{"key":"`+string(key)+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +206,18 @@ func TestLocalMode(t *testing.T) {
 	if !strings.Contains(printed.String(), "stopping the control plane") {
 		t.Errorf("local mode did not say it stopped the control plane:\n%s", printed.String())
 	}
+}
+
+// freeAddr returns a loopback address with a port free right now, so the
+// test never clashes with another program (or another test) on fixed ports.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
 }
 
 // syncBuilder is a strings.Builder safe to read while the output reader writes.
