@@ -23,8 +23,8 @@ import (
 
 // Condition reasons of Workspaces.
 const (
-	reasonOrganizationMismatch = "OrganizationMismatch"
-	reasonOrganizationNotFound = "OrganizationNotFound"
+	reasonOrganizationMismatch = accessv1alpha1.ReasonOrganizationMismatch
+	reasonOrganizationNotFound = accessv1alpha1.ReasonOrganizationNotFound
 )
 
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch;update;patch
@@ -76,12 +76,14 @@ func (r *workspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return r.finalize(ctx, ws, org)
 	}
 	if org == nil {
+		ws.Status.ObservedGeneration = observedGeneration(ws.Status.Conditions, ws.Status.ObservedGeneration)
 		return ctrl.Result{}, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status)
 	}
 	if !controllerutil.ContainsFinalizer(ws, accessv1alpha1.Finalizer) {
 		return ctrl.Result{}, addFinalizer(ctx, r.Client, ws)
 	}
 	result, err := r.reconcileLive(ctx, ws)
+	ws.Status.ObservedGeneration = observedGeneration(ws.Status.Conditions, ws.Status.ObservedGeneration)
 	return result, errors.Join(err, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status))
 }
 

@@ -94,7 +94,12 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 	if err := rotate(o.Manager.AuditFile); err != nil {
 		return err
 	}
-	mgr, err := manager.New(env.Config, o.Manager)
+	// The operator runs as its service account, with only the rights an install grants.
+	ids, err := env.InstallRBAC(ctx)
+	if err != nil {
+		return err
+	}
+	mgr, err := manager.New(ids.Manager.Config(), o.Manager)
 	if err != nil {
 		return err
 	}

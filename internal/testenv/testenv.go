@@ -1,7 +1,8 @@
 // Package testenv runs the operator on a real control plane for tests: a
 // kube-apiserver and etcd with the CRDs (and, when asked, the generated webhook
-// configuration), and the operator's manager serving them. One per test
-// package, started from TestMain.
+// configuration), and the operator's manager serving them as its own service
+// account under the RBAC the installs grant. One per test package, started
+// from TestMain.
 package testenv
 
 import (
@@ -53,8 +54,10 @@ type Options struct {
 type Operator struct {
 	Env *controlplane.Env
 	// Admin acts as system:masters, like a platform team's applier.
-	Admin   client.Client
-	Manager ctrl.Manager
+	Admin client.Client
+	// Identities are the operator's service accounts; Manager runs as Identities.Manager.
+	Identities controlplane.Identities
+	Manager    ctrl.Manager
 	// Ctx lives until Stop.
 	Ctx context.Context
 	// AuditFile receives the operator's audit trail as JSON lines.
@@ -113,7 +116,12 @@ func Start(o Options) (op *Operator, err error) {
 		// envtest made the certificates and patched the caBundle.
 		mo.WebhookCerts = webhook.CertOptions{Mode: webhook.CertsExternal}
 	}
-	if op.Manager, err = manager.New(op.Env.Config, mo); err != nil {
+	// The operator runs as its service account, bound only by the RBAC the
+	// installs grant (config/rbac): a right they lack fails the tests.
+	if op.Identities, err = op.Env.InstallRBAC(context.Background()); err != nil {
+		return op, err
+	}
+	if op.Manager, err = manager.New(op.Identities.Manager.Config(), mo); err != nil {
 		return op, err
 	}
 	if op.Admin, err = client.New(op.Env.Config, client.Options{Scheme: manager.Scheme}); err != nil {
