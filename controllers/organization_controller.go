@@ -226,6 +226,7 @@ func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alph
 				r.events.Eventf(org, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
 			}
 		}
+		org.Status.ObservedGeneration = observedGeneration(org.Status.Conditions, org.Status.ObservedGeneration)
 		return ctrl.Result{}, patchStatus(ctx, r.Client, before, org, &before.Status, &org.Status)
 	}
 	d := namespaceDeps{r.Client, r.apiReader, r.events, r.audit}

@@ -162,6 +162,7 @@ func (r *workspaceReconciler) finalize(ctx context.Context, ws *accessv1alpha1.W
 			if setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonDeletionBlocked, msg) {
 				r.events.Eventf(ws, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
 			}
+			ws.Status.ObservedGeneration = observedGeneration(ws.Status.Conditions, ws.Status.ObservedGeneration)
 			return ctrl.Result{}, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status)
 		}
 	}

@@ -45,6 +45,8 @@ type Options struct {
 	Webhooks bool
 	// Config is the operator configuration file's YAML; empty for the defaults.
 	Config string
+	// APIServerFlags are extra kube-apiserver flags (an audit log, say).
+	APIServerFlags map[string]string
 	// Manager overrides the test defaults of the manager's options where set
 	// (ConfigFile and AuditFile are set by Start when empty).
 	Manager manager.Options
@@ -82,7 +84,7 @@ func Start(o Options) (op *Operator, err error) {
 			_ = op.Stop()
 		}
 	}()
-	cp := controlplane.Options{}
+	cp := controlplane.Options{APIServerFlags: o.APIServerFlags}
 	if o.Webhooks {
 		root, err := controlplane.RepoRoot()
 		if err != nil {
