@@ -45,8 +45,12 @@ const (
 
 var apiKeyGVK = accessv1alpha1.GroupVersion.WithKind("APIKey")
 
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys/status,verbs=patch
+// The delivery Secret's owner reference blocks the APIKey's deletion until the
+// Secret is gone, which needs update on the APIKey's finalizers (where the
+// OwnerReferencesPermissionEnforcement admission plugin runs).
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -41,10 +41,10 @@ const (
 	reasonWorkspaceMissing = accessv1alpha1.ReasonWorkspaceNotFound
 )
 
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies/status,verbs=get;patch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=get;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies/status,verbs=patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // integrationPolicyReconciler keeps IntegrationPolicy status (effective access

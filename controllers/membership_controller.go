@@ -36,9 +36,9 @@ const (
 )
 
 // Binding and escalating the generated tenant ClusterRoles: zz_generated.rbac.go.
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships/status,verbs=patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=list;watch;create;patch;delete;deletecollection
 
 // rbacReconciler turns an organization's Memberships into RoleBindings (one
 // per role per namespace, listing every holder of the role), its org roles'

@@ -56,11 +56,10 @@ var countOnly = builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.Up
 const conflictRetry = 30 * time.Second
 
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations,verbs=get;list;watch;update;patch;delete
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/finalizers,verbs=update
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch;delete
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/status,verbs=patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=list;watch;delete
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=list;watch;create
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 

@@ -27,10 +27,9 @@ const (
 	reasonOrganizationNotFound = accessv1alpha1.ReasonOrganizationNotFound
 )
 
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/finalizers,verbs=update
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=list;watch;create;patch;delete;deletecollection
 
 // workspaceReconciler gives a Workspace its namespace, keeps its status and
 // cleans up on deletion. The Workspace's RBAC is the Membership controller's.

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -45,8 +46,11 @@ type Options struct {
 	Webhooks bool
 	// Config is the operator configuration file's YAML; empty for the defaults.
 	Config string
-	// APIServerFlags are extra kube-apiserver flags (an audit log, say).
+	// APIServerFlags are extra kube-apiserver flags.
 	APIServerFlags map[string]string
+	// AuditPolicy, when set, is the kube-apiserver's audit policy (YAML); the
+	// log goes to Operator.APIServerAuditLog.
+	AuditPolicy string
 	// Manager overrides the test defaults of the manager's options where set
 	// (ConfigFile and AuditFile are set by Start when empty).
 	Manager manager.Options
@@ -64,6 +68,8 @@ type Operator struct {
 	Ctx context.Context
 	// AuditFile receives the operator's audit trail as JSON lines.
 	AuditFile string
+	// APIServerAuditLog is the kube-apiserver's audit log, with Options.AuditPolicy.
+	APIServerAuditLog string
 
 	log    syncBuffer
 	dir    string
@@ -84,7 +90,16 @@ func Start(o Options) (op *Operator, err error) {
 			_ = op.Stop()
 		}
 	}()
-	cp := controlplane.Options{APIServerFlags: o.APIServerFlags}
+	cp := controlplane.Options{APIServerFlags: map[string]string{}}
+	maps.Copy(cp.APIServerFlags, o.APIServerFlags)
+	if o.AuditPolicy != "" {
+		policy := filepath.Join(op.dir, "audit-policy.yaml")
+		if err := os.WriteFile(policy, []byte(o.AuditPolicy), 0o600); err != nil {
+			return op, err
+		}
+		op.APIServerAuditLog = filepath.Join(op.dir, "apiserver-audit.log")
+		cp.APIServerFlags["audit-policy-file"], cp.APIServerFlags["audit-log-path"] = policy, op.APIServerAuditLog
+	}
 	if o.Webhooks {
 		root, err := controlplane.RepoRoot()
 		if err != nil {

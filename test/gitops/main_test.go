@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -31,7 +30,6 @@ var (
 	op        *testenv.Operator
 	admin     client.Client
 	ctx       context.Context
-	auditLog  string // the API server's audit log of the operator's requests
 	nameCount atomic.Int64
 )
 
@@ -53,21 +51,12 @@ rules:
 	controlplane.ServiceAccountUser(controlplane.OperatorNamespace, controlplane.VerifierServiceAccount).Name)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tenantward-gitops-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	policy := filepath.Join(dir, "audit-policy.yaml")
-	auditLog = filepath.Join(dir, "audit.log")
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	o := testenv.Options{
+		AuditPolicy: auditPolicy,
+		// As many clusters run it: setting blockOwnerDeletion needs update on the owner's finalizers.
+		APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"},
 	}
 	// Leader election on, as the installs run it, so its rights are used too.
-	o := testenv.Options{
-		APIServerFlags: map[string]string{"audit-policy-file": policy, "audit-log-path": auditLog},
-	}
 	o.Manager.LeaderElection = true
 	o.Manager.LeaderElectionNamespace = controlplane.OperatorNamespace
 	testenv.Main(m, o, func(started *testenv.Operator) error {

@@ -114,7 +114,7 @@ func (e auditEvent) right() right {
 
 func readAudit(t *testing.T) []auditEvent {
 	t.Helper()
-	f, err := os.Open(auditLog)
+	f, err := os.Open(op.APIServerAuditLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +153,21 @@ func neverForbidden(t *testing.T, events []auditEvent) {
 // notExercisedHere are the installed rights this run cannot use, each with the
 // test that does. Nothing else may go unused.
 var notExercisedHere = map[string]string{
+	// Event recorders patch an Event when the same event repeats (a series);
+	// this run's events do not repeat within the series window.
+	"patch events.events.k8s.io": "an event that repeats (client-go's event series)",
+	"patch events.":               "an event that repeats (leader election's recorder)",
 	// Only the webhooks ask access reviews; internal/webhook's suite runs
 	// them as the operator's service account under the same role.
 	"create subjectaccessreviews.authorization.k8s.io": "internal/webhook (TestMain runs the webhooks as the service account)",
+}
+
+// checkedOnRequest are rights the API server checks, not as a request of their
+// own, while it serves another request of the operator (which this run makes
+// with OwnerReferencesPermissionEnforcement on): used when that one is.
+var checkedOnRequest = map[string]string{
+	// The delivery Secret's owner reference blocks its APIKey's deletion.
+	"update apikeys/finalizers.access.tenantward.io": "patch secrets.",
 }
 
 // everyRightUsed: each verb on each resource of the installed roles was used
@@ -173,6 +185,15 @@ func everyRightUsed(t *testing.T, events []auditEvent) {
 		}
 		r := e.right()
 		used[r] = true
+		switch {
+		case r.verb == "patch" && e.ResponseStatus.Code == 201:
+			// A server-side apply that creates the object is authorized as create too.
+			used[right{r.user, r.group, r.resource, "create"}] = true
+		case r.verb == "watch" && strings.Contains(e.RequestURI, "sendInitialEvents=true"):
+			// client-go's streaming list (a watch that starts with every object)
+			// stands for the LIST it falls back to where the server has no watch-list.
+			used[right{r.user, r.group, r.resource, "list"}] = true
+		}
 		if r.group == rbacv1.GroupName && r.resource == "clusterroles" && (r.verb == "patch" || r.verb == "create") {
 			written[e.ObjectRef.Name] = true
 		}
@@ -201,6 +222,9 @@ func everyRightUsed(t *testing.T, events []auditEvent) {
 						if used[r] || granted[right{group: g, resource: res, verb: verb}] {
 							continue
 						}
+						if on, ok := checkedOnRequest[r.String()]; ok && slices.ContainsFunc(usedList(used, user), func(u right) bool { return u.String() == on }) {
+							continue
+						}
 						if why, ok := notExercisedHere[r.String()]; ok {
 							t.Logf("config/rbac/%s: %s is exercised by %s", file, r, why)
 							continue
@@ -211,6 +235,17 @@ func everyRightUsed(t *testing.T, events []auditEvent) {
 			}
 		}
 	}
+}
+
+// usedList lists the rights user used.
+func usedList(used map[right]bool, user string) []right {
+	var out []right
+	for r := range used {
+		if r.user == user {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // installedRules reads the rules of a role file of config/rbac.

@@ -4,10 +4,14 @@ import (
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/tenancy"
 	"github.com/tenantward/tenantward/internal/testenv"
 )
 
@@ -83,6 +87,21 @@ func readyWorkspace(t testing.TB, orgNS, name, org string) string {
 	return ns
 }
 
+// setSpec sets spec.<field> of u as the platform admin, on the latest version.
+func setSpec(t testing.TB, u *unstructured.Unstructured, value string, field string) {
+	t.Helper()
+	testenv.Eventually(t, ctx, "setting spec."+field+" of "+u.GetName(), func() error {
+		cur, err := get(u)
+		if err != nil {
+			return err
+		}
+		if err := unstructured.SetNestedField(cur.Object, value, "spec", field); err != nil {
+			return err
+		}
+		return admin.Update(ctx, cur)
+	})
+}
+
 func remove(t testing.TB, u *unstructured.Unstructured) {
 	t.Helper()
 	if err := admin.Delete(ctx, u); client.IgnoreNotFound(err) != nil {
@@ -90,10 +109,10 @@ func remove(t testing.TB, u *unstructured.Unstructured) {
 	}
 }
 
-func gone(t testing.TB, u *unstructured.Unstructured) {
+func gone(t testing.TB, obj client.Object) {
 	t.Helper()
-	testenv.Eventually(t, ctx, u.GetKind()+" "+u.GetName()+" deleted", func() error {
-		_, err := get(u)
+	testenv.Eventually(t, ctx, obj.GetName()+" deleted", func() error {
+		err := admin.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object))
 		if err == nil {
 			return errStillThere
 		}
@@ -122,8 +141,10 @@ func walkOrganization(t *testing.T) {
 	ws := create(t, workspace(t, orgNS, "team", name))
 	eventually(t, ws, current, "Reconciled")
 	remove(t, org)
-	eventually(t, org, blocked, "DeletionBlocked")
-	remove(t, ws)
+	org = eventually(t, org, blocked, "DeletionBlocked")
+	// Cascade: the operator deletes the workspaces, then the organization goes.
+	setSpec(t, org, "Cascade", "deletionPolicy")
+	gone(t, ws)
 	gone(t, org)
 }
 
@@ -167,8 +188,12 @@ func walkMembership(t *testing.T) {
 	orgName := uniqueName("org")
 	orgNS := readyOrg(t, orgName)
 	wsNS := readyWorkspace(t, orgNS, "app", orgName)
+	var orgAdmin *unstructured.Unstructured
 	for _, m := range []struct{ ns, role string }{{orgNS, "owner"}, {orgNS, "admin"}, {orgNS, "member"}, {wsNS, "admin"}, {wsNS, "manager"}} {
 		u := create(t, membership(t, m.ns, uniqueName("user")+"@example.com", m.role))
+		if m.ns == orgNS && m.role == "admin" {
+			orgAdmin = u
+		}
 		expect(t, u, inProgress, "")
 		u = eventually(t, u, current, "Bound")
 		if r := runKubectlWait(t, u); r != "" {
@@ -176,6 +201,13 @@ func walkMembership(t *testing.T) {
 		}
 	}
 	eventually(t, create(t, membership(t, orgNS, "erin@example.com", "manager")), failed, "InvalidRole")
+
+	// The last org admin leaves: the operator removes the organization's
+	// ClusterRoleBinding for admins.
+	admins := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: tenancy.OrganizationClusterRoleName(orgName, accessv1alpha1.RoleAdmin)}}
+	testenv.Eventually(t, ctx, "the admins' ClusterRoleBinding", func() error { return admin.Get(ctx, client.ObjectKeyFromObject(admins), admins) })
+	remove(t, orgAdmin)
+	gone(t, admins)
 }
 
 // APIKey: new (InProgress) → Active (Current); Disabled as asked (Current,
@@ -190,12 +222,7 @@ func walkAPIKey(t *testing.T) {
 	if r := runKubectlWait(t, key); r != "" {
 		t.Error(r)
 	}
-	if err := unstructured.SetNestedField(key.Object, "Disabled", "spec", "state"); err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.Update(ctx, key); err != nil {
-		t.Fatal(err)
-	}
+	setSpec(t, key, "Disabled", "state")
 	eventually(t, key, state{status.CurrentStatus, suspended}, "Disabled")
 
 	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
