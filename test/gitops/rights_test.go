@@ -156,7 +156,7 @@ var notExercisedHere = map[string]string{
 	// Event recorders patch an Event when the same event repeats (a series);
 	// this run's events do not repeat within the series window.
 	"patch events.events.k8s.io": "an event that repeats (client-go's event series)",
-	"patch events.":               "an event that repeats (leader election's recorder)",
+	"patch events.":              "an event that repeats (leader election's recorder)",
 	// Only the webhooks ask access reviews; internal/webhook's suite runs
 	// them as the operator's service account under the same role.
 	"create subjectaccessreviews.authorization.k8s.io": "internal/webhook (TestMain runs the webhooks as the service account)",
