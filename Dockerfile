@@ -12,6 +12,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY api/ api/
 COPY config/crd/ config/crd/
+COPY config/rbac/ config/rbac/
 COPY controllers/ controllers/
 COPY internal/ internal/
 COPY main.go ./

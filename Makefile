@@ -27,9 +27,11 @@ all: build
 
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs, RBAC and the webhook configuration.
+	go run ./hack/gen-rbac controllers/zz_generated.rbac.go
 	$(CONTROLLER_GEN) crd rbac:roleName=tenantward-manager webhook paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
+	$(CONTROLLER_GEN) rbac:roleName=tenantward-verifier paths="./internal/verifier/..." output:rbac:artifacts:config=config/rbac/verifier
 	go run ./hack/gen-gateway-crds config/crd/gateway
 	bash hack/sync-install.sh
 

@@ -36,8 +36,8 @@ const (
 
 // Ready reasons of an APIKey besides the lifecycle ones.
 const (
-	reasonNotInTenantNamespace = "NotInTenantNamespace"
-	reasonSecretConflict       = "SecretConflict"
+	reasonNotInTenantNamespace = accessv1alpha1.ReasonNotInTenantNamespace
+	reasonSecretConflict       = accessv1alpha1.ReasonSecretConflict
 	// conflictRecheck is how often a Secret name clash is looked at again: the
 	// clashing Secret is not ours, so its deletion sends us no event.
 	conflictRecheck = time.Minute
@@ -45,8 +45,12 @@ const (
 
 var apiKeyGVK = accessv1alpha1.GroupVersion.WithKind("APIKey")
 
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys/status,verbs=patch
+// The delivery Secret's owner reference blocks the APIKey's deletion until the
+// Secret is gone, which needs update on the APIKey's finalizers (where the
+// OwnerReferencesPermissionEnforcement admission plugin runs).
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -95,6 +99,7 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		key.Status.Phase = accessv1alpha1.KeyPhasePending
 		setReady(&key.Status.Conditions, key.Generation, metav1.ConditionFalse, reasonNotInTenantNamespace,
 			fmt.Sprintf("namespace %s carries no %s label: an APIKey belongs in an org namespace (admin key) or a workspace namespace (workspace key)", key.Namespace, accessv1alpha1.LabelOrganization))
+		key.Status.ObservedGeneration = key.Generation
 		return ctrl.Result{}, r.patchStatus(ctx, before, key)
 	}
 	key.Status.Organization, key.Status.Workspace, key.Status.Type = org, ws, keyType(ws)
@@ -109,6 +114,7 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if setReady(&key.Status.Conditions, key.Generation, metav1.ConditionFalse, reasonSecretConflict, msg) {
 			r.events.Eventf(key, nil, corev1.EventTypeWarning, reasonSecretConflict, "Issue", msg)
 		}
+		key.Status.ObservedGeneration = key.Generation
 		return ctrl.Result{RequeueAfter: conflictRecheck}, r.patchStatus(ctx, before, key)
 	}
 

@@ -32,19 +32,19 @@ const IntegrationPolicyFieldManager = "tenantward-integrationpolicy"
 const (
 	// ConditionOverrideRejected is True when a workspace policy sets a type the
 	// organization does not open to override.
-	ConditionOverrideRejected = "OverrideRejected"
+	ConditionOverrideRejected = accessv1alpha1.ConditionOverrideRejected
 
-	reasonApplied          = "Applied"
-	reasonOverrideNotOpen  = "OverrideNotAllowed"
-	reasonNoRejection      = "AllOverridesAllowed"
-	reasonNotTenant        = "NotTenantNamespace"
-	reasonWorkspaceMissing = "WorkspaceNotFound"
+	reasonApplied          = accessv1alpha1.ReasonApplied
+	reasonOverrideNotOpen  = accessv1alpha1.ReasonOverrideNotAllowed
+	reasonNoRejection      = accessv1alpha1.ReasonAllOverridesAllowed
+	reasonNotTenant        = accessv1alpha1.ReasonNotTenantNamespace
+	reasonWorkspaceMissing = accessv1alpha1.ReasonWorkspaceNotFound
 )
 
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies/status,verbs=get;patch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=get;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies/status,verbs=patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // integrationPolicyReconciler keeps IntegrationPolicy status (effective access
@@ -129,13 +129,18 @@ func (r *integrationPolicyReconciler) computePolicyStatus(ctx context.Context, p
 			return err
 		}
 		s.Effective, s.RejectedOverrides = integrationpolicy.Workspace(orgSpec, &pol.Spec)
-		meta.SetStatusCondition(&s.Conditions, overrideCondition(s.RejectedOverrides, org, pol.Generation))
 		ready.Message = "workspace overrides applied where the organization allows them"
+		override := overrideCondition(s.RejectedOverrides, org, pol.Generation)
+		meta.SetStatusCondition(&s.Conditions, override)
+		if override.Status == metav1.ConditionTrue {
+			// Stalled until the policy or the organization's changes.
+			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, override.Reason, override.Message
+		}
 	}
 	if s.Scope != string(accessv1alpha1.SourceWorkspace) {
 		meta.RemoveStatusCondition(&s.Conditions, ConditionOverrideRejected)
 	}
-	meta.SetStatusCondition(&s.Conditions, ready)
+	accessv1alpha1.SetReady(&s.Conditions, ready)
 	return nil
 }
 

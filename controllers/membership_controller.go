@@ -34,19 +34,16 @@ import (
 
 // Condition reasons of Memberships.
 const (
-	reasonBound       = "Bound"
-	reasonInvalidRole = "InvalidRole"
-	reasonLastOwner   = "LastOwner"
+	reasonBound       = accessv1alpha1.ReasonBound
+	reasonInvalidRole = accessv1alpha1.ReasonInvalidRole
+	reasonLastOwner   = accessv1alpha1.ReasonLastOwner
 )
 
-// The operator grants the generated tenant ClusterRoles through bindings, so it
-// may bind them (and write them, which needs escalate: they hold custom verbs
-// it does not hold itself).
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships/finalizers,verbs=update
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete;deletecollection
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind;escalate,resourceNames=tenantward:organization:owner;tenantward:organization:admin;tenantward:organization:member;tenantward:workspace:admin;tenantward:workspace:manager;tenantward:workspace:member;tenantward:workspace:manager:write-integrations;tenantward:workspace:manager:write-mcp-integrations;tenantward:workspace:manager:write-mcp-servers
+// Binding and escalating the generated tenant ClusterRoles: zz_generated.rbac.go.
+// Patching Memberships is for the last-owner finalizer.
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships/status,verbs=patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=list;watch;create;patch;delete;deletecollection
 
 // rbacReconciler turns an organization's Memberships into RoleBindings (one
 // per role per namespace, listing every holder of the role), its org roles'
@@ -475,8 +472,8 @@ func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, membe
 		default:
 			setReady(&m.Status.Conditions, m.Generation, metav1.ConditionTrue, reasonBound,
 				fmt.Sprintf("%s bound in %d namespaces", m.Spec.Role, len(want.BoundNamespaces)))
-			m.Status.ObservedGeneration = m.Generation
 		}
+		m.Status.ObservedGeneration = observedGeneration(m.Status.Conditions, m.Status.ObservedGeneration)
 		if equality.Semantic.DeepEqual(before.Status, m.Status) {
 			continue
 		}

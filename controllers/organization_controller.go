@@ -35,13 +35,13 @@ import (
 // MasterKeyName is the name of the master APIKey in an org namespace.
 const MasterKeyName = "master"
 
-// Condition reasons of Organizations and Workspaces.
+// Condition reasons of Organizations and Workspaces (api/v1alpha1/conditions.go).
 const (
-	reasonReconciled        = "Reconciled"
-	reasonNamespaceConflict = "NamespaceConflict"
-	reasonInvalidNamespace  = "InvalidNamespace"
-	reasonDeletionBlocked   = "DeletionBlocked"
-	reasonDeleting          = "Deleting"
+	reasonReconciled        = accessv1alpha1.ReasonReconciled
+	reasonNamespaceConflict = accessv1alpha1.ReasonNamespaceConflict
+	reasonInvalidNamespace  = accessv1alpha1.ReasonInvalidNamespace
+	reasonDeletionBlocked   = accessv1alpha1.ReasonDeletionBlocked
+	reasonDeleting          = accessv1alpha1.ReasonDeleting
 )
 
 // concurrentReconciles lets each tenancy controller work on several
@@ -57,11 +57,10 @@ var countOnly = builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.Up
 const conflictRetry = 30 * time.Second
 
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations,verbs=get;list;watch;update;patch;delete
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/finalizers,verbs=update
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch;delete
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=get;list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=organizations/status,verbs=patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=list;watch;delete
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -113,6 +112,7 @@ func (r *organizationReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	before := org.DeepCopy()
 	result, err := r.reconcileLive(ctx, org)
+	org.Status.ObservedGeneration = observedGeneration(org.Status.Conditions, org.Status.ObservedGeneration)
 	return result, errors.Join(err, patchStatus(ctx, r.Client, before, org, &before.Status, &org.Status))
 }
 
@@ -239,6 +239,7 @@ func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alph
 				r.events.Eventf(org, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
 			}
 		}
+		org.Status.ObservedGeneration = observedGeneration(org.Status.Conditions, org.Status.ObservedGeneration)
 		return ctrl.Result{}, patchStatus(ctx, r.Client, before, org, &before.Status, &org.Status)
 	}
 	if err := removeOrganizationRBAC(ctx, r.Client, org.Name); err != nil {
@@ -439,11 +440,10 @@ func hasReason(obj client.Object, reason string) bool {
 	return c != nil && c.Reason == reason
 }
 
-// setReady sets the Ready condition and reports whether it changed.
+// setReady sets the Ready condition, with Reconciling or Stalled as its reason
+// says, and reports whether Ready changed.
 func setReady(conds *[]metav1.Condition, generation int64, status metav1.ConditionStatus, reason, msg string) bool {
-	return meta.SetStatusCondition(conds, metav1.Condition{
-		Type: accessv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: generation,
-	})
+	return accessv1alpha1.SetReady(conds, metav1.Condition{Status: status, Reason: reason, Message: msg, ObservedGeneration: generation})
 }
 
 // patchStatus patches obj's status from before when it changed: one write per

@@ -23,14 +23,13 @@ import (
 
 // Condition reasons of Workspaces.
 const (
-	reasonOrganizationMismatch = "OrganizationMismatch"
-	reasonOrganizationNotFound = "OrganizationNotFound"
+	reasonOrganizationMismatch = accessv1alpha1.ReasonOrganizationMismatch
+	reasonOrganizationNotFound = accessv1alpha1.ReasonOrganizationNotFound
 )
 
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/finalizers,verbs=update
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;update;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=list;watch;create;patch;delete;deletecollection
 
 // workspaceReconciler gives a Workspace its namespace, keeps its status and
 // cleans up on deletion. The Workspace's RBAC is the Membership controller's.
@@ -78,12 +77,14 @@ func (r *workspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return r.finalize(ctx, ws, org)
 	}
 	if org == nil {
+		ws.Status.ObservedGeneration = observedGeneration(ws.Status.Conditions, ws.Status.ObservedGeneration)
 		return ctrl.Result{}, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status)
 	}
 	if !controllerutil.ContainsFinalizer(ws, accessv1alpha1.Finalizer) {
 		return ctrl.Result{}, addFinalizer(ctx, r.Client, ws)
 	}
 	result, err := r.reconcileLive(ctx, ws, org)
+	ws.Status.ObservedGeneration = observedGeneration(ws.Status.Conditions, ws.Status.ObservedGeneration)
 	return result, errors.Join(err, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status))
 }
 
@@ -180,6 +181,7 @@ func (r *workspaceReconciler) finalize(ctx context.Context, ws *accessv1alpha1.W
 			if setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonDeletionBlocked, msg) {
 				r.events.Eventf(ws, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
 			}
+			ws.Status.ObservedGeneration = observedGeneration(ws.Status.Conditions, ws.Status.ObservedGeneration)
 			return ctrl.Result{}, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status)
 		}
 	}

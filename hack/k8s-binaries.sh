@@ -26,7 +26,11 @@ fi
 
 # Serialise concurrent builders (parallel test packages, local mode).
 exec 9>"$DIR/.lock"
-flock 9
+if ! flock -n 9; then
+  log "another build holds $DIR/.lock (a parallel test package or local mode): waiting for it to finish..."
+  flock 9
+  log "the other build finished"
+fi
 if [[ -x "$DIR/kube-apiserver" && -x "$DIR/kubectl" && -x "$DIR/etcd" ]]; then
   echo "$DIR"
   exit 0

@@ -15,7 +15,8 @@ cp config/crd/bases/*.yaml "$files/crds/access/"
 cp config/crd/gateway/*.yaml "$files/crds/gateway/"
 # The rules of the hand-written roles, and of the generated ones (present once
 # the code has +kubebuilder:rbac / +kubebuilder:webhook markers).
-cp config/rbac/leader_election_role.yaml config/rbac/verifier_role.yaml "$files/rbac/"
+cp config/rbac/leader_election_role.yaml "$files/rbac/"
+cp config/rbac/verifier/role.yaml "$files/rbac/verifier_role.yaml"
 if [[ -f config/rbac/role.yaml ]]; then cp config/rbac/role.yaml "$files/rbac/"; fi
 if [[ -f config/webhook/manifests.yaml ]]; then cp config/webhook/manifests.yaml "$files/webhook/"; fi
 

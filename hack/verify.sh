@@ -11,7 +11,7 @@ if [[ -n "$unformatted" ]]; then
   echo "gofmt -s needed on:"; echo "$unformatted"; exit 1
 fi
 
-paths=(api config docs charts)
+paths=(api config docs charts controllers)
 before=$(mktemp -d)
 trap 'rm -rf "$before"' EXIT
 cp -r "${paths[@]}" "$before/"

@@ -166,15 +166,20 @@ type APIKeySpec struct {
 
 // APIKeyStatus is the observed state of an APIKey. Only the operator writes it.
 type APIKeyStatus struct {
-	// conditions describe the state of the key: Ready (issued and verifying) and
-	// ExpiringSoon.
+	// conditions describe the state of the key (kstatus conventions, see
+	// docs/gitops.md). Ready: True once the key is issued and verifies (Active),
+	// or is disabled as spec.state asks (Disabled); False with Stalled=True when
+	// someone must act (Expired, SecretConflict, NotInTenantNamespace).
+	// ExpiringSoon: True (ExpiresSoon) within 7 days of spec.expiresAt.
+	// Stalled: True when the operator cannot reconcile the key without a change.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// observedGeneration is the generation last reconciled successfully.
+	// observedGeneration is the generation the Ready condition was computed
+	// for; -1 until the operator has looked at the object.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -266,6 +271,7 @@ type APIKey struct {
 
 	// status is the observed state of the APIKey, written only by the operator.
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status APIKeyStatus `json:"status,omitempty"`
 }
 

@@ -91,15 +91,21 @@ type EffectiveIntegrationAccess struct {
 
 // IntegrationPolicyStatus is the observed state of an IntegrationPolicy.
 type IntegrationPolicyStatus struct {
-	// conditions describe the state of the policy: Ready, and OverrideRejected
-	// when a workspace override is not allowed by the organization.
+	// conditions describe the state of the policy (kstatus conventions, see
+	// docs/gitops.md). Ready: True (Applied) once the effective access is
+	// computed; False with Reconciling=True while its Workspace is not there
+	// (WorkspaceNotFound), or with Stalled=True when someone must act
+	// (NotTenantNamespace, OverrideNotAllowed). OverrideRejected: True
+	// (OverrideNotAllowed) when a workspace policy overrides a type its
+	// organization does not open to override. Reconciling and Stalled as above.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// observedGeneration is the generation last reconciled successfully.
+	// observedGeneration is the generation the Ready condition was computed
+	// for; -1 until the operator has looked at the object.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -148,6 +154,7 @@ type IntegrationPolicy struct {
 
 	// status is the observed state of the IntegrationPolicy.
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status IntegrationPolicyStatus `json:"status,omitempty"`
 }
 

@@ -71,15 +71,19 @@ type MembershipSpec struct {
 
 // MembershipStatus is the observed state of a Membership.
 type MembershipStatus struct {
-	// conditions describe the state of the Membership; Ready is True once the role
-	// is bound in every namespace it applies to.
+	// conditions describe the state of the Membership (kstatus conventions, see
+	// docs/gitops.md). Ready: True (Bound) once the role is bound in every
+	// namespace it applies to; False with Stalled=True when the role does not
+	// exist at the Membership's scope (InvalidRole). Reconciling: True while the
+	// operator works towards the spec. Stalled: True when it cannot without a change.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// observedGeneration is the generation last reconciled successfully.
+	// observedGeneration is the generation the Ready condition was computed
+	// for; -1 until the operator has looked at the object.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -122,6 +126,7 @@ type Membership struct {
 
 	// status is the observed state of the Membership.
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status MembershipStatus `json:"status,omitempty"`
 }
 

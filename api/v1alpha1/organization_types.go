@@ -98,15 +98,20 @@ type OrganizationSpec struct {
 
 // OrganizationStatus is the observed state of an Organization.
 type OrganizationStatus struct {
-	// conditions describe the state of the Organization; Ready is True once its
-	// namespace, RBAC and master key are in place.
+	// conditions describe the state of the Organization (kstatus conventions, see
+	// docs/gitops.md). Ready: True (Reconciled) once its namespace and master key
+	// are in place; False with Reconciling=True while work is under way
+	// (Deleting), or with Stalled=True when someone must act (NamespaceConflict,
+	// InvalidNamespace, DeletionBlocked). Reconciling: True while the operator
+	// works towards the spec. Stalled: True when it cannot without a change.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// observedGeneration is the generation last reconciled successfully.
+	// observedGeneration is the generation the Ready condition was computed
+	// for; -1 until the operator has looked at the object.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -157,6 +162,7 @@ type Organization struct {
 
 	// status is the observed state of the Organization.
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status OrganizationStatus `json:"status,omitempty"`
 }
 

@@ -50,15 +50,21 @@ type WorkspaceSpec struct {
 
 // WorkspaceStatus is the observed state of a Workspace.
 type WorkspaceStatus struct {
-	// conditions describe the state of the Workspace; Ready is True once its
-	// namespace and RBAC are in place.
+	// conditions describe the state of the Workspace (kstatus conventions, see
+	// docs/gitops.md). Ready: True (Reconciled) once its namespace is in place;
+	// False with Reconciling=True while work is under way (OrganizationNotFound),
+	// or with Stalled=True when someone must act (NamespaceConflict,
+	// InvalidNamespace, OrganizationMismatch, DeletionBlocked). Reconciling: True
+	// while the operator works towards the spec. Stalled: True when it cannot
+	// without a change.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// observedGeneration is the generation last reconciled successfully.
+	// observedGeneration is the generation the Ready condition was computed
+	// for; -1 until the operator has looked at the object.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -106,6 +112,7 @@ type Workspace struct {
 
 	// status is the observed state of the Workspace.
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status WorkspaceStatus `json:"status,omitempty"`
 }
 

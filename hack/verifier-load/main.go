@@ -40,12 +40,10 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -272,7 +270,7 @@ func onControlPlane(o options) error {
 	}
 	fmt.Printf("created %d issued APIKeys in %s\n", o.cpKeys, time.Since(start).Round(time.Second))
 
-	kubeconfig, err := verifierKubeconfig(ctx, env, c)
+	kubeconfig, err := verifierKubeconfig(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -349,27 +347,15 @@ func createKeys(ctx context.Context, c client.Client, n, workers int) ([]string,
 	return plains, <-errs
 }
 
-// verifierKubeconfig makes a user that may only list and watch apikeys.
-func verifierKubeconfig(ctx context.Context, env *controlplane.Env, c client.Client) (string, error) {
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier"},
-		Rules:      verifier.PolicyRules,
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "tenantward-verifier"}},
-	}
-	for _, o := range []client.Object{role, binding} {
-		if err := c.Create(ctx, o); err != nil {
-			return "", err
-		}
-	}
-	user, err := env.AddUser(envtest.User{Name: "tenantward-verifier"}, nil)
+// verifierKubeconfig installs the operator's RBAC and returns a kubeconfig
+// of the standalone verifier's service account, which may only list and watch
+// apikeys.
+func verifierKubeconfig(ctx context.Context, env *controlplane.Env) (string, error) {
+	ids, err := env.InstallRBAC(ctx)
 	if err != nil {
 		return "", err
 	}
-	raw, err := user.KubeConfig()
+	raw, err := ids.Verifier.KubeConfig()
 	if err != nil {
 		return "", err
 	}

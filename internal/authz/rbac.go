@@ -27,6 +27,24 @@ func GatedClusterRoleName(f Feature) string {
 	return ClusterRoleName(WSManager) + ":write-" + string(f)
 }
 
+// ClusterRoleNames are the names of every generated ClusterRole, sorted. They
+// do not depend on the feature map, so the operator's own right to bind and
+// escalate them (controllers/zz_generated.rbac.go, written by hack/gen-rbac)
+// names exactly these.
+func ClusterRoleNames() []string {
+	var out []string
+	for _, k := range Keys {
+		out = append(out, ClusterRoleName(k))
+	}
+	for _, r := range Table {
+		if r.Gated {
+			out = append(out, GatedClusterRoleName(r.Feature))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // closedGate closes every gated feature: the workspace manager's base role.
 func closedGate(Feature) bool { return false }
 

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -103,7 +104,15 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 			return err
 		}
 	}
-	mgr, err := manager.New(env.Config, o.Manager)
+	if err := rotate(o.Manager.AuditFile); err != nil {
+		return err
+	}
+	// The operator runs as its service account, with only the rights an install grants.
+	ids, err := env.InstallRBAC(ctx)
+	if err != nil {
+		return err
+	}
+	mgr, err := manager.New(ids.Manager.Config(), o.Manager)
 	if err != nil {
 		return err
 	}
@@ -145,6 +154,17 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 		mgrDone <- err
 		return fmt.Errorf("the operator stopped: %w", err)
 	}
+}
+
+// rotate starts a fresh audit trail for this run: the previous run's file
+// becomes <file>.1 (replacing the one before it), so one run's records are
+// never mixed with another's.
+func rotate(file string) error {
+	err := os.Rename(file, file+".1")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keeping the previous audit trail as %s.1: %w", file, err)
+	}
+	return nil
 }
 
 // webhookOptions installs the webhook configurations from config/webhook when
@@ -206,7 +226,7 @@ func printReady(out io.Writer, r readyInfo) {
 	fmt.Fprintf(out, `
 tenantward local: ready
   kubeconfig: %[1]s
-  audit trail: %[3]s
+  audit trail: %[3]s (new each run; the previous run's is %[3]s.1)
 
 Try it (in another terminal):
   export KUBECONFIG=%[1]s

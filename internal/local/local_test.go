@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -85,10 +86,20 @@ func TestLocalMode(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	state := t.TempDir()
+	// A trail left by an earlier run: this run starts a fresh one and keeps it as audit.jsonl.1.
+	auditFile := filepath.Join(state, "audit.jsonl")
+	const earlier = `{"earlier":"run"}` + "\n"
+	if err := os.WriteFile(auditFile, []byte(earlier), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	verifierAddr := freeAddr(t)
+	args := []string{"local", "--dir", state, "--samples", filepath.Join(root, "config", "samples"),
+		"--metrics-bind-address", freeAddr(t), "--health-probe-bind-address", freeAddr(t),
+		"--verifier-bind-address", verifierAddr, "--verifier-grpc-bind-address", freeAddr(t)}
 	// With nginx and the Portkey gateway installed, local mode starts the front
 	// door too (--gateway); where they cannot be, the subtest says why (and
 	// fails on CI and as root) and the rest runs without it.
-	args := []string{"local", "--dir", t.TempDir(), "--samples", filepath.Join(root, "config", "samples")}
 	_, _, frontDoorErr := frontdoor.Prepare()
 	t.Run("front door installed", func(t *testing.T) {
 		testenv.RequireRealPart(t, "nginx and the Portkey gateway", frontDoorErr)
@@ -96,7 +107,6 @@ func TestLocalMode(t *testing.T) {
 	if frontDoorErr == nil {
 		args = append(args, "--gateway")
 	}
-	state := args[2]
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "KUBEBUILDER_ASSETS="+assets)
@@ -151,7 +161,6 @@ func TestLocalMode(t *testing.T) {
 	if !strings.Contains(printed.String(), "kubectl auth can-i") {
 		t.Errorf("local mode printed no commands to try:\n%s", printed.String())
 	}
-	auditFile := filepath.Join(state, "audit.jsonl")
 	if !strings.Contains(printed.String(), "audit trail: "+auditFile) {
 		t.Errorf("local mode did not print the audit trail's path %s:\n%s", auditFile, printed.String())
 	}
@@ -174,7 +183,13 @@ func TestLocalMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post("http://127.0.0.1:18090/v1/verify", "application/json", strings.NewReader(`{"key":"`+string(key)+`"}`))
+	if kept, err := os.ReadFile(auditFile + ".1"); err != nil || string(kept) != earlier {
+		t.Errorf("the earlier run's trail was not kept as audit.jsonl.1: %q, %v", kept, err)
+	}
+	if now, err := os.ReadFile(auditFile); err != nil || strings.Contains(string(now), earlier) {
+		t.Errorf("this run's trail %s does not start fresh: %v", auditFile, err)
+	}
+	resp, err := http.Post("http://"+verifierAddr+"/v1/verify", "application/json", strings.NewReader(`{"key":"`+string(key)+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +254,18 @@ func chatThroughFrontDoor(t *testing.T, printed, key string) {
 	if status, body := call(key[:len(key)-1]); status != 401 {
 		t.Errorf("a mistyped key through the front door: %d %s; want 401", status, body)
 	}
+}
+
+// freeAddr returns a loopback address with a port free right now, so the
+// test never clashes with another program (or another test) on fixed ports.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
 }
 
 // syncBuilder is a strings.Builder safe to read while the output reader writes.

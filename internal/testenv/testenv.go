@@ -1,7 +1,8 @@
 // Package testenv runs the operator on a real control plane for tests: a
 // kube-apiserver and etcd with the CRDs (and, when asked, the generated webhook
-// configuration), and the operator's manager serving them. One per test
-// package, started from TestMain.
+// configuration), and the operator's manager serving them as its own service
+// account under the RBAC the installs grant. One per test package, started
+// from TestMain.
 package testenv
 
 import (
@@ -12,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -44,6 +46,11 @@ type Options struct {
 	Webhooks bool
 	// Config is the operator configuration file's YAML; empty for the defaults.
 	Config string
+	// APIServerFlags are extra kube-apiserver flags.
+	APIServerFlags map[string]string
+	// AuditPolicy, when set, is the kube-apiserver's audit policy (YAML); the
+	// log goes to Operator.APIServerAuditLog.
+	AuditPolicy string
 	// Manager overrides the test defaults of the manager's options where set
 	// (ConfigFile and AuditFile are set by Start when empty).
 	Manager manager.Options
@@ -53,12 +60,16 @@ type Options struct {
 type Operator struct {
 	Env *controlplane.Env
 	// Admin acts as system:masters, like a platform team's applier.
-	Admin   client.Client
-	Manager ctrl.Manager
+	Admin client.Client
+	// Identities are the operator's service accounts; Manager runs as Identities.Manager.
+	Identities controlplane.Identities
+	Manager    ctrl.Manager
 	// Ctx lives until Stop.
 	Ctx context.Context
 	// AuditFile receives the operator's audit trail as JSON lines.
 	AuditFile string
+	// APIServerAuditLog is the kube-apiserver's audit log, with Options.AuditPolicy.
+	APIServerAuditLog string
 
 	log    syncBuffer
 	dir    string
@@ -79,7 +90,16 @@ func Start(o Options) (op *Operator, err error) {
 			_ = op.Stop()
 		}
 	}()
-	cp := controlplane.Options{}
+	cp := controlplane.Options{APIServerFlags: map[string]string{}}
+	maps.Copy(cp.APIServerFlags, o.APIServerFlags)
+	if o.AuditPolicy != "" {
+		policy := filepath.Join(op.dir, "audit-policy.yaml")
+		if err := os.WriteFile(policy, []byte(o.AuditPolicy), 0o600); err != nil {
+			return op, err
+		}
+		op.APIServerAuditLog = filepath.Join(op.dir, "apiserver-audit.log")
+		cp.APIServerFlags["audit-policy-file"], cp.APIServerFlags["audit-log-path"] = policy, op.APIServerAuditLog
+	}
 	if o.Webhooks {
 		root, err := controlplane.RepoRoot()
 		if err != nil {
@@ -113,7 +133,12 @@ func Start(o Options) (op *Operator, err error) {
 		// envtest made the certificates and patched the caBundle.
 		mo.WebhookCerts = webhook.CertOptions{Mode: webhook.CertsExternal}
 	}
-	if op.Manager, err = manager.New(op.Env.Config, mo); err != nil {
+	// The operator runs as its service account, bound only by the RBAC the
+	// installs grant (config/rbac): a right they lack fails the tests.
+	if op.Identities, err = op.Env.InstallRBAC(context.Background()); err != nil {
+		return op, err
+	}
+	if op.Manager, err = manager.New(op.Identities.Manager.Config(), mo); err != nil {
 		return op, err
 	}
 	if op.Admin, err = client.New(op.Env.Config, client.Options{Scheme: manager.Scheme}); err != nil {

@@ -178,6 +178,10 @@ func (s *Server) gateGRPC(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
 	return handler(ctx, req)
 }
 
+// That list and watch are all the access a verifier has: no get, no Secrets.
+// The marker generates config/rbac/verifier/role.yaml.
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=list;watch
+
 // startInformer runs an APIKey reflector (list, then watch) whose store is
 // the index itself: each object is reduced to what verification needs as it
 // arrives, and no copy of the objects is kept. It waits for the first list.

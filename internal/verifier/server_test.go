@@ -14,7 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -62,27 +61,18 @@ func controlPlane(t testing.TB) *controlplane.Env {
 	return cpEnv
 }
 
-// startVerifier runs a verifier whose identity may only list and watch
-// apikeys, as `tenantward verifier` runs with its own service account.
+// startVerifier runs a verifier as its own service account, bound only by
+// the generated role the installs give it (list and watch apikeys), as
+// `tenantward verifier` runs.
 func startVerifier(t testing.TB) *verifier.Server {
 	t.Helper()
 	env := controlPlane(t)
 	ctx := context.Background()
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier-test"},
-		Rules:      verifier.PolicyRules,
+	ids, err := env.InstallRBAC(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier-test"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "verifier"}},
-	}
-	for _, o := range []client.Object{role, binding} {
-		if err := admin.Create(ctx, o); err != nil && !isAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-	v, err := verifier.New(controlplane.Impersonate(env.Config, "verifier"), verifier.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"})
+	v, err := verifier.New(ids.Verifier.Config(), verifier.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +93,6 @@ func startVerifier(t testing.TB) *verifier.Server {
 		t.Fatal("the verifier did not load the APIKeys")
 	}
 	return v
-}
-
-func isAlreadyExists(err error) bool {
-	return err != nil && bytes.Contains([]byte(err.Error()), []byte("already exists"))
 }
 
 var nsCounter int

@@ -41,7 +41,7 @@ const (
 // +kubebuilder:webhook:path=/validate-policy-gated,mutating=false,failurePolicy=fail,sideEffects=NoneOnDryRun,groups=gateway.tenantward.io,resources=integrations;mcpintegrations;mcpservers,verbs=create;update;delete,versions=v1alpha1,name=policy-gated.gateway.tenantward.io,admissionReviewVersions=v1,timeoutSeconds=5,patch=`{"namespaceSelector":{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"NotIn","values":["kube-system","tenantward-system"]}]}}`
 
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships;organizations;integrationpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships;organizations;integrationpolicies,verbs=list;watch
 
 // Options configure the webhooks.
 type Options struct {

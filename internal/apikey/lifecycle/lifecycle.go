@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -56,13 +57,13 @@ const (
 	DeliveryRetry Reason = "DeliveryRetry"
 )
 
-// Condition reasons.
+// Condition reasons (api/v1alpha1/conditions.go documents them).
 const (
-	ReasonActive          = "Active"
-	ReasonDisabled        = "Disabled"
-	ReasonExpired         = "Expired"
-	ReasonExpiresSoon     = "ExpiresSoon"
-	ReasonNotExpiringSoon = "NotExpiringSoon"
+	ReasonActive          = accessv1alpha1.ReasonActive
+	ReasonDisabled        = accessv1alpha1.ReasonDisabled
+	ReasonExpired         = accessv1alpha1.ReasonExpired
+	ReasonExpiresSoon     = accessv1alpha1.ReasonExpiresSoon
+	ReasonNotExpiringSoon = accessv1alpha1.ReasonNotExpiringSoon
 )
 
 // Input is everything a decision depends on.
@@ -171,7 +172,8 @@ func phase(in Input, conds []metav1.Condition, display string) (accessv1alpha1.K
 	switch {
 	case in.Spec.State == accessv1alpha1.KeyDisabled:
 		p = accessv1alpha1.KeyPhaseDisabled
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonDisabled, "spec.state is Disabled: the key does not verify until it is Enabled again"
+		// Reconciled as asked: Ready, so that GitOps tools see a disabled key as done.
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, ReasonDisabled, "spec.state is Disabled: the key is kept but does not verify until it is Enabled again"
 	case expired(in):
 		p = accessv1alpha1.KeyPhaseExpired
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonExpired, fmt.Sprintf("the key expired at %s", in.Spec.ExpiresAt.UTC().Format(time.RFC3339))
@@ -186,6 +188,15 @@ func phase(in Input, conds []metav1.Condition, display string) (accessv1alpha1.K
 	out := append([]metav1.Condition(nil), conds...)
 	setCondition(&out, ready, in.Now)
 	setCondition(&out, soon, in.Now)
+	// An expired key stays expired until someone extends or replaces it:
+	// Stalled, as api/v1alpha1/conditions.go says.
+	meta.RemoveStatusCondition(&out, accessv1alpha1.ConditionReconciling)
+	meta.RemoveStatusCondition(&out, accessv1alpha1.ConditionStalled)
+	if ready.Status == metav1.ConditionFalse && accessv1alpha1.Stalled(ready.Reason) {
+		stalled := ready
+		stalled.Type, stalled.Status = accessv1alpha1.ConditionStalled, metav1.ConditionTrue
+		setCondition(&out, stalled, in.Now)
+	}
 	return p, out
 }
 
