@@ -162,6 +162,7 @@ func throughput(o options) error {
 // fillIndex builds an index of n workspace keys and returns up to 1,000 of their plaintexts.
 func fillIndex(n int) (*verifier.Index, []string) {
 	ix := verifier.NewIndex()
+	ix.SetOrganization("acme", true)
 	var sample []string
 	for i := range n {
 		key, k := newKey("load", fmt.Sprintf("key-%d", i))
@@ -263,6 +264,10 @@ func onControlPlane(o options) error {
 	}
 	ctx := context.Background()
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "load"}}); err != nil {
+		return err
+	}
+	// The keys' organization: the verifier refuses keys of an organization that does not exist.
+	if err := c.Create(ctx, &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}); err != nil {
 		return err
 	}
 	start := time.Now()

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -51,25 +52,32 @@ type ref struct {
 	until int64
 }
 
-// Index maps key hashes to APIKeys. It is safe for concurrent use; Verify
-// takes a read lock and does not allocate.
+// Index maps key hashes to APIKeys, and knows the live Organizations: a key
+// whose organization does not exist or is being deleted is NOT_FOUND. It is
+// safe for concurrent use; Verify takes a read lock and does not allocate.
 type Index struct {
 	mu     sync.RWMutex
 	byHash map[apikey.Hash]ref
 	byName map[string]*Entry
+	// orgs are the names of the Organizations that exist and are not being deleted.
+	orgs map[string]struct{}
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[string]*Entry{}}
+	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[string]*Entry{}, orgs: map[string]struct{}{}}
 }
+
+// errOrgGone is the reason of a NOT_FOUND for a key whose organization is gone.
+var errOrgGone = errors.New("the key's organization does not exist or is being deleted")
 
 // Result is the outcome of Verify. Entry is set for every code except
 // NotFound and Malformed.
 type Result struct {
 	Code  Code
 	Entry *Entry
-	// Reason explains a Malformed result (it never contains the key).
+	// Reason explains a Malformed result, or a NotFound one for a key whose
+	// organization is gone (it never contains the key).
 	Reason error
 }
 
@@ -82,9 +90,13 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 	h := apikey.Sum(key)
 	ix.mu.RLock()
 	r, ok := ix.byHash[h]
+	live := ok && ix.liveLocked(r.entry.Organization)
 	ix.mu.RUnlock()
 	if !ok || (r.until != 0 && now.UnixNano() >= r.until) {
 		return Result{Code: NotFound}
+	}
+	if !live {
+		return Result{Code: NotFound, Reason: errOrgGone}
 	}
 	e := r.entry
 	switch {
@@ -96,6 +108,34 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 		return Result{Code: InsufficientPermissions, Entry: e}
 	}
 	return Result{Code: Valid, Entry: e}
+}
+
+func (ix *Index) liveLocked(org string) bool {
+	_, ok := ix.orgs[org]
+	return ok
+}
+
+// SetOrganization records that the Organization name exists (live) or does
+// not exist or is being deleted (not live).
+func (ix *Index) SetOrganization(name string, live bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if live {
+		ix.orgs[name] = struct{}{}
+	} else {
+		delete(ix.orgs, name)
+	}
+}
+
+// ReplaceOrganizations swaps the set of live Organizations for names (a full list).
+func (ix *Index) ReplaceOrganizations(names []string) {
+	orgs := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		orgs[n] = struct{}{}
+	}
+	ix.mu.Lock()
+	ix.orgs = orgs
+	ix.mu.Unlock()
 }
 
 // Len returns the number of APIKeys in the index.

@@ -38,6 +38,7 @@ func issued(t testing.TB, ns, name string) (string, *accessv1alpha1.APIKey) {
 func TestVerify(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ix := NewIndex()
+	ix.SetOrganization("acme", true)
 	key, k := issued(t, "acme-research", "app")
 	ix.Set(k)
 	promptsDelete := []Need{{FeaturePrompts, LevelDelete}}
@@ -96,6 +97,31 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyOrganizationGone: a key of an organization that does not exist
+// or is being deleted is NOT_FOUND, whatever the key.
+func TestVerifyOrganizationGone(t *testing.T) {
+	now := time.Now()
+	ix := NewIndex()
+	key, k := issued(t, "acme-research", "app")
+	ix.Set(k)
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Entry != nil || res.Reason != errOrgGone {
+		t.Fatalf("before the organization is known: %+v", res)
+	}
+	ix.ReplaceOrganizations([]string{"other", "acme"})
+	if res := ix.Verify(key, nil, now); res.Code != Valid {
+		t.Fatalf("a live organization: %+v", res)
+	}
+	ix.SetOrganization("acme", false)
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Reason != errOrgGone {
+		t.Fatalf("once the organization is gone: %+v", res)
+	}
+	ix.SetOrganization("acme", true)
+	ix.ReplaceOrganizations([]string{"other"})
+	if res := ix.Verify(key, nil, now); res.Code != NotFound {
+		t.Fatalf("a relist without the organization: %+v", res)
+	}
+}
+
 func TestVerifyMalformedNeverLooksUp(t *testing.T) {
 	ix := &Index{} // nil maps: a lookup would still work, a write would panic
 	for _, bad := range []string{"", "Bearer", strings.Repeat("x", 38), "tww_" + strings.Repeat("A", 34)} {
@@ -126,6 +152,7 @@ func TestPermissionsRoundTrip(t *testing.T) {
 func benchIndex(b *testing.B, n int) (*Index, []string) {
 	b.Helper()
 	ix := NewIndex()
+	ix.SetOrganization("acme", true)
 	keys := make([]string, 0, 1024)
 	for i := range n {
 		key, k := issued(b, "ns", fmt.Sprintf("key-%d", i))
