@@ -16,7 +16,7 @@ const maxPathBytes = 4096
 //   - the target must start with "/"; the query string (from the first "?")
 //     is dropped unread;
 //   - each byte of the path is an RFC 3986 path character (letters, digits,
-//   - . _ ~ ! $ & ' ( ) * + , = : @ and "/") or a percent escape: no ";"
+//     the marks "-._~!$&'()*+,=:@" and "/") or a percent escape: no ";"
 //     (path parameters), backslash, "#", space, control or non-ASCII byte;
 //   - an escape is "%" and two hex digits that decode to a printable ASCII
 //     character other than . / \ % ; ? # (so %2e, %2f, %5c, %3b and double
@@ -37,7 +37,7 @@ func CanonicalPath(target string) (string, error) {
 	if len(target) > maxPathBytes {
 		return "", errors.New("ambiguous path: longer than 4096 bytes")
 	}
-	if target[0] != '/' {
+	if target == "" || target[0] != '/' {
 		return "", errors.New("ambiguous path: not an absolute path")
 	}
 	if len(target) > 1 && target[len(target)-1] == '/' {

@@ -21,6 +21,8 @@ func TestCanonicalPath(t *testing.T) {
 		{"/", "/", ""},
 		{"", "", "no original path"},
 		{"v1/chat/completions", "", "not an absolute path"},
+		{"?", "", "not an absolute path"},
+		{"?/v1/chat/completions", "", "not an absolute path"},
 		{"http://h/v1/chat/completions", "", "not an absolute path"},
 		{"/v1/images/..;/prompts/x", "", "';'"},
 		{"/v1/images;x=1/generations", "", "';'"},
