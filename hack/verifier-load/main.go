@@ -162,7 +162,7 @@ func throughput(o options) error {
 // fillIndex builds an index of n workspace keys and returns up to 1,000 of their plaintexts.
 func fillIndex(n int) (*verifier.Index, []string) {
 	ix := verifier.NewIndex()
-	ix.SetOrganization("acme", true)
+	ix.SetOrganization("acme", "acme-uid")
 	var sample []string
 	for i := range n {
 		key, k := newKey("load", fmt.Sprintf("key-%d", i))

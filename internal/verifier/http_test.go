@@ -19,7 +19,7 @@ import (
 func testAuthorizer(t testing.TB) (a *Authorizer, valid, disabled, expired string) {
 	t.Helper()
 	a = &Authorizer{Index: NewIndex(), Router: mustRouter(t, RouteMap{})}
-	a.Index.SetOrganization("acme", true)
+	a.Index.SetOrganization("acme", "acme-uid")
 	valid, k := issued(t, "acme-research", "app")
 	a.Index.Set(k)
 	disabled, k = issued(t, "acme-research", "off")

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
 )
@@ -43,6 +45,9 @@ type Entry struct {
 
 	current, previous apikey.Hash
 	hasPrevious       bool
+	// organizationUID is the UID recorded in the key's status; empty for a
+	// key issued before the operator recorded it (then the name decides).
+	organizationUID types.UID
 }
 
 // ref is an index slot: the entry a hash belongs to, and for a previous key
@@ -59,17 +64,18 @@ type Index struct {
 	mu     sync.RWMutex
 	byHash map[apikey.Hash]ref
 	byName map[string]*Entry
-	// orgs are the names of the Organizations that exist and are not being deleted.
-	orgs map[string]struct{}
+	// orgs are the UIDs of the Organizations that exist and are not being
+	// deleted, by name.
+	orgs map[string]types.UID
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[string]*Entry{}, orgs: map[string]struct{}{}}
+	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[string]*Entry{}, orgs: map[string]types.UID{}}
 }
 
 // errOrgGone is the reason of a NOT_FOUND for a key whose organization is gone.
-var errOrgGone = errors.New("the key's organization does not exist or is being deleted")
+var errOrgGone = errors.New("the key's organization does not exist or is being deleted (or was replaced by another of the same name)")
 
 // Result is the outcome of Verify. Entry is set for every code except
 // NotFound and Malformed.
@@ -90,7 +96,7 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 	h := apikey.Sum(key)
 	ix.mu.RLock()
 	r, ok := ix.byHash[h]
-	live := ok && ix.liveLocked(r.entry.Organization)
+	live := ok && ix.liveLocked(r.entry)
 	ix.mu.RUnlock()
 	if !ok || (r.until != 0 && now.UnixNano() >= r.until) {
 		return Result{Code: NotFound}
@@ -110,29 +116,27 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 	return Result{Code: Valid, Entry: e}
 }
 
-func (ix *Index) liveLocked(org string) bool {
-	_, ok := ix.orgs[org]
-	return ok
+// liveLocked reports whether e's organization is live and, when the key
+// recorded its organization's UID, is that same Organization.
+func (ix *Index) liveLocked(e *Entry) bool {
+	uid, ok := ix.orgs[e.Organization]
+	return ok && (e.organizationUID == "" || e.organizationUID == uid)
 }
 
-// SetOrganization records that the Organization name exists (live) or does
-// not exist or is being deleted (not live).
-func (ix *Index) SetOrganization(name string, live bool) {
+// SetOrganization records the UID of the live Organization name; an empty
+// uid records that it does not exist or is being deleted.
+func (ix *Index) SetOrganization(name string, uid types.UID) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if live {
-		ix.orgs[name] = struct{}{}
+	if uid != "" {
+		ix.orgs[name] = uid
 	} else {
 		delete(ix.orgs, name)
 	}
 }
 
-// ReplaceOrganizations swaps the set of live Organizations for names (a full list).
-func (ix *Index) ReplaceOrganizations(names []string) {
-	orgs := make(map[string]struct{}, len(names))
-	for _, n := range names {
-		orgs[n] = struct{}{}
-	}
+// ReplaceOrganizations swaps the live Organizations (UIDs by name) for orgs, a full list.
+func (ix *Index) ReplaceOrganizations(orgs map[string]types.UID) {
 	ix.mu.Lock()
 	ix.orgs = orgs
 	ix.mu.Unlock()
@@ -213,6 +217,8 @@ func entryOf(k *accessv1alpha1.APIKey) (*Entry, bool) {
 		Permissions:  PermissionsOf(&k.Spec.Permissions),
 		Disabled:     k.Spec.State == accessv1alpha1.KeyDisabled,
 		current:      current,
+
+		organizationUID: types.UID(k.Status.OrganizationUID),
 	}
 	if k.Spec.ExpiresAt != nil {
 		e.ExpiresAt = k.Spec.ExpiresAt.Time

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
@@ -38,7 +39,7 @@ func issued(t testing.TB, ns, name string) (string, *accessv1alpha1.APIKey) {
 func TestVerify(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ix := NewIndex()
-	ix.SetOrganization("acme", true)
+	ix.SetOrganization("acme", "acme-uid")
 	key, k := issued(t, "acme-research", "app")
 	ix.Set(k)
 	promptsDelete := []Need{{FeaturePrompts, LevelDelete}}
@@ -107,18 +108,30 @@ func TestVerifyOrganizationGone(t *testing.T) {
 	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Entry != nil || res.Reason != errOrgGone {
 		t.Fatalf("before the organization is known: %+v", res)
 	}
-	ix.ReplaceOrganizations([]string{"other", "acme"})
+	ix.ReplaceOrganizations(map[string]types.UID{"other": "other-uid", "acme": "acme-uid"})
 	if res := ix.Verify(key, nil, now); res.Code != Valid {
 		t.Fatalf("a live organization: %+v", res)
 	}
-	ix.SetOrganization("acme", false)
+	ix.SetOrganization("acme", "")
 	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Reason != errOrgGone {
 		t.Fatalf("once the organization is gone: %+v", res)
 	}
-	ix.SetOrganization("acme", true)
-	ix.ReplaceOrganizations([]string{"other"})
+	ix.SetOrganization("acme", "acme-uid")
+	ix.ReplaceOrganizations(map[string]types.UID{"other": "other-uid"})
 	if res := ix.Verify(key, nil, now); res.Code != NotFound {
 		t.Fatalf("a relist without the organization: %+v", res)
+	}
+	// A key tied to its organization's UID: a new Organization of the same
+	// name does not revive it.
+	k.Status.OrganizationUID = "acme-uid"
+	ix.Set(k)
+	ix.SetOrganization("acme", "acme-uid-2")
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Reason != errOrgGone {
+		t.Fatalf("a key of a replaced organization: %+v", res)
+	}
+	ix.SetOrganization("acme", "acme-uid")
+	if res := ix.Verify(key, nil, now); res.Code != Valid {
+		t.Fatalf("a key of its own organization: %+v", res)
 	}
 }
 
@@ -152,7 +165,7 @@ func TestPermissionsRoundTrip(t *testing.T) {
 func benchIndex(b *testing.B, n int) (*Index, []string) {
 	b.Helper()
 	ix := NewIndex()
-	ix.SetOrganization("acme", true)
+	ix.SetOrganization("acme", "acme-uid")
 	keys := make([]string, 0, 1024)
 	for i := range n {
 		key, k := issued(b, "ns", fmt.Sprintf("key-%d", i))

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -224,8 +225,8 @@ func reflect(ctx context.Context, c client.WithWatch, newList func() client.Obje
 	go r.RunWithContext(ctx)
 }
 
-// orgStore is the Organization reflector's store: it keeps the names of the
-// live Organizations in the index. An Organization being deleted is not live,
+// orgStore is the Organization reflector's store: it keeps the names and
+// UIDs of the live Organizations in the index. An Organization being deleted is not live,
 // nor is one whose object was removed without the operator's clean-up (its
 // finalizer stripped): either way its keys stop verifying.
 type orgStore struct {
@@ -254,17 +255,17 @@ func (st *orgStore) Resync() error        { return nil }
 
 // Replace swaps in a full list: the first one marks the Organizations loaded.
 func (st *orgStore) Replace(objs []any, _ string) error {
-	names := make([]string, 0, len(objs))
+	orgs := make(map[string]types.UID, len(objs))
 	for _, obj := range objs {
 		o, ok := obj.(*accessv1alpha1.Organization)
 		if !ok {
 			return fmt.Errorf("the verifier's store got a %T, not an Organization", obj)
 		}
 		if o.DeletionTimestamp.IsZero() {
-			names = append(names, o.Name)
+			orgs[o.Name] = o.UID
 		}
 	}
-	st.ix.ReplaceOrganizations(names)
+	st.ix.ReplaceOrganizations(orgs)
 	st.once.Do(func() { close(st.synced) })
 	return nil
 }
@@ -277,7 +278,11 @@ func (st *orgStore) set(obj any, exists bool) error {
 	if !ok {
 		return fmt.Errorf("the verifier's store got a %T, not an Organization", obj)
 	}
-	st.ix.SetOrganization(o.Name, exists && o.DeletionTimestamp.IsZero())
+	var uid types.UID
+	if exists && o.DeletionTimestamp.IsZero() {
+		uid = o.UID
+	}
+	st.ix.SetOrganization(o.Name, uid)
 	return nil
 }
 
@@ -347,7 +352,7 @@ func slim(obj any) (any, error) {
 	out.Name, out.Namespace, out.UID, out.ResourceVersion = k.Name, k.Namespace, k.UID, k.ResourceVersion
 	out.Spec.Permissions, out.Spec.State, out.Spec.ExpiresAt = k.Spec.Permissions, k.Spec.State, k.Spec.ExpiresAt
 	out.Status = accessv1alpha1.APIKeyStatus{
-		Type: k.Status.Type, Organization: k.Status.Organization, Workspace: k.Status.Workspace,
+		Type: k.Status.Type, Organization: k.Status.Organization, OrganizationUID: k.Status.OrganizationUID, Workspace: k.Status.Workspace,
 		Hash: k.Status.Hash, PreviousHash: k.Status.PreviousHash, PreviousValidUntil: k.Status.PreviousValidUntil,
 	}
 	return out, nil

@@ -148,6 +148,10 @@ func issueKeyOf(t testing.TB, org string, perms accessv1alpha1.APIKeyPermissions
 		Hash: apikey.Sum(plain).String(), DisplayPrefix: apikey.DisplayPrefix(plain),
 		Type: accessv1alpha1.KeyTypeWorkspace, Organization: org, Workspace: ns,
 	}
+	o := &accessv1alpha1.Organization{}
+	if err := admin.Get(ctx, client.ObjectKey{Name: org}, o); err == nil {
+		k.Status.OrganizationUID = string(o.UID)
+	}
 	if err := admin.Status().Update(ctx, k); err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +284,16 @@ func TestOrganizationGoneKeysStopVerifying(t *testing.T) {
 	status, body := authRequest(t, base, doomed, "POST", "/v1/chat/completions")
 	if status != 401 || !strings.Contains(body, "organization does not exist") {
 		t.Fatalf("/v1/auth with a key of a removed organization: %d %s", status, body)
+	}
+	// A new Organization of the same name does not revive the old key: it
+	// recorded the UID of the organization it was issued for.
+	if err := admin.Create(ctx, &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := issueKeyOf(t, "doomed", accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	eventuallyResult(t, base, fresh, "VALID")
+	if got := postVerify(t, base, doomed); got != "NOT_FOUND" {
+		t.Fatalf("the old key once an Organization of the same name exists again: %s", got)
 	}
 }
 
