@@ -6,7 +6,7 @@
 //     answering a constant 200 in the same run (wrk is the load generator;
 //     apt-get install -y wrk). The ratio is the figure.
 //   - On a real kube-apiserver and etcd: the RSS of `tenantward verifier` (its
-//     own process, list/watch on apikeys only) holding -cp-keys APIKeys, the
+//     own process, list/watch on apikeys and organizations only) holding -cp-keys APIKeys, the
 //     time from deleting an APIKey to the verifier answering NOT_FOUND while it
 //     serves a background load, and after a restart the time until it serves
 //     and a deletion takes effect.
@@ -354,7 +354,7 @@ func createKeys(ctx context.Context, c client.Client, n, workers int) ([]string,
 	return plains, <-errs
 }
 
-// verifierKubeconfig makes a user that may only list and watch apikeys.
+// verifierKubeconfig makes a user that has only verifier.PolicyRules.
 func verifierKubeconfig(ctx context.Context, env *controlplane.Env, c client.Client) (string, error) {
 	role := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "tenantward-verifier"},

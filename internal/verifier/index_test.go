@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -105,7 +106,7 @@ func TestVerifyOrganizationGone(t *testing.T) {
 	ix := NewIndex()
 	key, k := issued(t, "acme-research", "app")
 	ix.Set(k)
-	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Entry != nil || res.Reason != errOrgGone {
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Entry != nil || !errors.Is(res.Reason, errOrgGone) {
 		t.Fatalf("before the organization is known: %+v", res)
 	}
 	ix.ReplaceOrganizations(map[string]types.UID{"other": "other-uid", "acme": "acme-uid"})
@@ -113,7 +114,7 @@ func TestVerifyOrganizationGone(t *testing.T) {
 		t.Fatalf("a live organization: %+v", res)
 	}
 	ix.SetOrganization("acme", "")
-	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Reason != errOrgGone {
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || !errors.Is(res.Reason, errOrgGone) {
 		t.Fatalf("once the organization is gone: %+v", res)
 	}
 	ix.SetOrganization("acme", "acme-uid")
@@ -126,7 +127,7 @@ func TestVerifyOrganizationGone(t *testing.T) {
 	k.Status.OrganizationUID = "acme-uid"
 	ix.Set(k)
 	ix.SetOrganization("acme", "acme-uid-2")
-	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Reason != errOrgGone {
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || !errors.Is(res.Reason, errOrgGone) {
 		t.Fatalf("a key of a replaced organization: %+v", res)
 	}
 	ix.SetOrganization("acme", "acme-uid")
