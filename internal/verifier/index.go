@@ -63,7 +63,11 @@ type ref struct {
 type Index struct {
 	mu     sync.RWMutex
 	byHash map[apikey.Hash]ref
-	byName map[string]*Entry
+	byName map[objectName]*Entry
+	// strings interns the strings many entries share (namespace,
+	// organization, workspace, type, organization UID), so that each is held
+	// once rather than once per key as decoded. It is reset by Replace.
+	strings map[string]string
 	// orgs are the UIDs of the Organizations that exist and are not being
 	// deleted, by name.
 	orgs map[string]types.UID
@@ -71,8 +75,11 @@ type Index struct {
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[string]*Entry{}, orgs: map[string]types.UID{}}
+	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[objectName]*Entry{}, strings: map[string]string{}, orgs: map[string]types.UID{}}
 }
+
+// objectName is an APIKey's namespace and name (no concatenation to allocate).
+type objectName struct{ namespace, name string }
 
 // errOrgGone is the reason of a NOT_FOUND for a key whose organization is gone.
 var errOrgGone = errors.New("the key's organization does not exist or is being deleted (or was replaced by another of the same name)")
@@ -153,14 +160,16 @@ func (ix *Index) Len() int {
 // yet) is removed, and an invalid hash (which the CRD's pattern rules out)
 // likewise, so that nothing unverifiable stays in the index.
 func (ix *Index) Set(k *accessv1alpha1.APIKey) {
-	name := k.Namespace + "/" + k.Name
 	e, ok := entryOf(k)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	name := objectName{ix.intern(k.Namespace), k.Name}
 	ix.removeLocked(name)
 	if !ok {
 		return
 	}
+	e.Namespace, e.Organization, e.Workspace = name.namespace, ix.intern(e.Organization), ix.intern(e.Workspace)
+	e.Type, e.organizationUID = accessv1alpha1.KeyType(ix.intern(string(e.Type))), types.UID(ix.intern(string(e.organizationUID)))
 	ix.byName[name] = e
 	ix.byHash[e.current] = ref{entry: e}
 	if e.hasPrevious {
@@ -168,25 +177,34 @@ func (ix *Index) Set(k *accessv1alpha1.APIKey) {
 	}
 }
 
+// intern returns the index's copy of s, adding it when new. ix.mu is held.
+func (ix *Index) intern(s string) string {
+	if in, ok := ix.strings[s]; ok {
+		return in
+	}
+	ix.strings[s] = s
+	return s
+}
+
 // Delete removes the APIKey namespace/name.
 func (ix *Index) Delete(namespace, name string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.removeLocked(namespace + "/" + name)
+	ix.removeLocked(objectName{namespace, name})
 }
 
 // Replace swaps the whole content of the index for keys (a full list).
 func (ix *Index) Replace(keys []*accessv1alpha1.APIKey) {
-	fresh := &Index{byHash: make(map[apikey.Hash]ref, len(keys)), byName: make(map[string]*Entry, len(keys))}
+	fresh := &Index{byHash: make(map[apikey.Hash]ref, len(keys)), byName: make(map[objectName]*Entry, len(keys)), strings: map[string]string{}}
 	for _, k := range keys {
 		fresh.Set(k)
 	}
 	ix.mu.Lock()
-	ix.byHash, ix.byName = fresh.byHash, fresh.byName
+	ix.byHash, ix.byName, ix.strings = fresh.byHash, fresh.byName, fresh.strings
 	ix.mu.Unlock()
 }
 
-func (ix *Index) removeLocked(name string) {
+func (ix *Index) removeLocked(name objectName) {
 	old, ok := ix.byName[name]
 	if !ok {
 		return

@@ -1,8 +1,10 @@
 package verifier
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +223,33 @@ func BenchmarkVerifyParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkIndexMemory reports the heap the index keeps per key at 100,000
+// keys, each decoded from JSON and slimmed as the reflector delivers it (so
+// that every string is its own allocation, as in a running verifier).
+func BenchmarkIndexMemory(b *testing.B) {
+	const n = 100_000
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		ix := NewIndex()
+		for i := range n {
+			_, k := issued(b, fmt.Sprintf("acme-ws%d", i%100), fmt.Sprintf("key-%d", i))
+			k.Status.OrganizationUID = "9f1c7d2e-5b4a-4c3d-8e2f-1a2b3c4d5e6f"
+			raw, _ := json.Marshal(k)
+			decoded := &accessv1alpha1.APIKey{}
+			if err := json.Unmarshal(raw, decoded); err != nil {
+				b.Fatal(err)
+			}
+			slimmed, _ := slim(decoded)
+			ix.Set(slimmed.(*accessv1alpha1.APIKey))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/key")
+		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/n, "objects/key")
+		runtime.KeepAlive(ix)
+	}
 }
