@@ -214,6 +214,13 @@ func (s *Server) startInformers(ctx context.Context) error {
 func reflect(ctx context.Context, c client.WithWatch, newList func() client.ObjectList, obj runtime.Object, store toolscache.ReflectorStore, name string) {
 	lw := &toolscache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			// The reflector streams its first list (watch-list, a consistent
+			// read); when it falls back to a plain list, that asks for "0",
+			// whatever the API server's cache holds. Read the latest instead,
+			// so a key revoked just before the start is never served as valid.
+			if o.ResourceVersion == "0" {
+				o.ResourceVersion = ""
+			}
 			list := newList()
 			return list, c.List(ctx, list, &client.ListOptions{Raw: &o})
 		},

@@ -241,6 +241,39 @@ func TestVerifierFollowsAPIKeys(t *testing.T) {
 	eventuallyResult(t, base, rotated, "NOT_FOUND")
 }
 
+// TestStartRefusesWhatChangedWhileDown: keys deleted or disabled while a
+// verifier was down are refused from the first answer of the next one (it
+// serves nothing before both lists are loaded), and its first answer for a
+// live key is VALID.
+func TestStartRefusesWhatChangedWhileDown(t *testing.T) {
+	controlPlane(t)
+	ctx := context.Background()
+	deleted, dk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	disabled, sk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	live, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	first := startVerifier(t)
+	for _, k := range []string{deleted, disabled, live} {
+		if got := postVerify(t, "http://"+first.HTTPAddr(), k); got != "VALID" {
+			t.Fatalf("before the changes: %s", got)
+		}
+	}
+	// The changes the next verifier never sees as watch events.
+	if err := admin.Delete(ctx, dk); err != nil {
+		t.Fatal(err)
+	}
+	sk.Spec.State = accessv1alpha1.KeyDisabled
+	if err := admin.Update(ctx, sk); err != nil {
+		t.Fatal(err)
+	}
+	next := startVerifier(t)
+	base := "http://" + next.HTTPAddr()
+	for key, want := range map[string]string{deleted: "NOT_FOUND", disabled: "DISABLED", live: "VALID"} {
+		if got := postVerify(t, base, key); got != want {
+			t.Errorf("first answer: %s, want %s", got, want)
+		}
+	}
+}
+
 // TestOrganizationGoneKeysStopVerifying replays an organization removed
 // without the operator's clean-up: its keys stop verifying over HTTP as soon
 // as it is being deleted, and stay refused once the platform strips its
