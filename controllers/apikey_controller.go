@@ -102,6 +102,9 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		key.Status.ObservedGeneration = key.Generation
 		return ctrl.Result{}, r.patchStatus(ctx, before, key)
 	}
+	if err := r.recordOrganization(ctx, key, org); err != nil {
+		return ctrl.Result{}, err
+	}
 	key.Status.Organization, key.Status.Workspace, key.Status.Type = org, ws, keyType(ws)
 	key.Status.SecretName = secretNameOf(key)
 
@@ -141,6 +144,23 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	r.report(ctx, before, key, d)
 	return ctrl.Result{RequeueAfter: lifecycle.Next(in, &key.Status)}, nil
+}
+
+// recordOrganization ties the key to the UID of its Organization, once: a
+// key keeps the UID it was issued under, so that an Organization created
+// later under the same name (after the first was removed) does not revive it;
+// the verifier refuses a key whose recorded UID is not the live one. Nothing
+// is recorded while no Organization of that name exists.
+func (r *apiKeyReconciler) recordOrganization(ctx context.Context, key *accessv1alpha1.APIKey, org string) error {
+	if key.Status.OrganizationUID != "" && key.Status.Organization == org {
+		return nil
+	}
+	o := &accessv1alpha1.Organization{}
+	if err := r.Get(ctx, client.ObjectKey{Name: org}, o); client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	key.Status.OrganizationUID = string(o.UID) // empty when not found
+	return nil
 }
 
 // secretConflict extends lifecycle.SecretState: a Secret of that name exists

@@ -167,6 +167,10 @@ func TestAPIKeyIssuedDeliveredAndVerified(t *testing.T) {
 		st.DisplayPrefix != plain[:8]+"…" || st.IssuedAt == nil || readyErr(st.Conditions) != nil {
 		t.Fatalf("status %+v", st)
 	}
+	org := &accessv1alpha1.Organization{}
+	if err := adminClient.Get(testCtx, client.ObjectKey{Name: st.Organization}, org); err != nil || st.OrganizationUID != string(org.UID) {
+		t.Fatalf("status.organizationUID %q, want the Organization's UID %q (%v)", st.OrganizationUID, org.UID, err)
+	}
 	eventuallyVerifies(t, plain, "VALID")
 	res := verify(t, plain, "completions", "Enabled")
 	if res.Result != "VALID" || res.Organization != st.Organization || res.Workspace != "apps" || res.KeyName != key.Name {

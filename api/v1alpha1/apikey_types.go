@@ -197,6 +197,13 @@ type APIKeyStatus struct {
 	// +kubebuilder:validation:MaxLength=63
 	Organization string `json:"organization,omitempty"`
 
+	// organizationUID is the UID of the Organization the key was issued for,
+	// recorded once: a later Organization of the same name does not revive
+	// the key (the verifier refuses a key whose organization's UID differs).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	OrganizationUID string `json:"organizationUID,omitempty"`
+
 	// workspace is the Workspace of a workspace key; empty for admin keys.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 )
 
 // Header names of the auth endpoints.
@@ -41,26 +43,57 @@ func (a *Authorizer) now() time.Time {
 	return time.Now()
 }
 
-// Authorize decides a request with the given key, method and path. The key is
-// checked first, so a missing or wrong key is 401 whatever the route.
-func (a *Authorizer) Authorize(key, method, path string) Decision {
-	needs, mapped := a.Router.Match(method, path)
+// Reasons of refusals that do not depend on the key's permissions.
+const (
+	reasonUnmapped = "the route is not in the verifier's route map"
+	reasonOrgLevel = "an organization-level route: only admin keys may call it, and this is a workspace key"
+	reasonLacks    = "the key lacks a permission this route needs"
+)
+
+// Authorize decides a request with the given key, method and request target
+// (path and query, as the gateway received it). The key is checked first, so
+// a missing or wrong key is 401 whatever the route; then a valid key is
+// refused (403) on an ambiguous method or path (CanonicalPath), on an
+// organization-level route when it is a workspace key, on an unmapped route,
+// and without the permissions the route needs, in that order.
+func (a *Authorizer) Authorize(key, method, target string) Decision {
+	path, perr := CanonicalPath(target)
+	if merr := CanonicalMethod(method); merr != nil {
+		perr = merr
+	}
+	var m RouteMatch
+	if perr == nil {
+		m = a.Router.Match(method, path)
+	}
 	if key == "" {
 		return Decision{Status: http.StatusUnauthorized, Result: Result{Code: Malformed}, Reason: "no API key: send Authorization: Bearer <key> or x-portkey-api-key"}
 	}
-	res := a.Index.Verify(key, needs, a.now())
-	switch {
-	case res.Code == Valid && !mapped:
-		return Decision{Status: http.StatusForbidden, Result: Result{Code: InsufficientPermissions, Entry: res.Entry}, Reason: "the route is not in the verifier's route map"}
-	case res.Code == Valid:
-		return Decision{Status: http.StatusOK, Result: res}
-	case res.Code == InsufficientPermissions:
-		return Decision{Status: http.StatusForbidden, Result: res, Reason: "the key lacks a permission this route needs"}
-	case res.Code == Malformed:
-		return Decision{Status: http.StatusUnauthorized, Result: res, Reason: res.Reason.Error()}
-	default:
-		return Decision{Status: http.StatusUnauthorized, Result: res, Reason: "the key is " + strings.ToLower(strings.ReplaceAll(res.Code.String(), "_", " "))}
+	res := a.Index.Verify(key, m.Needs, a.now())
+	if res.Code != Valid && res.Code != InsufficientPermissions {
+		return Decision{Status: http.StatusUnauthorized, Result: res, Reason: refusalOf(res)}
 	}
+	forbidden := func(reason string) Decision {
+		return Decision{Status: http.StatusForbidden, Result: Result{Code: InsufficientPermissions, Entry: res.Entry}, Reason: reason}
+	}
+	switch {
+	case perr != nil:
+		return forbidden(perr.Error())
+	case m.AdminOnly && res.Entry.Type != accessv1alpha1.KeyTypeAdmin:
+		return forbidden(reasonOrgLevel)
+	case !m.Mapped:
+		return forbidden(reasonUnmapped)
+	case res.Code == InsufficientPermissions:
+		return forbidden(reasonLacks)
+	}
+	return Decision{Status: http.StatusOK, Result: res}
+}
+
+// refusalOf says why a key did not verify.
+func refusalOf(res Result) string {
+	if res.Reason != nil {
+		return res.Reason.Error()
+	}
+	return "the key is " + strings.ToLower(strings.ReplaceAll(res.Code.String(), "_", " "))
 }
 
 // keyFromHeaders returns the key from x-portkey-api-key or, when that is

@@ -3,6 +3,7 @@ package verifier
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -80,6 +81,32 @@ func TestExtAuthzCheck(t *testing.T) {
 			}
 			if resp.GetDeniedResponse().GetStatus().GetCode() != c.httpCode {
 				t.Fatalf("HTTP status %v, want %v", resp.GetDeniedResponse().GetStatus().GetCode(), c.httpCode)
+			}
+		})
+	}
+}
+
+// TestExtAuthzAttacks replays the hostile-tenant attacks over gRPC: only the
+// CheckRequest's method and path count, never a header the client sent.
+func TestExtAuthzAttacks(t *testing.T) {
+	a, _, _, _ := testAuthorizer(t)
+	client := serveAuthz(t, &ExtAuthz{Authorizer: a})
+	for _, c := range attackCases(t, a) {
+		t.Run(c.name, func(t *testing.T) {
+			headers := map[string]string{"authorization": "Bearer " + c.key}
+			for k, v := range c.spoof {
+				headers[strings.ToLower(k)] = v
+			}
+			resp, err := client.Check(context.Background(), checkRequest(c.method, c.path, headers))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[int]codes.Code{200: codes.OK, 401: codes.Unauthenticated, 403: codes.PermissionDenied}[c.status]
+			if got := codes.Code(resp.GetStatus().GetCode()); got != want || !strings.Contains(resp.GetStatus().GetMessage(), c.reason) {
+				t.Fatalf("%v %q; want %v with %q", got, resp.GetStatus().GetMessage(), want, c.reason)
+			}
+			if c.status != 200 && !strings.Contains(resp.GetDeniedResponse().GetBody(), c.reason) {
+				t.Fatalf("denied body %q lacks %q", resp.GetDeniedResponse().GetBody(), c.reason)
 			}
 		})
 	}

@@ -52,10 +52,15 @@ func NewHandler(a *Authorizer) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The auth endpoint bypasses the mux, which would redirect an unclean
-		// path (Envoy's appended /v1/users/../x) instead of refusing it.
-		if p := r.URL.Path; p == AuthPath || strings.HasPrefix(p, AuthPath+"/") {
-			a.serveAuth(w, r)
+		// The auth endpoint is found on the raw request target and bypasses
+		// the mux, which would clean or redirect the path Envoy appends
+		// (/v1/auth/v1/users/../x) instead of letting the verifier refuse it.
+		target := r.RequestURI
+		if target == "" { // a request built in-process rather than read from the wire
+			target = r.URL.RequestURI()
+		}
+		if p, _, _ := strings.Cut(target, "?"); p == AuthPath || strings.HasPrefix(p, AuthPath+"/") {
+			a.serveAuth(w, r, target)
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -134,8 +139,8 @@ func jsonProblem(err error) string {
 	}
 }
 
-func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request) {
-	method, path := originalRequest(r)
+func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target string) {
+	method, path := originalRequest(r, target)
 	d := a.Authorize(keyFromHeaders(r.Header.Get), method, path)
 	count(endpointAuth, d.Result.Code)
 	h := w.Header()
@@ -156,22 +161,25 @@ func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(d.Reason + "\n"))
 }
 
-// originalRequest finds the method and path of the request the gateway is
-// asking about: nginx's X-Original-Method/X-Original-URI, the
-// X-Forwarded-Method/X-Forwarded-Uri pair, or (Envoy) the request itself,
-// with the path after AuthPath.
-func originalRequest(r *http.Request) (method, path string) {
-	method, path = r.Header.Get("X-Original-Method"), r.Header.Get("X-Original-URI")
-	if path == "" {
-		method, path = r.Header.Get("X-Forwarded-Method"), r.Header.Get("X-Forwarded-Uri")
+// originalRequest finds the method and request target the gateway is asking
+// about, trusting each only from where that gateway sets it: on AuthPath
+// (nginx auth_request) the X-Original-Method and X-Original-URI headers,
+// exactly one of each; on AuthPath/<path> (Envoy HTTP ext_authz) the
+// request's own method and the target after AuthPath, whatever headers the
+// client added. "" means absent or ambiguous, which Authorize refuses.
+func originalRequest(r *http.Request, target string) (method, path string) {
+	if rest := strings.TrimPrefix(target, AuthPath); rest != "" && rest[0] == '/' {
+		return r.Method, rest
 	}
-	if path == "" {
-		method, path = r.Method, strings.TrimPrefix(r.URL.EscapedPath(), AuthPath)
+	return single(r.Header, "X-Original-Method"), single(r.Header, "X-Original-URI")
+}
+
+// single returns the value of a header sent exactly once, else "".
+func single(h http.Header, name string) string {
+	if v := h.Values(name); len(v) == 1 {
+		return v[0]
 	}
-	if method == "" {
-		method = r.Method
-	}
-	return method, path
+	return ""
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

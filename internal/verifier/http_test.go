@@ -19,6 +19,7 @@ import (
 func testAuthorizer(t testing.TB) (a *Authorizer, valid, disabled, expired string) {
 	t.Helper()
 	a = &Authorizer{Index: NewIndex(), Router: mustRouter(t, RouteMap{})}
+	a.Index.SetOrganization("acme", "acme-uid")
 	valid, k := issued(t, "acme-research", "app")
 	a.Index.Set(k)
 	disabled, k = issued(t, "acme-research", "off")
@@ -115,8 +116,10 @@ func TestAuthEndpoint(t *testing.T) {
 		{"nginx, disabled key", "GET", "/v1/auth", map[string]string{"Authorization": "Bearer " + disabled, "X-Original-Method": "POST", "X-Original-URI": "/v1/chat/completions"}, 401},
 		{"nginx, no key", "GET", "/v1/auth", map[string]string{"X-Original-Method": "POST", "X-Original-URI": "/v1/chat/completions"}, 401},
 		{"nginx, mistyped key", "GET", "/v1/auth", map[string]string{"Authorization": "Bearer " + valid[:37] + "x", "X-Original-URI": "/v1/chat/completions"}, 401},
-		{"forwarded headers", "GET", "/v1/auth", map[string]string{"Authorization": "bearer " + valid, "X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/v1/embeddings"}, 200},
+		{"nginx, query string", "GET", "/v1/auth", map[string]string{"Authorization": "bearer " + valid, "X-Original-Method": "POST", "X-Original-URI": "/v1/embeddings?api-version=2&x=%2e%2e;/"}, 200},
+		{"forwarded headers are not trusted", "GET", "/v1/auth", map[string]string{"Authorization": "bearer " + valid, "X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/v1/embeddings"}, 403},
 		{"envoy, path appended", "POST", "/v1/auth/v1/chat/completions", map[string]string{"Authorization": "Bearer " + valid}, 200},
+		{"envoy, query string", "POST", "/v1/auth/v1/chat/completions?stream=true", map[string]string{"Authorization": "Bearer " + valid}, 200},
 		{"envoy, delete prompt", "DELETE", "/v1/auth/v1/prompts/x", map[string]string{"Authorization": "Bearer " + valid}, 403},
 		{"envoy, traversal", "POST", "/v1/auth/v1/users/../chat/completions", map[string]string{"Authorization": "Bearer " + valid}, 403},
 	}
@@ -146,6 +149,125 @@ func TestAuthEndpoint(t *testing.T) {
 				t.Fatal("a refusal without a reason")
 			}
 		})
+	}
+}
+
+// attackKeys adds to a the keys of the hostile-tenant tests: a workspace key
+// with only completions, a workspace key with users Delete and prompts
+// Delete but no completions, and an admin key with users Delete.
+func attackKeys(t testing.TB, a *Authorizer) (chat, team, admin string) {
+	t.Helper()
+	chat, k := issued(t, "acme-research", "chat")
+	k.Spec.Permissions.Prompts = accessv1alpha1.AccessDisabled
+	a.Index.Set(k)
+	team, k = issued(t, "acme-research", "team")
+	k.Spec.Permissions.Completions, k.Spec.Permissions.Prompts, k.Spec.Permissions.Users = accessv1alpha1.ToggleDisabled, accessv1alpha1.AccessDelete, accessv1alpha1.AccessDelete
+	a.Index.Set(k)
+	admin, k = issued(t, "org-acme", "admin")
+	k.Status.Type, k.Status.Workspace, k.Spec.Permissions.Users = accessv1alpha1.KeyTypeAdmin, "", accessv1alpha1.AccessDelete
+	a.Index.Set(k)
+	return chat, team, admin
+}
+
+// attackCase is one request of the hostile-tenant tests, asked the same way
+// of every endpoint: nginx (/v1/auth with X-Original-*), Envoy HTTP
+// (/v1/auth/<path>) and gRPC Check.
+type attackCase struct {
+	name         string
+	key          string
+	method, path string
+	// spoof are headers the client adds, which no endpoint may trust.
+	spoof  map[string]string
+	status int
+	reason string // a fragment of the refusal
+}
+
+func attackCases(t testing.TB, a *Authorizer) []attackCase {
+	chat, team, admin := attackKeys(t, a)
+	prompts := map[string]string{"X-Original-Method": "DELETE", "X-Original-URI": "/v1/prompts/x", "X-Forwarded-Method": "DELETE", "X-Forwarded-Uri": "/v1/prompts/x"}
+	return []attackCase{
+		// Item 5: workspace keys never pass organization-level routes.
+		{"workspace key, users Delete, DELETE /v1/admin/users/u1", team, "DELETE", "/v1/admin/users/u1", nil, 403, "organization-level route"},
+		{"workspace key, users Delete, POST /v1/admin/user-invites", team, "POST", "/v1/admin/user-invites", nil, 403, "organization-level route"},
+		{"workspace key, users Delete, DELETE /v1/users/u1", team, "DELETE", "/v1/users/u1", nil, 403, "organization-level route"},
+		{"workspace key, users Delete, GET /v1/user-invites", team, "GET", "/v1/user-invites", nil, 403, "organization-level route"},
+		{"workspace key, users Delete, GET /v1/admin/workspaces", team, "GET", "/v1/admin/workspaces", nil, 403, "organization-level route"},
+		{"admin key, DELETE /v1/admin/users/u1", admin, "DELETE", "/v1/admin/users/u1", nil, 200, ""},
+		{"admin key, POST /v1/admin/user-invites?x=1", admin, "POST", "/v1/admin/user-invites?x=1", nil, 200, ""},
+		{"admin key, DELETE /v1/users/u1", admin, "DELETE", "/v1/users/u1", nil, 200, ""},
+		{"workspace key, users Delete, its own prompts", team, "DELETE", "/v1/prompts/x", nil, 200, ""},
+		// Item 6: the path is the gateway's, and ambiguous paths are refused.
+		{"completions key, client-sent X-Original-* asking prompts delete", chat, "DELETE", "/v1/prompts/x", nil, 403, "lacks a permission"},
+		{"client-sent X-Original-* on another route are ignored", chat, "POST", "/v1/images/x", prompts, 200, ""},
+		{"prompts Delete key, client-sent X-Original-* do not lend prompts", team, "POST", "/v1/images/x", prompts, 403, "lacks a permission"},
+		{"..; path parameter", chat, "POST", "/v1/images/..;/prompts/x", nil, 403, "ambiguous path"},
+		{"double-encoded dots", chat, "POST", "/v1/images/%252e%252e/prompts/x", nil, 403, "ambiguous path"},
+		{"encoded dots", chat, "POST", "/v1/images/%2e%2e/prompts/x", nil, 403, "ambiguous path"},
+		{"encoded slash", chat, "POST", "/v1/images/x%2F..%2Fprompts", nil, 403, "ambiguous path"},
+		{"dot segments", chat, "POST", "/v1/images/../prompts/x", nil, 403, "ambiguous path"},
+		{"empty segment", chat, "POST", "/v1//images/x", nil, 403, "ambiguous path"},
+		{"lower-case method", team, "delete", "/v1/prompts/x", nil, 403, "ambiguous method"},
+		{"twin: query string", chat, "POST", "/v1/images/generations?model=a%2Fb&n=1", nil, 200, ""},
+		{"twin: an escape that is not a separator", chat, "POST", "/v1/images/a%20b", nil, 200, ""},
+		{"an ambiguous path with a bad key is 401", chat[:20], "POST", "/v1/images/..;/x", nil, 401, "malformed API key"},
+	}
+}
+
+// TestAuthEndpointAttacks replays the hostile-tenant attacks on the nginx and
+// Envoy-style endpoints over HTTP.
+func TestAuthEndpointAttacks(t *testing.T) {
+	a, _, _, _ := testAuthorizer(t)
+	srv := httptest.NewServer(NewHandler(a))
+	defer srv.Close()
+	do := func(t *testing.T, method, url string, headers map[string]string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode, string(body)
+	}
+	for _, c := range attackCases(t, a) {
+		t.Run(c.name, func(t *testing.T) {
+			nginx := map[string]string{"Authorization": "Bearer " + c.key, "X-Original-Method": c.method, "X-Original-URI": c.path}
+			envoy := map[string]string{"Authorization": "Bearer " + c.key}
+			for k, v := range c.spoof {
+				envoy[k] = v
+			}
+			for endpoint, got := range map[string]func() (int, string){
+				"nginx": func() (int, string) { return do(t, "GET", srv.URL+AuthPath, nginx) },
+				"envoy": func() (int, string) { return do(t, c.method, srv.URL+AuthPath+c.path, envoy) },
+			} {
+				status, body := got()
+				if status != c.status || !strings.Contains(body, c.reason) {
+					t.Errorf("%s: %d %q; want %d with %q", endpoint, status, body, c.status, c.reason)
+				}
+			}
+		})
+	}
+	// nginx sets X-Original-URI once; two values are ambiguous.
+	_, _, admin := attackKeys(t, a)
+	req, _ := http.NewRequest("GET", srv.URL+AuthPath, nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("X-Original-Method", "GET")
+	req.Header.Add("X-Original-URI", "/v1/admin/users")
+	req.Header.Add("X-Original-URI", "/v1/chat/completions")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("two X-Original-URI headers: %d", resp.StatusCode)
 	}
 }
 

@@ -1,8 +1,11 @@
 package verifier
 
 import (
+	"errors"
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
@@ -42,6 +45,9 @@ type Entry struct {
 
 	current, previous apikey.Hash
 	hasPrevious       bool
+	// organizationUID is the UID recorded in the key's status; empty for a
+	// key issued before the operator recorded it (then the name decides).
+	organizationUID types.UID
 }
 
 // ref is an index slot: the entry a hash belongs to, and for a previous key
@@ -51,25 +57,40 @@ type ref struct {
 	until int64
 }
 
-// Index maps key hashes to APIKeys. It is safe for concurrent use; Verify
-// takes a read lock and does not allocate.
+// Index maps key hashes to APIKeys, and knows the live Organizations: a key
+// whose organization does not exist or is being deleted is NOT_FOUND. It is
+// safe for concurrent use; Verify takes a read lock and does not allocate.
 type Index struct {
 	mu     sync.RWMutex
 	byHash map[apikey.Hash]ref
-	byName map[string]*Entry
+	byName map[objectName]*Entry
+	// strings interns the strings many entries share (namespace,
+	// organization, workspace, type, organization UID), so that each is held
+	// once rather than once per key as decoded. It is reset by Replace.
+	strings map[string]string
+	// orgs are the UIDs of the Organizations that exist and are not being
+	// deleted, by name.
+	orgs map[string]types.UID
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[string]*Entry{}}
+	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[objectName]*Entry{}, strings: map[string]string{}, orgs: map[string]types.UID{}}
 }
+
+// objectName is an APIKey's namespace and name (no concatenation to allocate).
+type objectName struct{ namespace, name string }
+
+// errOrgGone is the reason of a NOT_FOUND for a key whose organization is gone.
+var errOrgGone = errors.New("the key's organization does not exist or is being deleted (or was replaced by another of the same name)")
 
 // Result is the outcome of Verify. Entry is set for every code except
 // NotFound and Malformed.
 type Result struct {
 	Code  Code
 	Entry *Entry
-	// Reason explains a Malformed result (it never contains the key).
+	// Reason explains a Malformed result, or a NotFound one for a key whose
+	// organization is gone (it never contains the key).
 	Reason error
 }
 
@@ -82,9 +103,13 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 	h := apikey.Sum(key)
 	ix.mu.RLock()
 	r, ok := ix.byHash[h]
+	live := ok && ix.liveLocked(r.entry)
 	ix.mu.RUnlock()
 	if !ok || (r.until != 0 && now.UnixNano() >= r.until) {
 		return Result{Code: NotFound}
+	}
+	if !live {
+		return Result{Code: NotFound, Reason: errOrgGone}
 	}
 	e := r.entry
 	switch {
@@ -98,6 +123,32 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 	return Result{Code: Valid, Entry: e}
 }
 
+// liveLocked reports whether e's organization is live and, when the key
+// recorded its organization's UID, is that same Organization.
+func (ix *Index) liveLocked(e *Entry) bool {
+	uid, ok := ix.orgs[e.Organization]
+	return ok && (e.organizationUID == "" || e.organizationUID == uid)
+}
+
+// SetOrganization records the UID of the live Organization name; an empty
+// uid records that it does not exist or is being deleted.
+func (ix *Index) SetOrganization(name string, uid types.UID) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if uid != "" {
+		ix.orgs[name] = uid
+	} else {
+		delete(ix.orgs, name)
+	}
+}
+
+// ReplaceOrganizations swaps the live Organizations (UIDs by name) for orgs, a full list.
+func (ix *Index) ReplaceOrganizations(orgs map[string]types.UID) {
+	ix.mu.Lock()
+	ix.orgs = orgs
+	ix.mu.Unlock()
+}
+
 // Len returns the number of APIKeys in the index.
 func (ix *Index) Len() int {
 	ix.mu.RLock()
@@ -109,14 +160,16 @@ func (ix *Index) Len() int {
 // yet) is removed, and an invalid hash (which the CRD's pattern rules out)
 // likewise, so that nothing unverifiable stays in the index.
 func (ix *Index) Set(k *accessv1alpha1.APIKey) {
-	name := k.Namespace + "/" + k.Name
 	e, ok := entryOf(k)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	name := objectName{ix.intern(k.Namespace), k.Name}
 	ix.removeLocked(name)
 	if !ok {
 		return
 	}
+	e.Namespace, e.Organization, e.Workspace = name.namespace, ix.intern(e.Organization), ix.intern(e.Workspace)
+	e.Type, e.organizationUID = accessv1alpha1.KeyType(ix.intern(string(e.Type))), types.UID(ix.intern(string(e.organizationUID)))
 	ix.byName[name] = e
 	ix.byHash[e.current] = ref{entry: e}
 	if e.hasPrevious {
@@ -124,25 +177,34 @@ func (ix *Index) Set(k *accessv1alpha1.APIKey) {
 	}
 }
 
+// intern returns the index's copy of s, adding it when new. ix.mu is held.
+func (ix *Index) intern(s string) string {
+	if in, ok := ix.strings[s]; ok {
+		return in
+	}
+	ix.strings[s] = s
+	return s
+}
+
 // Delete removes the APIKey namespace/name.
 func (ix *Index) Delete(namespace, name string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.removeLocked(namespace + "/" + name)
+	ix.removeLocked(objectName{namespace, name})
 }
 
 // Replace swaps the whole content of the index for keys (a full list).
 func (ix *Index) Replace(keys []*accessv1alpha1.APIKey) {
-	fresh := &Index{byHash: make(map[apikey.Hash]ref, len(keys)), byName: make(map[string]*Entry, len(keys))}
+	fresh := &Index{byHash: make(map[apikey.Hash]ref, len(keys)), byName: make(map[objectName]*Entry, len(keys)), strings: map[string]string{}}
 	for _, k := range keys {
 		fresh.Set(k)
 	}
 	ix.mu.Lock()
-	ix.byHash, ix.byName = fresh.byHash, fresh.byName
+	ix.byHash, ix.byName, ix.strings = fresh.byHash, fresh.byName, fresh.strings
 	ix.mu.Unlock()
 }
 
-func (ix *Index) removeLocked(name string) {
+func (ix *Index) removeLocked(name objectName) {
 	old, ok := ix.byName[name]
 	if !ok {
 		return
@@ -173,6 +235,8 @@ func entryOf(k *accessv1alpha1.APIKey) (*Entry, bool) {
 		Permissions:  PermissionsOf(&k.Spec.Permissions),
 		Disabled:     k.Spec.State == accessv1alpha1.KeyDisabled,
 		current:      current,
+
+		organizationUID: types.UID(k.Status.OrganizationUID),
 	}
 	if k.Spec.ExpiresAt != nil {
 		e.ExpiresAt = k.Spec.ExpiresAt.Time

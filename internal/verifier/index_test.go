@@ -1,12 +1,16 @@
 package verifier
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
@@ -38,6 +42,7 @@ func issued(t testing.TB, ns, name string) (string, *accessv1alpha1.APIKey) {
 func TestVerify(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ix := NewIndex()
+	ix.SetOrganization("acme", "acme-uid")
 	key, k := issued(t, "acme-research", "app")
 	ix.Set(k)
 	promptsDelete := []Need{{FeaturePrompts, LevelDelete}}
@@ -96,6 +101,43 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyOrganizationGone: a key of an organization that does not exist
+// or is being deleted is NOT_FOUND, whatever the key.
+func TestVerifyOrganizationGone(t *testing.T) {
+	now := time.Now()
+	ix := NewIndex()
+	key, k := issued(t, "acme-research", "app")
+	ix.Set(k)
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Entry != nil || !errors.Is(res.Reason, errOrgGone) {
+		t.Fatalf("before the organization is known: %+v", res)
+	}
+	ix.ReplaceOrganizations(map[string]types.UID{"other": "other-uid", "acme": "acme-uid"})
+	if res := ix.Verify(key, nil, now); res.Code != Valid {
+		t.Fatalf("a live organization: %+v", res)
+	}
+	ix.SetOrganization("acme", "")
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || !errors.Is(res.Reason, errOrgGone) {
+		t.Fatalf("once the organization is gone: %+v", res)
+	}
+	ix.SetOrganization("acme", "acme-uid")
+	ix.ReplaceOrganizations(map[string]types.UID{"other": "other-uid"})
+	if res := ix.Verify(key, nil, now); res.Code != NotFound {
+		t.Fatalf("a relist without the organization: %+v", res)
+	}
+	// A key tied to its organization's UID: a new Organization of the same
+	// name does not revive it.
+	k.Status.OrganizationUID = "acme-uid"
+	ix.Set(k)
+	ix.SetOrganization("acme", "acme-uid-2")
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || !errors.Is(res.Reason, errOrgGone) {
+		t.Fatalf("a key of a replaced organization: %+v", res)
+	}
+	ix.SetOrganization("acme", "acme-uid")
+	if res := ix.Verify(key, nil, now); res.Code != Valid {
+		t.Fatalf("a key of its own organization: %+v", res)
+	}
+}
+
 func TestVerifyMalformedNeverLooksUp(t *testing.T) {
 	ix := &Index{} // nil maps: a lookup would still work, a write would panic
 	for _, bad := range []string{"", "Bearer", strings.Repeat("x", 38), "tww_" + strings.Repeat("A", 34)} {
@@ -126,6 +168,7 @@ func TestPermissionsRoundTrip(t *testing.T) {
 func benchIndex(b *testing.B, n int) (*Index, []string) {
 	b.Helper()
 	ix := NewIndex()
+	ix.SetOrganization("acme", "acme-uid")
 	keys := make([]string, 0, 1024)
 	for i := range n {
 		key, k := issued(b, "ns", fmt.Sprintf("key-%d", i))
@@ -180,4 +223,33 @@ func BenchmarkVerifyParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkIndexMemory reports the heap the index keeps per key at 100,000
+// keys, each decoded from JSON and slimmed as the reflector delivers it (so
+// that every string is its own allocation, as in a running verifier).
+func BenchmarkIndexMemory(b *testing.B) {
+	const n = 100_000
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		ix := NewIndex()
+		for i := range n {
+			_, k := issued(b, fmt.Sprintf("acme-ws%d", i%100), fmt.Sprintf("key-%d", i))
+			k.Status.OrganizationUID = "9f1c7d2e-5b4a-4c3d-8e2f-1a2b3c4d5e6f"
+			raw, _ := json.Marshal(k)
+			decoded := &accessv1alpha1.APIKey{}
+			if err := json.Unmarshal(raw, decoded); err != nil {
+				b.Fatal(err)
+			}
+			slimmed, _ := slim(decoded)
+			ix.Set(slimmed.(*accessv1alpha1.APIKey))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/key")
+		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/n, "objects/key")
+		runtime.KeepAlive(ix)
+	}
 }

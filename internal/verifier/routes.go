@@ -32,6 +32,11 @@ type Route struct {
 	// GET and HEAD, Write for POST, PUT and PATCH, Delete for DELETE. Empty
 	// means any valid key may call the route.
 	Require []Requirement `json:"require,omitempty"`
+	// Keys is Any (the default) or Admin: an organization-level route, which
+	// only admin keys may call. A workspace key is refused on a path that any
+	// Admin rule matches, whatever its permissions and whichever rule gives
+	// the permissions, so an earlier rule cannot open it to workspace keys.
+	Keys string `json:"keys,omitempty"`
 }
 
 // Requirement is one permission a route needs.
@@ -47,6 +52,8 @@ const (
 	UnmappedDeny    = "Deny"
 	UnmappedAllow   = "Allow"
 	LevelByMethod   = "ByMethod"
+	KeysAny         = "Any"
+	KeysAdmin       = "Admin"
 )
 
 // MaxRules bounds the route map, so matching stays cheap.
@@ -70,20 +77,22 @@ func DefaultRules() []Route {
 			{Feature: "completions", Level: "Enabled"}, {Feature: "prompts", Level: "Read"},
 		}})
 	}
-	for _, r := range []struct{ path, feature string }{
-		{"/v1/prompts/**", "prompts"},
-		{"/v1/configs/**", "configs"},
-		{"/v1/guardrails/**", "guardrails"},
-		{"/v1/integrations/**", "integrations"},
-		{"/v1/providers/**", "providers"},
-		{"/v1/virtual-keys/**", "providers"},
-		{"/v1/models/**", "models"},
-		{"/v1/users/**", "users"},
-		{"/v1/admin/users/**", "users"},
-		{"/v1/user-invites/**", "users"},
-		{"/v1/admin/user-invites/**", "users"},
+	for _, r := range []struct{ path, feature, keys string }{
+		{"/v1/prompts/**", "prompts", ""},
+		{"/v1/configs/**", "configs", ""},
+		{"/v1/guardrails/**", "guardrails", ""},
+		{"/v1/integrations/**", "integrations", ""},
+		{"/v1/providers/**", "providers", ""},
+		{"/v1/virtual-keys/**", "providers", ""},
+		{"/v1/models/**", "models", ""},
+		// Team management is organization-level: admin keys only. The admin
+		// API (/v1/admin/users, /v1/admin/user-invites, /v1/admin/workspaces,
+		// ...) manages the organization's team and workspaces.
+		{"/v1/users/**", "users", KeysAdmin},
+		{"/v1/user-invites/**", "users", KeysAdmin},
+		{"/v1/admin/**", "users", KeysAdmin},
 	} {
-		rules = append(rules, Route{Path: r.path, Require: byMethod(r.feature)})
+		rules = append(rules, Route{Path: r.path, Require: byMethod(r.feature), Keys: r.keys})
 	}
 	for _, p := range []string{"/v1/analytics/**", "/v1/logs/**"} {
 		rules = append(rules, Route{Path: p, Require: []Requirement{{Feature: "metrics", Level: "Enabled"}}})
@@ -93,7 +102,9 @@ func DefaultRules() []Route {
 
 // Router is a compiled route map.
 type Router struct {
-	rules        []rule
+	rules []rule
+	// adminRules are the indexes of the rules with keys: Admin.
+	adminRules   []int
 	allowUnknown bool
 }
 
@@ -105,6 +116,8 @@ type rule struct {
 	methods []string
 	// needs are the permissions per method class; nil when the class does not match.
 	needs [numMethodClasses][]Need
+	// adminOnly marks an organization-level rule (keys: Admin).
+	adminOnly bool
 }
 
 type methodClass uint8
@@ -161,6 +174,9 @@ func (m RouteMap) Compile() (*Router, error) {
 			}
 			return nil, fmt.Errorf("routes.rules[%d]%w", i, err)
 		}
+		if c.adminOnly {
+			rt.adminRules = append(rt.adminRules, len(rt.rules))
+		}
 		rt.rules = append(rt.rules, c)
 	}
 	return rt, nil
@@ -173,9 +189,19 @@ func compileRule(r Route) (rule, error) {
 	}
 	c.segments = strings.Split(r.Path[1:], "/")
 	for i, s := range c.segments {
-		if s == "" || s == "." || s == ".." || (s == "**" && i != len(c.segments)-1) || (strings.Contains(s, "*") && s != "*" && s != "**") {
-			return c, fmt.Errorf(".path: %q: segment %d must be literal text, * or a final **", r.Path, i+1)
+		if s == "*" || (s == "**" && i == len(c.segments)-1) {
+			continue
 		}
+		if _, err := CanonicalPath("/" + s); err != nil || s == "" || strings.ContainsAny(s, "*%") {
+			return c, fmt.Errorf(".path: %q: segment %d must be literal text (RFC 3986 path characters without ; or escapes), * or a final **", r.Path, i+1)
+		}
+	}
+	switch r.Keys {
+	case "", KeysAny:
+	case KeysAdmin:
+		c.adminOnly = true
+	default:
+		return c, fmt.Errorf(".keys: %q is not Any or Admin", r.Keys)
 	}
 	for j, m := range r.Methods {
 		if m == "" || strings.ToUpper(m) != m {
@@ -221,16 +247,32 @@ func compileRule(r Route) (rule, error) {
 	return c, nil
 }
 
-// Match returns the permissions a request needs. ok is false when no rule
-// matches (or the path is not clean): the route is not allowed unless the map
-// allows unmapped routes, in which case needs is empty and ok is true.
-func (rt *Router) Match(method, path string) (needs []Need, ok bool) {
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
+// RouteMatch is what the route map says about a request.
+type RouteMatch struct {
+	// Needs are the permissions the request needs.
+	Needs []Need
+	// Mapped is false when no rule matches and the map does not allow
+	// unmapped routes: the route is not allowed.
+	Mapped bool
+	// AdminOnly marks an organization-level path (a rule with keys: Admin
+	// matches it): workspace keys are refused.
+	AdminOnly bool
+}
+
+// Match returns what a request needs. path is a CanonicalPath.
+func (rt *Router) Match(method, path string) RouteMatch {
+	m := rt.match(method, path)
+	for _, i := range rt.adminRules {
+		if m.AdminOnly {
+			break
+		}
+		r := &rt.rules[i]
+		m.AdminOnly = strings.HasPrefix(path, r.prefix) && matchSegments(r.segments, path[1:])
 	}
-	if !cleanPath(path) {
-		return nil, false
-	}
+	return m
+}
+
+func (rt *Router) match(method, path string) RouteMatch {
 	class := classOf(method)
 	for i := range rt.rules {
 		r := &rt.rules[i]
@@ -240,58 +282,16 @@ func (rt *Router) Match(method, path string) (needs []Need, ok bool) {
 		if r.needs[class] == nil || !strings.HasPrefix(path, r.prefix) || !matchSegments(r.segments, path[1:]) {
 			continue
 		}
-		return r.needs[class], true
+		return RouteMatch{Needs: r.needs[class], Mapped: true, AdminOnly: r.adminOnly}
 	}
 	if rt.allowUnknown {
-		return noNeeds, true
+		return RouteMatch{Needs: noNeeds, Mapped: true}
 	}
-	return nil, false
+	return RouteMatch{}
 }
 
-// cleanPath accepts absolute paths without empty, . or .. segments, and
-// without escaped dots, slashes or backslashes, so that
-// /v1/users/../chat/completions cannot borrow another route's permissions
-// whatever the upstream decodes. One trailing slash is allowed.
-func cleanPath(p string) bool {
-	if p == "" || p[0] != '/' || strings.IndexByte(p, '\\') >= 0 || hasEscapedSeparator(p) {
-		return false
-	}
-	if len(p) > 1 && p[len(p)-1] == '/' {
-		p = p[:len(p)-1]
-	}
-	for rest := p[1:]; ; {
-		seg := rest
-		i := strings.IndexByte(rest, '/')
-		if i >= 0 {
-			seg, rest = rest[:i], rest[i+1:]
-		}
-		if (seg == "" && len(p) > 1) || seg == "." || seg == ".." {
-			return false
-		}
-		if i < 0 {
-			return true
-		}
-	}
-}
-
-// hasEscapedSeparator reports a %2e, %2f or %5c (any case) or a truncated escape.
-func hasEscapedSeparator(p string) bool {
-	for i := strings.IndexByte(p, '%'); i >= 0; i = strings.IndexByte(p, '%') {
-		if len(p) < i+3 {
-			return true
-		}
-		switch p[i+1 : i+3] {
-		case "2e", "2E", "2f", "2F", "5c", "5C":
-			return true
-		}
-		p = p[i+3:]
-	}
-	return false
-}
-
-// matchSegments matches a clean path without its leading slash against a pattern.
+// matchSegments matches a CanonicalPath without its leading slash against a pattern.
 func matchSegments(pattern []string, path string) bool {
-	path = strings.TrimSuffix(path, "/")
 	for i, p := range pattern {
 		if p == "**" {
 			return true

@@ -23,7 +23,6 @@ func TestDefaultRoutes(t *testing.T) {
 	}{
 		{"POST", "/v1/chat/completions", completions},
 		{"POST", "/v1/chat/completions/", completions},
-		{"POST", "/v1/chat/completions?stream=true", completions},
 		{"POST", "/v1/completions", completions},
 		{"POST", "/v1/embeddings", completions},
 		{"POST", "/v1/images/generations", completions},
@@ -45,26 +44,24 @@ func TestDefaultRoutes(t *testing.T) {
 		{"GET", "/v1/analytics/graphs/requests", []Need{{FeatureMetrics, LevelEnabled}}},
 		{"GET", "/v1/logs", []Need{{FeatureMetrics, LevelEnabled}}},
 		{"GET", "/v1/admin/users", []Need{{FeatureUsers, LevelRead}}},
+		{"DELETE", "/v1/admin/users/u1", []Need{{FeatureUsers, LevelDelete}}},
+		{"POST", "/v1/admin/user-invites", []Need{{FeatureUsers, LevelWrite}}},
+		{"POST", "/v1/admin/workspaces", []Need{{FeatureUsers, LevelWrite}}},
 		{"DELETE", "/v1/users/u1", []Need{{FeatureUsers, LevelDelete}}},
 		{"POST", "/v1/user-invites", []Need{{FeatureUsers, LevelWrite}}},
 		{"OPTIONS", "/v1/prompts", nil},
 		{"GET", "/v1/unknown", nil},
 		{"GET", "/v2/chat/completions", nil},
 		{"POST", "/v1/chat", nil},
-		{"POST", "/v1/users/../chat/completions", nil},
-		{"POST", "/v1//chat/completions", nil},
-		{"GET", "/v1/prompts/%2e%2e/users", nil},
-		{"GET", "/v1/prompts/x%2Fy", nil},
-		{"GET", "/v1/prompts/x%5", nil},
-		{"GET", "/v1/prompts/a\\..\\b", nil},
-		{"GET", "/v1/prompts/hello%20world", []Need{{FeaturePrompts, LevelRead}}},
-		{"POST", "v1/chat/completions", nil},
-		{"POST", "", nil},
+		{"GET", "/v1/prompts/hello world", []Need{{FeaturePrompts, LevelRead}}},
 	}
 	for _, c := range cases {
-		got, ok := rt.Match(c.method, c.path)
-		if ok != (c.want != nil) || !sameNeeds(got, c.want) {
-			t.Errorf("%s %s = %v, %v; want %v", c.method, c.path, got, ok, c.want)
+		m := rt.Match(c.method, c.path)
+		if m.Mapped != (c.want != nil) || !sameNeeds(m.Needs, c.want) {
+			t.Errorf("%s %s = %v, %v; want %v", c.method, c.path, m.Needs, m.Mapped, c.want)
+		}
+		if org := strings.HasPrefix(c.path, "/v1/admin/") || strings.HasPrefix(c.path, "/v1/users") || strings.HasPrefix(c.path, "/v1/user-invites"); m.AdminOnly != org {
+			t.Errorf("%s %s: organization-level %v, want %v", c.method, c.path, m.AdminOnly, org)
 		}
 	}
 }
@@ -90,24 +87,42 @@ func TestConfiguredRoutes(t *testing.T) {
 		Defaults: DefaultsExclude,
 		Unmapped: UnmappedDeny,
 	})
-	if got, ok := rt.Match("GET", "/v1/batches/b1"); !ok || len(got) != 1 {
-		t.Fatalf("configured rule: %v %v", got, ok)
+	if m := rt.Match("GET", "/v1/batches/b1"); !m.Mapped || len(m.Needs) != 1 {
+		t.Fatalf("configured rule: %+v", m)
 	}
-	if _, ok := rt.Match("POST", "/v1/batches/b1"); ok {
+	if m := rt.Match("POST", "/v1/batches/b1"); m.Mapped {
 		t.Fatal("the method filter did not apply")
 	}
-	if got, ok := rt.Match("GET", "/v1/public/x"); !ok || len(got) != 0 {
-		t.Fatalf("a rule with no requirements: %v %v", got, ok)
+	if m := rt.Match("GET", "/v1/public/x"); !m.Mapped || len(m.Needs) != 0 {
+		t.Fatalf("a rule with no requirements: %+v", m)
 	}
-	if _, ok := rt.Match("POST", "/v1/chat/completions"); ok {
+	if m := rt.Match("POST", "/v1/chat/completions"); m.Mapped {
 		t.Fatal("defaults were excluded but still matched")
 	}
 	open := mustRouter(t, RouteMap{Unmapped: UnmappedAllow})
-	if got, ok := open.Match("GET", "/v1/anything"); !ok || len(got) != 0 {
-		t.Fatalf("unmapped Allow: %v %v", got, ok)
+	if m := open.Match("GET", "/v1/anything"); !m.Mapped || len(m.Needs) != 0 || m.AdminOnly {
+		t.Fatalf("unmapped Allow: %+v", m)
 	}
-	if _, ok := open.Match("GET", "/v1/../x"); ok {
-		t.Fatal("an unclean path was allowed")
+	if m := open.Match("OPTIONS", "/v1/admin/users"); !m.Mapped || !m.AdminOnly {
+		t.Fatalf("unmapped Allow on an organization-level path: %+v", m)
+	}
+}
+
+// TestOrganizationLevelScope: keys: Admin holds whichever rule gives the
+// permissions, so an earlier rule cannot open an organization-level path to
+// workspace keys.
+func TestOrganizationLevelScope(t *testing.T) {
+	rt := mustRouter(t, RouteMap{Rules: []Route{
+		{Path: "/v1/admin/health"},
+		{Path: "/v1/team/**", Keys: KeysAdmin, Require: []Requirement{{Feature: "users", Level: "Read"}}},
+		{Path: "/v1/team-public", Keys: KeysAny},
+	}})
+	for path, want := range map[string]bool{
+		"/v1/admin/health": true, "/v1/team": true, "/v1/team/x": true, "/v1/team-public": false, "/v1/chat/completions": false,
+	} {
+		if m := rt.Match("GET", path); !m.Mapped || m.AdminOnly != want {
+			t.Errorf("GET %s: %+v; want organization-level %v", path, m, want)
+		}
 	}
 }
 
@@ -123,6 +138,9 @@ func TestRouteMapErrors(t *testing.T) {
 		{RouteMap{Rules: []Route{{Path: "/v1/a*"}}}, "routes.rules[0].path"},
 		{RouteMap{Rules: []Route{{Path: "/v1//x"}}}, "routes.rules[0].path"},
 		{RouteMap{Rules: []Route{{Path: "/v1/x", Methods: []string{"get"}}}}, "routes.rules[0].methods[0]"},
+		{RouteMap{Rules: []Route{{Path: "/v1/x;y"}}}, "routes.rules[0].path"},
+		{RouteMap{Rules: []Route{{Path: "/v1/%2e"}}}, "routes.rules[0].path"},
+		{RouteMap{Rules: []Route{{Path: "/v1/x", Keys: "Workspace"}}}, `routes.rules[0].keys: "Workspace" is not Any or Admin`},
 		{RouteMap{Rules: []Route{{Path: "/v1/x", Require: []Requirement{{Feature: "billing", Level: "Read"}}}}}, `routes.rules[0].require[0].feature: unknown feature "billing"`},
 		{RouteMap{Rules: []Route{{Path: "/v1/x", Require: []Requirement{{Feature: "prompts", Level: "Wrte"}}}}}, "routes.rules[0].require[0].level"},
 		{RouteMap{Rules: []Route{{Path: "/v1/x", Require: []Requirement{{Feature: "metrics", Level: "Read"}}}}}, "metrics is on/off"},
@@ -137,27 +155,25 @@ func TestRouteMapErrors(t *testing.T) {
 	}
 }
 
-// FuzzRouteMatch checks that matching arbitrary requests never panics, that
-// an unclean path is never allowed, and that a match always has needs.
+// FuzzRouteMatch checks that matching arbitrary canonical paths never panics,
+// that a match always has needs, and that nothing under an organization-level
+// prefix is ever open to workspace keys.
 func FuzzRouteMatch(f *testing.F) {
-	rt := mustRouter(f, RouteMap{})
-	for _, s := range []string{"/v1/chat/completions", "/v1/prompts/x/completions?x=1", "/v1/../users", "//", "/v1/images/", "/", ""} {
+	rt := mustRouter(f, RouteMap{Unmapped: UnmappedAllow})
+	for _, s := range []string{"/v1/chat/completions", "/v1/prompts/x/completions?x=1", "/v1/admin/x", "/v1/users", "/v1/images/", "/", ""} {
 		f.Add("GET", s)
 	}
-	f.Fuzz(func(t *testing.T, method, path string) {
-		needs, ok := rt.Match(method, path)
-		if !ok {
+	f.Fuzz(func(t *testing.T, method, target string) {
+		path, err := CanonicalPath(target)
+		if err != nil {
 			return
 		}
-		if needs == nil {
+		m := rt.Match(method, path)
+		if m.Mapped && m.Needs == nil {
 			t.Fatal("a match without needs")
 		}
-		p := path
-		if i := strings.IndexAny(p, "?#"); i >= 0 {
-			p = p[:i]
-		}
-		if strings.Contains(p, "/../") || strings.Contains(p, "/./") || strings.Contains(p, "//") || !strings.HasPrefix(p, "/v1/") {
-			t.Fatalf("%s %q matched", method, path)
+		if (path == "/v1/admin" || strings.HasPrefix(path, "/v1/admin/") || path == "/v1/users" || strings.HasPrefix(path, "/v1/users/")) && !m.AdminOnly {
+			t.Fatalf("%s %q is not organization-level", method, target)
 		}
 	})
 }
@@ -176,7 +192,9 @@ func FuzzRouteMapCompile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rt.Match(method, request)
+		if p, err := CanonicalPath(request); err == nil {
+			rt.Match(method, p)
+		}
 	})
 }
 
@@ -184,7 +202,7 @@ func BenchmarkRouteMatch(b *testing.B) {
 	rt := mustRouter(b, RouteMap{})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := rt.Match("DELETE", "/v1/user-invites/i1"); !ok {
+		if !rt.Match("DELETE", "/v1/user-invites/i1").Mapped {
 			b.Fatal("no match")
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -46,15 +47,16 @@ const (
 	shutdownTimeout   = 10 * time.Second
 )
 
-// Server is the key verifier: an APIKey informer feeding the index, and the
-// HTTP and gRPC servers answering gateways. It needs only list and watch on
-// apikeys. It is a manager Runnable that runs on every replica.
+// Server is the key verifier: APIKey and Organization informers feeding the
+// index, and the HTTP and gRPC servers answering gateways. It needs only list
+// and watch on apikeys and organizations. It is a manager Runnable that runs
+// on every replica.
 type Server struct {
 	cfg   *rest.Config
 	opts  Options
 	auth  *Authorizer
 	ready chan struct{}
-	// synced is set once the index holds every APIKey.
+	// synced is set once the index holds every APIKey and Organization.
 	synced atomic.Bool
 	// httpAddr and grpcAddr are the bound addresses, set before ready closes.
 	httpAddr, grpcAddr string
@@ -77,7 +79,7 @@ func New(cfg *rest.Config, o Options) (*Server, error) {
 // NeedLeaderElection is false: every replica of the manager verifies keys.
 func (s *Server) NeedLeaderElection() bool { return false }
 
-// Ready is closed once the index holds every APIKey and the servers listen.
+// Ready is closed once the index holds every APIKey and Organization and the servers listen.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // HTTPAddr returns the bound HTTP address once Ready is closed.
@@ -86,10 +88,11 @@ func (s *Server) HTTPAddr() string { return s.httpAddr }
 // GRPCAddr returns the bound gRPC address once Ready is closed.
 func (s *Server) GRPCAddr() string { return s.grpcAddr }
 
-// Start listens, fills the index from an APIKey informer, then serves until
-// ctx ends. Until the initial list is loaded every endpoint but /healthz
-// answers 503 (gRPC: UNAVAILABLE), so that a restarted verifier never answers
-// NOT_FOUND for a key it has not loaded yet; /readyz turns 200 once it is.
+// Start listens, fills the index from the APIKey and Organization informers,
+// then serves until ctx ends. Until both initial lists are loaded every
+// endpoint but /healthz answers 503 (gRPC: UNAVAILABLE), so that a restarted
+// verifier never answers NOT_FOUND for a key it has not loaded yet, nor VALID
+// for a key of an organization that is gone; /readyz turns 200 once they are.
 func (s *Server) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("verifier")
 	ctx, cancel := context.WithCancel(ctx)
@@ -136,7 +139,7 @@ func (s *Server) Start(ctx context.Context) error {
 		go func() { errs <- serve() }()
 	}
 	log.Info("listening; loading APIKeys", "http", s.httpAddr, "grpc", s.grpcAddr)
-	err := s.startInformer(ctx)
+	err := s.startInformers(ctx)
 	if err == nil {
 		s.synced.Store(true)
 		close(s.ready)
@@ -160,7 +163,7 @@ func (s *Server) gate(h http.Handler) http.Handler {
 		switch {
 		case r.URL.Path == "/healthz":
 		case !s.synced.Load():
-			http.Error(w, "the verifier has not loaded every APIKey yet", http.StatusServiceUnavailable)
+			http.Error(w, "the verifier has not loaded every APIKey and Organization yet", http.StatusServiceUnavailable)
 			return
 		case r.URL.Path == "/readyz":
 			_, _ = w.Write([]byte("ok"))
@@ -173,19 +176,20 @@ func (s *Server) gate(h http.Handler) http.Handler {
 // gateGRPC answers UNAVAILABLE until the index is loaded.
 func (s *Server) gateGRPC(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if !s.synced.Load() {
-		return nil, status.Error(codes.Unavailable, "the verifier has not loaded every APIKey yet")
+		return nil, status.Error(codes.Unavailable, "the verifier has not loaded every APIKey and Organization yet")
 	}
 	return handler(ctx, req)
 }
 
 // That list and watch are all the access a verifier has: no get, no Secrets.
 // The marker generates config/rbac/verifier/role.yaml.
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys,verbs=list;watch
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys;organizations,verbs=list;watch
 
-// startInformer runs an APIKey reflector (list, then watch) whose store is
-// the index itself: each object is reduced to what verification needs as it
-// arrives, and no copy of the objects is kept. It waits for the first list.
-func (s *Server) startInformer(ctx context.Context) error {
+// startInformers runs two reflectors (list, then watch) whose stores are the
+// index itself: APIKeys, each reduced to what verification needs as it
+// arrives (no copy of the objects is kept), and the names of the live
+// Organizations. It waits for the first list of both.
+func (s *Server) startInformers(ctx context.Context) error {
 	scheme := runtime.NewScheme()
 	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
 		return err
@@ -194,25 +198,102 @@ func (s *Server) startInformer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("verifier client: %w", err)
 	}
-	lw := &toolscache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			list := &accessv1alpha1.APIKeyList{}
-			return list, c.List(ctx, list, &client.ListOptions{Raw: &o})
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return c.Watch(ctx, &accessv1alpha1.APIKeyList{}, &client.ListOptions{Raw: &o})
-		},
-	}
-	store := &indexStore{ix: s.auth.Index, synced: make(chan struct{})}
-	r := toolscache.NewReflectorWithOptions(lw, &accessv1alpha1.APIKey{}, store, toolscache.ReflectorOptions{Name: "verifier-apikeys"})
-	go r.RunWithContext(ctx)
-	select {
-	case <-store.synced:
-	case <-ctx.Done():
-		return errors.New("stopped before the verifier's APIKey list was loaded (is list/watch on apikeys allowed?)")
+	keys := &indexStore{ix: s.auth.Index, synced: make(chan struct{})}
+	orgs := &orgStore{ix: s.auth.Index, synced: make(chan struct{})}
+	reflect(ctx, c, func() client.ObjectList { return &accessv1alpha1.APIKeyList{} }, &accessv1alpha1.APIKey{}, keys, "verifier-apikeys")
+	reflect(ctx, c, func() client.ObjectList { return &accessv1alpha1.OrganizationList{} }, &accessv1alpha1.Organization{}, orgs, "verifier-organizations")
+	for _, synced := range []chan struct{}{orgs.synced, keys.synced} {
+		select {
+		case <-synced:
+		case <-ctx.Done():
+			return errors.New("stopped before the verifier's APIKey and Organization lists were loaded (are list/watch on apikeys and organizations allowed?)")
+		}
 	}
 	// The first list's objects are garbage now; give their memory back.
 	debug.FreeOSMemory()
+	return nil
+}
+
+// reflect runs a reflector of the objects newList lists into store until ctx ends.
+func reflect(ctx context.Context, c client.WithWatch, newList func() client.ObjectList, obj runtime.Object, store toolscache.ReflectorStore, name string) {
+	lw := &toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			// The reflector streams its first list (watch-list, a consistent
+			// read); when it falls back to a plain list, that asks for "0",
+			// whatever the API server's cache holds. Read the latest instead,
+			// so a key revoked just before the start is never served as valid.
+			if o.ResourceVersion == "0" {
+				o.ResourceVersion = ""
+			}
+			list := newList()
+			return list, c.List(ctx, list, &client.ListOptions{Raw: &o})
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, newList(), &client.ListOptions{Raw: &o})
+		},
+	}
+	r := toolscache.NewReflectorWithOptions(lw, obj, store, toolscache.ReflectorOptions{Name: name})
+	go r.RunWithContext(ctx)
+}
+
+// orgStore is the Organization reflector's store: it keeps the names and
+// UIDs of the live Organizations in the index. An Organization being deleted is not live,
+// nor is one whose object was removed without the operator's clean-up (its
+// finalizer stripped): either way its keys stop verifying.
+type orgStore struct {
+	ix     *Index
+	once   sync.Once
+	synced chan struct{}
+}
+
+// Transformer keeps only what the store reads.
+func (st *orgStore) Transformer() toolscache.TransformFunc {
+	return func(obj any) (any, error) {
+		o, ok := obj.(*accessv1alpha1.Organization)
+		if !ok {
+			return obj, nil
+		}
+		out := &accessv1alpha1.Organization{}
+		out.Name, out.UID, out.ResourceVersion, out.DeletionTimestamp = o.Name, o.UID, o.ResourceVersion, o.DeletionTimestamp
+		return out, nil
+	}
+}
+
+func (st *orgStore) Add(obj any) error    { return st.set(obj, true) }
+func (st *orgStore) Update(obj any) error { return st.set(obj, true) }
+func (st *orgStore) Delete(obj any) error { return st.set(obj, false) }
+func (st *orgStore) Resync() error        { return nil }
+
+// Replace swaps in a full list: the first one marks the Organizations loaded.
+func (st *orgStore) Replace(objs []any, _ string) error {
+	orgs := make(map[string]types.UID, len(objs))
+	for _, obj := range objs {
+		o, ok := obj.(*accessv1alpha1.Organization)
+		if !ok {
+			return fmt.Errorf("the verifier's store got a %T, not an Organization", obj)
+		}
+		if o.DeletionTimestamp.IsZero() {
+			orgs[o.Name] = o.UID
+		}
+	}
+	st.ix.ReplaceOrganizations(orgs)
+	st.once.Do(func() { close(st.synced) })
+	return nil
+}
+
+func (st *orgStore) set(obj any, exists bool) error {
+	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	o, ok := obj.(*accessv1alpha1.Organization)
+	if !ok {
+		return fmt.Errorf("the verifier's store got a %T, not an Organization", obj)
+	}
+	var uid types.UID
+	if exists && o.DeletionTimestamp.IsZero() {
+		uid = o.UID
+	}
+	st.ix.SetOrganization(o.Name, uid)
 	return nil
 }
 
@@ -282,7 +363,7 @@ func slim(obj any) (any, error) {
 	out.Name, out.Namespace, out.UID, out.ResourceVersion = k.Name, k.Namespace, k.UID, k.ResourceVersion
 	out.Spec.Permissions, out.Spec.State, out.Spec.ExpiresAt = k.Spec.Permissions, k.Spec.State, k.Spec.ExpiresAt
 	out.Status = accessv1alpha1.APIKeyStatus{
-		Type: k.Status.Type, Organization: k.Status.Organization, Workspace: k.Status.Workspace,
+		Type: k.Status.Type, Organization: k.Status.Organization, OrganizationUID: k.Status.OrganizationUID, Workspace: k.Status.Workspace,
 		Hash: k.Status.Hash, PreviousHash: k.Status.PreviousHash, PreviousValidUntil: k.Status.PreviousValidUntil,
 	}
 	return out, nil

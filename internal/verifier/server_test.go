@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,10 @@ func controlPlane(t testing.TB) *controlplane.Env {
 		if cpErr == nil {
 			admin, cpErr = client.New(cpEnv.Config, client.Options{Scheme: scheme})
 		}
+		if cpErr == nil {
+			// The organization of the keys issueKey makes.
+			cpErr = admin.Create(context.Background(), &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "acme"}})
+		}
 	})
 	if cpErr != nil {
 		t.Fatal(cpErr)
@@ -97,13 +102,20 @@ func startVerifier(t testing.TB) *verifier.Server {
 
 var nsCounter int
 
-// issueKey creates an APIKey and writes its status as the operator would,
-// returning the plaintext (never stored anywhere in the cluster here).
+// issueKey creates an APIKey of organization acme and writes its status as
+// the operator would, returning the plaintext (never stored anywhere in the
+// cluster here).
 func issueKey(t testing.TB, perms accessv1alpha1.APIKeyPermissions) (string, *accessv1alpha1.APIKey) {
+	t.Helper()
+	return issueKeyOf(t, "acme", perms)
+}
+
+// issueKeyOf is issueKey for a key of organization org.
+func issueKeyOf(t testing.TB, org string, perms accessv1alpha1.APIKeyPermissions) (string, *accessv1alpha1.APIKey) {
 	t.Helper()
 	ctx := context.Background()
 	nsCounter++
-	ns := fmt.Sprintf("acme-ws%d", nsCounter)
+	ns := fmt.Sprintf("%s-ws%d", org, nsCounter)
 	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +129,11 @@ func issueKey(t testing.TB, perms accessv1alpha1.APIKeyPermissions) (string, *ac
 	}
 	k.Status = accessv1alpha1.APIKeyStatus{
 		Hash: apikey.Sum(plain).String(), DisplayPrefix: apikey.DisplayPrefix(plain),
-		Type: accessv1alpha1.KeyTypeWorkspace, Organization: "acme", Workspace: ns,
+		Type: accessv1alpha1.KeyTypeWorkspace, Organization: org, Workspace: ns,
+	}
+	o := &accessv1alpha1.Organization{}
+	if err := admin.Get(ctx, client.ObjectKey{Name: org}, o); err == nil {
+		k.Status.OrganizationUID = string(o.UID)
 	}
 	if err := admin.Status().Update(ctx, k); err != nil {
 		t.Fatal(err)
@@ -126,6 +142,11 @@ func issueKey(t testing.TB, perms accessv1alpha1.APIKeyPermissions) (string, *ac
 }
 
 func postVerify(t testing.TB, base, key string) string {
+	t.Helper()
+	return verify(t, base, key).Result
+}
+
+func verify(t testing.TB, base, key string) verifier.VerifyResponse {
 	t.Helper()
 	body, _ := json.Marshal(verifier.VerifyRequest{Key: key})
 	resp, err := http.Post(base+"/v1/verify", "application/json", bytes.NewReader(body))
@@ -137,7 +158,7 @@ func postVerify(t testing.TB, base, key string) string {
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		t.Fatal(err)
 	}
-	return out.Result
+	return out
 }
 
 func eventuallyResult(t testing.TB, base, key, want string) {
@@ -203,6 +224,111 @@ func TestVerifierFollowsAPIKeys(t *testing.T) {
 	eventuallyResult(t, base, rotated, "NOT_FOUND")
 }
 
+// TestStartRefusesWhatChangedWhileDown: keys deleted or disabled while a
+// verifier was down are refused from the first answer of the next one (it
+// serves nothing before both lists are loaded), and its first answer for a
+// live key is VALID.
+func TestStartRefusesWhatChangedWhileDown(t *testing.T) {
+	controlPlane(t)
+	ctx := context.Background()
+	deleted, dk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	disabled, sk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	live, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	first := startVerifier(t)
+	for _, k := range []string{deleted, disabled, live} {
+		if got := postVerify(t, "http://"+first.HTTPAddr(), k); got != "VALID" {
+			t.Fatalf("before the changes: %s", got)
+		}
+	}
+	// The changes the next verifier never sees as watch events.
+	if err := admin.Delete(ctx, dk); err != nil {
+		t.Fatal(err)
+	}
+	sk.Spec.State = accessv1alpha1.KeyDisabled
+	if err := admin.Update(ctx, sk); err != nil {
+		t.Fatal(err)
+	}
+	next := startVerifier(t)
+	base := "http://" + next.HTTPAddr()
+	for key, want := range map[string]string{deleted: "NOT_FOUND", disabled: "DISABLED", live: "VALID"} {
+		if got := postVerify(t, base, key); got != want {
+			t.Errorf("first answer: %s, want %s", got, want)
+		}
+	}
+}
+
+// TestOrganizationGoneKeysStopVerifying replays an organization removed
+// without the operator's clean-up: its keys stop verifying over HTTP as soon
+// as it is being deleted, and stay refused once the platform strips its
+// finalizer and the object is gone. A key whose organization did not exist
+// when the verifier started is refused from its first answer.
+func TestOrganizationGoneKeysStopVerifying(t *testing.T) {
+	controlPlane(t)
+	ctx := context.Background()
+	org := &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "doomed", Finalizers: []string{accessv1alpha1.Finalizer}}}
+	if err := admin.Create(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	doomed, _ := issueKeyOf(t, "doomed", accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	orphan, _ := issueKeyOf(t, "never-created", accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	v := startVerifier(t)
+	base := "http://" + v.HTTPAddr()
+	if got := verify(t, base, orphan); got.Result != "NOT_FOUND" || !strings.Contains(got.Reason, "organization does not exist") || got.Organization != "" {
+		t.Fatalf("a key of an organization that does not exist, first answer: %+v", got)
+	}
+	if got := postVerify(t, base, doomed); got != "VALID" {
+		t.Fatalf("a key of a live organization: %s", got)
+	}
+	if err := admin.Delete(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyResult(t, base, doomed, "NOT_FOUND")
+	// The platform strips the finalizer: the object goes without clean-up.
+	if err := admin.Get(ctx, client.ObjectKeyFromObject(org), org); err != nil {
+		t.Fatal(err)
+	}
+	org.Finalizers = nil
+	if err := admin.Update(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, ctx, "the organization is gone", func() error {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(org), org); err == nil {
+			return fmt.Errorf("still there")
+		}
+		return nil
+	})
+	status, body := authRequest(t, base, doomed, "POST", "/v1/chat/completions")
+	if status != 401 || !strings.Contains(body, "organization does not exist") {
+		t.Fatalf("/v1/auth with a key of a removed organization: %d %s", status, body)
+	}
+	// A new Organization of the same name does not revive the old key: it
+	// recorded the UID of the organization it was issued for.
+	if err := admin.Create(ctx, &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := issueKeyOf(t, "doomed", accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	eventuallyResult(t, base, fresh, "VALID")
+	if got := postVerify(t, base, doomed); got != "NOT_FOUND" {
+		t.Fatalf("the old key once an Organization of the same name exists again: %s", got)
+	}
+}
+
+// authRequest asks the nginx auth endpoint about one request.
+func authRequest(t testing.TB, base, key, method, uri string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+verifier.AuthPath, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("X-Original-Method", method)
+	req.Header.Set("X-Original-URI", uri)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 // TestNginxAuthRequest puts a real nginx with auth_request (the front door's
 // configuration, internal/frontdoor) in front of a small upstream, with the
 // verifier as the auth service. test/gateway runs the same in front of the
@@ -213,6 +339,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	controlPlane(t)
 	ctx := context.Background()
 	reader, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled", Prompts: "Read"})
+	team, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Users: "Delete"})
 	disabledKey, disabled := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
 	disabled.Spec.State = accessv1alpha1.KeyDisabled
 	if err := admin.Update(ctx, disabled); err != nil {
@@ -235,10 +362,13 @@ func TestNginxAuthRequest(t *testing.T) {
 	t.Cleanup(proc.Stop)
 	gateway := "http://" + conf.Listen
 
-	call := func(method, path, key string) int {
+	call := func(method, path, key string, headers ...string) int {
 		t.Helper()
 		req, _ := http.NewRequest(method, gateway+path, nil)
 		req.Header.Set("Authorization", "Bearer "+key)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -260,6 +390,23 @@ func TestNginxAuthRequest(t *testing.T) {
 	<-seen
 	if got := call("DELETE", "/v1/prompts/x", reader); got != 403 {
 		t.Fatalf("Prompts Read, DELETE /v1/prompts/x: %d", got)
+	}
+	// nginx sends $request_uri: a query string is the client's business.
+	if got := call("POST", "/v1/chat/completions?stream=true&x=%2e%2e", reader); got != 200 {
+		t.Fatalf("a query string: %d", got)
+	}
+	<-seen
+	// A client's own X-Original-* never reach the verifier: nginx sets them.
+	if got := call("DELETE", "/v1/prompts/x", reader, "X-Original-Method", "POST", "X-Original-URI", "/v1/chat/completions"); got != 403 {
+		t.Fatalf("DELETE /v1/prompts/x with client-sent X-Original-*: %d", got)
+	}
+	for _, path := range []string{"/v1/images/..;/prompts/x", "/v1/images/%252e%252e/prompts/x", "/v1/images/%2e%2e/prompts/x", "/v1/images/x;p=1"} {
+		if got := call("POST", path, reader); got != 403 && got != 400 {
+			t.Fatalf("an ambiguous path %s: %d", path, got)
+		}
+	}
+	if got := call("DELETE", "/v1/admin/users/u1", team); got != 403 {
+		t.Fatalf("a workspace key with users Delete on DELETE /v1/admin/users/u1: %d", got)
 	}
 	if got := call("POST", "/v1/chat/completions", disabledKey); got != 401 {
 		t.Fatalf("a disabled key: %d", got)

@@ -8,6 +8,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
 )
 
 // secretVerbs is everything the operator may do to Secrets: it writes each
@@ -25,7 +26,7 @@ var dangerous = []string{"pods/exec", "pods/attach", "pods/portforward", "nodes/
 // needs; bind and escalate only on named roles; webhook configurations written
 // only by name; no impersonation or exec;
 // bindings only to roles the install itself defines; the standalone verifier
-// may only list and watch APIKeys.
+// may only list and watch APIKeys and Organizations.
 func TestRenderedRBACIsLeastPrivilege(t *testing.T) {
 	for _, in := range renderAll(t) {
 		t.Run(in.name, func(t *testing.T) {
@@ -59,9 +60,9 @@ func TestRenderedRBACIsLeastPrivilege(t *testing.T) {
 			}
 			for name, rules := range roles {
 				if isVerifierRole(name) {
-					want := []rbacv1.PolicyRule{{APIGroups: []string{"access.tenantward.io"}, Resources: []string{"apikeys"}, Verbs: []string{"list", "watch"}}}
+					want := []rbacv1.PolicyRule{{APIGroups: []string{"access.tenantward.io"}, Resources: []string{"apikeys", "organizations"}, Verbs: []string{"list", "watch"}}}
 					if fmt.Sprint(rules) != fmt.Sprint(want) {
-						t.Errorf("%s grants %v; the verifier may only list and watch APIKeys", name, rules)
+						t.Errorf("%s grants %v; the verifier may only list and watch APIKeys and Organizations", name, rules)
 					}
 				}
 			}
