@@ -8,7 +8,6 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-
 )
 
 // secretVerbs is everything the operator may do to Secrets: it writes each
