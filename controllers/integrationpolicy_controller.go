@@ -188,31 +188,6 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(IntegrationPolicyFieldManager), client.ForceOwnership)
 }
 
-// namespaceTenancy returns the organization and workspace a namespace the
-// operator made belongs to; both are empty for any other namespace.
-func namespaceTenancy(ctx context.Context, c client.Reader, name string) (org, ws string, err error) {
-	ns := &corev1.Namespace{}
-	if err := c.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
-		return "", "", client.IgnoreNotFound(err)
-	}
-	owner, _ := tenancy.OwnerOf(ns)
-	return owner.Organization, owner.Workspace, nil
-}
-
-// findWorkspace returns the Workspace named ws of organization org, or nil.
-func findWorkspace(ctx context.Context, c client.Reader, org, ws string) (*accessv1alpha1.Workspace, error) {
-	list := &accessv1alpha1.WorkspaceList{}
-	if err := c.List(ctx, list); err != nil {
-		return nil, err
-	}
-	for i := range list.Items {
-		if w := &list.Items[i]; w.Name == ws && w.Spec.Organization == org {
-			return w, nil
-		}
-	}
-	return nil, nil
-}
-
 // workspacesOf lists the Workspaces a policy affects: every Workspace of the
 // organization for an org policy, the one Workspace for a workspace policy.
 func (r *integrationPolicyReconciler) workspacesOf(ctx context.Context, pol client.Object) []accessv1alpha1.Workspace {

@@ -517,8 +517,3 @@ func subjectApply(s rbacv1.Subject) *rbacv1ac.SubjectApplyConfiguration {
 	}
 	return a
 }
-
-// orgOfName maps an Organization to its own request.
-func orgOfName(_ context.Context, obj client.Object) []reconcile.Request {
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: obj.GetName()}}}
-}
