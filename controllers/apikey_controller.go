@@ -6,7 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -100,7 +99,7 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		setReady(&key.Status.Conditions, key.Generation, metav1.ConditionFalse, reasonNotInTenantNamespace,
 			fmt.Sprintf("namespace %s carries no %s label: an APIKey belongs in an org namespace (admin key) or a workspace namespace (workspace key)", key.Namespace, accessv1alpha1.LabelOrganization))
 		key.Status.ObservedGeneration = key.Generation
-		return ctrl.Result{}, r.patchStatus(ctx, before, key)
+		return ctrl.Result{}, patchStatusLocked(ctx, r.Client, before, key, &before.Status, &key.Status)
 	}
 	if err := r.recordOrganization(ctx, key, org); err != nil {
 		return ctrl.Result{}, err
@@ -115,10 +114,10 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if secret == secretConflict {
 		msg := fmt.Sprintf("Secret %s exists and is not this APIKey's delivery Secret; the operator does not take it over: delete or rename it, or set spec.secretName", key.Status.SecretName)
 		if setReady(&key.Status.Conditions, key.Generation, metav1.ConditionFalse, reasonSecretConflict, msg) {
-			r.events.Eventf(key, nil, corev1.EventTypeWarning, reasonSecretConflict, "Issue", msg)
+			announce(ctx, r.events, key, nil, corev1.EventTypeWarning, reasonSecretConflict, "Issue", msg)
 		}
 		key.Status.ObservedGeneration = key.Generation
-		return ctrl.Result{RequeueAfter: conflictRecheck}, r.patchStatus(ctx, before, key)
+		return ctrl.Result{RequeueAfter: conflictRecheck}, patchStatusLocked(ctx, r.Client, before, key, &before.Status, &key.Status)
 	}
 
 	in := lifecycle.Input{
@@ -134,7 +133,7 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 	}
 	key.Status = d.Status(in, apikey.Sum(plaintext).String(), apikey.DisplayPrefix(plaintext))
-	if err := r.patchStatus(ctx, before, key); err != nil {
+	if err := patchStatusLocked(ctx, r.Client, before, key, &before.Status, &key.Status); err != nil {
 		return ctrl.Result{}, err
 	}
 	if d.Issue != lifecycle.NoIssue {
@@ -219,21 +218,13 @@ func (r *apiKeyReconciler) applySecret(ctx context.Context, key *accessv1alpha1.
 	return r.Apply(ctx, s, client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership)
 }
 
-// patchStatus writes status when it changed, with an optimistic lock.
-func (r *apiKeyReconciler) patchStatus(ctx context.Context, before, key *accessv1alpha1.APIKey) error {
-	if equality.Semantic.DeepEqual(before.Status, key.Status) {
-		return nil
-	}
-	return r.Status().Patch(ctx, key, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-}
-
 // report emits the events and audit records of what this reconcile did.
 func (r *apiKeyReconciler) report(ctx context.Context, before, key *accessv1alpha1.APIKey, d lifecycle.Decision) {
 	emit := func(action, eventType, verb, msg string) {
 		rec := audit.OperatorAction(action, apiKeyGVK, key, msg)
 		rec.Organization, rec.Workspace = key.Status.Organization, key.Status.Workspace
 		r.audit.Record(ctx, rec)
-		r.events.Eventf(key, nil, eventType, audit.EventReason(action), verb, msg)
+		announce(ctx, r.events, key, nil, eventType, audit.EventReason(action), verb, msg)
 	}
 	display, secret := key.Status.DisplayPrefix, key.Status.SecretName
 	switch d.Issue {

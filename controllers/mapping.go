@@ -4,8 +4,11 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -46,3 +49,12 @@ func orgOfNamespace(c client.Reader) handler.MapFunc {
 func orgOfName(_ context.Context, obj client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: obj.GetName()}}}
 }
+
+// managedOnly passes the events of objects labelled as the operator's.
+var managedOnly = builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+	return o.GetLabels()[accessv1alpha1.LabelManagedBy] == accessv1alpha1.ManagedByValue
+}))
+
+// countOnly passes the events of objects that status counts: their creation
+// and deletion, not their updates.
+var countOnly = builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})

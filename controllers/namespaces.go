@@ -80,7 +80,7 @@ func ensureNamespace(ctx context.Context, d namespaceDeps, obj client.Object, na
 	case err == nil:
 		if cerr := tenancy.ClaimError(ns, owner); cerr != nil {
 			if !hasReason(obj, reasonNamespaceConflict) {
-				d.events.Eventf(obj, nil, corev1.EventTypeWarning, reasonNamespaceConflict, "CreateNamespace", cerr.Error())
+				announce(ctx, d.events, obj, nil, corev1.EventTypeWarning, reasonNamespaceConflict, "CreateNamespace", cerr.Error())
 			}
 			return &claimError{cerr}
 		}
@@ -103,7 +103,7 @@ func ensureNamespace(ctx context.Context, d namespaceDeps, obj client.Object, na
 	ns.Name, ns.Labels = name, tenancy.Labels(owner.Organization, owner.Workspace)
 	rec := audit.OperatorAction(audit.ActionNamespaceCreated, corev1.SchemeGroupVersion.WithKind("Namespace"), ns, "namespace of "+owner.String())
 	d.audit.Record(ctx, rec)
-	d.events.Eventf(obj, nil, corev1.EventTypeNormal, audit.EventReason(rec.Action), "CreateNamespace", "created namespace %s", name)
+	announce(ctx, d.events, obj, nil, corev1.EventTypeNormal, audit.EventReason(rec.Action), "CreateNamespace", "created namespace "+name)
 	return nil
 }
 
@@ -138,6 +138,6 @@ func deleteNamespace(ctx context.Context, d namespaceDeps, obj client.Object, na
 	}
 	rec := audit.OperatorAction(audit.ActionNamespaceDeleted, corev1.SchemeGroupVersion.WithKind("Namespace"), ns, owner.String()+" deleted")
 	d.audit.Record(ctx, rec)
-	d.events.Eventf(obj, nil, corev1.EventTypeNormal, audit.EventReason(rec.Action), "DeleteNamespace", "deleted namespace %s", name)
+	announce(ctx, d.events, obj, nil, corev1.EventTypeNormal, audit.EventReason(rec.Action), "DeleteNamespace", "deleted namespace "+name)
 	return nil
 }

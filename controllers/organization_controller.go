@@ -13,13 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/audit"
@@ -42,10 +39,6 @@ const (
 // concurrentReconciles lets each tenancy controller work on several
 // organizations or workspaces at once, so API latency, not CPU, is hidden.
 const concurrentReconciles = 4
-
-// countOnly passes the events of objects that status counts: their creation
-// and deletion, not their updates.
-var countOnly = builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})
 
 // conflictRetry re-checks a namespace clash: the clashing namespace is not in
 // the operator's cache, so its removal sends no event.
@@ -168,7 +161,7 @@ func (r *organizationReconciler) ensureMasterKey(ctx context.Context, org *acces
 	}
 	rec := audit.OperatorAction(audit.ActionMasterKeyIssued, accessv1alpha1.GroupVersion.WithKind("APIKey"), key, "master admin key object created for organization "+org.Name)
 	r.audit.Record(ctx, rec)
-	r.events.Eventf(org, key, corev1.EventTypeNormal, audit.EventReason(rec.Action), "CreateMasterKey", "created master APIKey %s/%s", ns, MasterKeyName)
+	announce(ctx, r.events, org, key, corev1.EventTypeNormal, audit.EventReason(rec.Action), "CreateMasterKey", "created master APIKey "+ns+"/"+MasterKeyName)
 	return nil
 }
 
@@ -231,7 +224,7 @@ func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alph
 			msg := fmt.Sprintf("organization %s still has %d workspaces (%s): delete them first, or set spec.deletionPolicy to Cascade",
 				org.Name, len(workspaces), namesOf(workspaces))
 			if setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonDeletionBlocked, msg) {
-				r.events.Eventf(org, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
+				announce(ctx, r.events, org, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
 			}
 		}
 		org.Status.ObservedGeneration = observedGeneration(org.Status.Conditions, org.Status.ObservedGeneration)

@@ -25,6 +25,7 @@ func SetupWithManager(mgr ctrl.Manager, d Deps) error {
 		setupOrganization,
 		setupWorkspace,
 		setupMembership,
+		setupClusterRole,
 		setupAPIKey,
 		setupIntegrationPolicy,
 	}
