@@ -23,9 +23,9 @@ import (
 )
 
 // IntegrationPolicyFieldManager is the server-side apply field manager of the
-// IntegrationPolicy controller. It owns IntegrationPolicy status and, on
-// Workspaces, only status.integrationAccess, so it never fights the Workspace
-// controller over the rest of Workspace status.
+// IntegrationPolicy controller. On Workspaces it owns only
+// status.integrationAccess, so it never fights the Workspace controller over
+// the rest of Workspace status (status.go).
 const IntegrationPolicyFieldManager = "tenantward-integrationpolicy"
 
 // Condition types and reasons of IntegrationPolicy.
@@ -75,25 +75,23 @@ func setupIntegrationPolicy(mgr ctrl.Manager, _ Deps) error {
 		Complete(reconcile.Func(r.reconcileWorkspace))
 }
 
-// reconcilePolicy computes one IntegrationPolicy's status and patches it when it changed.
+// reconcilePolicy computes one IntegrationPolicy's status and patches it when
+// it changed (patchStatus, status.go).
 func (r *integrationPolicyReconciler) reconcilePolicy(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pol := &accessv1alpha1.IntegrationPolicy{}
 	if err := r.Get(ctx, req.NamespacedName, pol); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	status := *pol.Status.DeepCopy()
-	status.ObservedGeneration = pol.Generation
-	if err := r.computePolicyStatus(ctx, pol, &status); err != nil {
+	before := pol.DeepCopy()
+	pol.Status.ObservedGeneration = pol.Generation
+	if err := r.computePolicyStatus(ctx, pol, &pol.Status); err != nil {
 		return ctrl.Result{}, err
 	}
-	if equality.Semantic.DeepEqual(status, pol.Status) {
-		return ctrl.Result{}, nil
+	if c := meta.FindStatusCondition(pol.Status.Conditions, ConditionOverrideRejected); c != nil && c.Status == metav1.ConditionTrue &&
+		!meta.IsStatusConditionTrue(before.Status.Conditions, ConditionOverrideRejected) {
+		announce(ctx, r.events, pol, nil, corev1.EventTypeWarning, c.Reason, "Override", c.Message)
 	}
-	if c := meta.FindStatusCondition(status.Conditions, ConditionOverrideRejected); c != nil && c.Status == metav1.ConditionTrue &&
-		!meta.IsStatusConditionTrue(pol.Status.Conditions, ConditionOverrideRejected) {
-		r.events.Eventf(pol, nil, corev1.EventTypeWarning, c.Reason, "Override", c.Message)
-	}
-	return ctrl.Result{}, applyStatus(ctx, r.Client, pol, &status)
+	return ctrl.Result{}, patchStatus(ctx, r.Client, before, pol, &before.Status, &pol.Status)
 }
 
 // computePolicyStatus fills scope, effective, rejectedOverrides and the Ready
@@ -167,25 +165,22 @@ func (r *integrationPolicyReconciler) reconcileWorkspace(ctx context.Context, re
 	if equality.Semantic.DeepEqual(effective, ws.Status.IntegrationAccess) {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{}, applyStatus(ctx, r.Client, ws, &accessv1alpha1.WorkspaceStatus{IntegrationAccess: effective})
+	return ctrl.Result{}, r.applyIntegrationAccess(ctx, ws, effective)
 }
 
-// applyStatus server-side applies status (only its non-empty fields) to obj's
-// status subresource as IntegrationPolicyFieldManager.
-func applyStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
-	gvk, err := c.GroupVersionKindFor(obj)
-	if err != nil {
-		return err
-	}
-	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(status)
+// applyIntegrationAccess server-side applies status.integrationAccess, and
+// nothing else, to a Workspace's status as IntegrationPolicyFieldManager: the
+// one status field with a second writer (status.go says why).
+func (r *integrationPolicyReconciler) applyIntegrationAccess(ctx context.Context, ws *accessv1alpha1.Workspace, access []accessv1alpha1.EffectiveIntegrationAccess) error {
+	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&accessv1alpha1.WorkspaceStatus{IntegrationAccess: access})
 	if err != nil {
 		return err
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"status": content}}
-	u.SetGroupVersionKind(gvk)
-	u.SetName(obj.GetName())
-	u.SetNamespace(obj.GetNamespace())
-	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(IntegrationPolicyFieldManager), client.ForceOwnership)
+	u.SetGroupVersionKind(accessv1alpha1.GroupVersion.WithKind("Workspace"))
+	u.SetName(ws.Name)
+	u.SetNamespace(ws.Namespace)
+	return r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(IntegrationPolicyFieldManager), client.ForceOwnership)
 }
 
 // workspacesOf lists the Workspaces a policy affects: every Workspace of the
