@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -13,8 +14,13 @@ func addFinalizer(ctx context.Context, c client.Client, obj client.Object) error
 	return patchFinalizer(ctx, c, obj, accessv1alpha1.Finalizer, true)
 }
 
+// removeFinalizer lets obj's deletion proceed once its cleanup is done.
 func removeFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
-	return patchFinalizer(ctx, c, obj, accessv1alpha1.Finalizer, false)
+	if err := patchFinalizer(ctx, c, obj, accessv1alpha1.Finalizer, false); err != nil {
+		return err
+	}
+	ctrl.LoggerFrom(ctx).Info("deletion released: cleanup done, finalizer removed", "finalizer", accessv1alpha1.Finalizer)
+	return nil
 }
 
 // patchFinalizer adds or removes a finalizer, failing with a conflict if obj

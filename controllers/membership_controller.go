@@ -173,7 +173,11 @@ func (r *membershipReconciler) guardOwners(ctx context.Context, orgName string, 
 		leaving = leaving[1:]
 	}
 	for _, m := range leaving {
-		errs = append(errs, patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, false))
+		err := patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, false)
+		if err == nil {
+			ctrl.LoggerFrom(ctx).Info("owner Membership released: another owner remains or is held", "membership", client.ObjectKeyFromObject(m))
+		}
+		errs = append(errs, err)
 	}
 	return held, errors.Join(errs...)
 }

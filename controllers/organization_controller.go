@@ -218,8 +218,10 @@ func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alph
 					return ctrl.Result{}, err
 				}
 			}
-			setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonDeleting,
-				fmt.Sprintf("deleting: waiting for %d workspaces to be deleted", len(workspaces)))
+			msg := fmt.Sprintf("deleting: waiting for %d workspaces to be deleted", len(workspaces))
+			if setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonDeleting, msg) {
+				ctrl.LoggerFrom(ctx).Info(msg, "reason", reasonDeleting, "deletionPolicy", org.Spec.DeletionPolicy)
+			}
 		} else {
 			msg := fmt.Sprintf("organization %s still has %d workspaces (%s): delete them first, or set spec.deletionPolicy to Cascade",
 				org.Name, len(workspaces), namesOf(workspaces))
