@@ -63,3 +63,24 @@ func findWorkspace(ctx context.Context, c client.Reader, org, ws string) (*acces
 	}
 	return nil, nil
 }
+
+// affectedWorkspaces lists the Workspaces a policy affects: every Workspace of the
+// organization for an org policy, the one Workspace for a workspace policy.
+func affectedWorkspaces(ctx context.Context, c client.Reader, pol client.Object) []accessv1alpha1.Workspace {
+	org, wsName, err := namespaceTenancy(ctx, c, pol.GetNamespace())
+	if err != nil || org == "" {
+		return nil
+	}
+	if wsName != "" {
+		ws, err := findWorkspace(ctx, c, org, wsName)
+		if err != nil || ws == nil {
+			return nil
+		}
+		return []accessv1alpha1.Workspace{*ws}
+	}
+	list := &accessv1alpha1.WorkspaceList{}
+	if err := c.List(ctx, list, client.InNamespace(pol.GetNamespace())); err != nil {
+		return nil
+	}
+	return list.Items
+}

@@ -28,6 +28,7 @@ func SetupWithManager(mgr ctrl.Manager, d Deps) error {
 		setupClusterRole,
 		setupAPIKey,
 		setupIntegrationPolicy,
+		setupIntegrationAccess,
 	}
 	for _, setup := range setups {
 		if err := setup(mgr, d); err != nil {

@@ -48,12 +48,15 @@ func setReady(conds *[]metav1.Condition, generation int64, status metav1.Conditi
 // precondition, so a reconcile working from a stale cache fails there
 // instead of acting twice.
 //
-// One field has a second writer: a Workspace's status.integrationAccess is
-// the IntegrationPolicy controller's, written by server-side apply under its
-// own field manager (IntegrationPolicyFieldManager). The Workspace
-// controller's merge patches never carry that field, and the apply carries
-// nothing else, so neither writer can clear the other's fields whatever
-// order their writes land in; managedFields name the owner of each.
+// One field has a second writer, on purpose: a Workspace's
+// status.integrationAccess belongs to the integration-access controller
+// (integrationaccess_controller.go), which server-side applies that field
+// alone under its own field manager (IntegrationPolicyFieldManager). The
+// Workspace controller's merge patches never carry it and the apply carries
+// nothing else, so neither writer clears the other's fields whatever order
+// their writes land in; the apply states the field's whole value, not a diff
+// from a read, and managedFields name its owner (the IntegrationPolicy tests
+// check it).
 // docs/operations.md ("How status is written") says the same for operators.
 
 // patchStatus patches obj's status from before when it changed: one write per
