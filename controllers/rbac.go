@@ -97,44 +97,51 @@ func clusterRoles(existing, desired []*rbacv1.ClusterRole) ownedSet[*rbacv1.Clus
 	}
 }
 
-// roleBindings is the ownedSet of RoleBindings: labels, roleRef, subjects.
+// roleBindings is the ownedSet of RoleBindings.
 func roleBindings(existing, desired []*rbacv1.RoleBinding) ownedSet[*rbacv1.RoleBinding] {
-	return ownedSet[*rbacv1.RoleBinding]{
-		existing: existing, desired: desired,
-		upToDate: func(cur, want *rbacv1.RoleBinding) bool {
-			return bindingUpToDate(cur, want, cur.RoleRef, want.RoleRef, cur.Subjects, want.Subjects)
-		},
-		immutableChanged: func(cur, want *rbacv1.RoleBinding) bool { return cur.RoleRef != want.RoleRef },
-		apply: func(ctx context.Context, c client.Client, rb *rbacv1.RoleBinding) error {
-			apply := rbacv1ac.RoleBinding(rb.Name, rb.Namespace).WithLabels(maps.Clone(rb.Labels)).
+	return bindings(existing, desired, func(rb *rbacv1.RoleBinding) (rbacv1.RoleRef, []rbacv1.Subject) { return rb.RoleRef, rb.Subjects },
+		func(rb *rbacv1.RoleBinding) runtime.ApplyConfiguration {
+			return rbacv1ac.RoleBinding(rb.Name, rb.Namespace).WithLabels(maps.Clone(rb.Labels)).
 				WithRoleRef(roleRefApply(rb.RoleRef)).WithSubjects(subjectsApply(rb.Subjects)...)
-			return applyOwned(ctx, c, apply, "RoleBinding", client.ObjectKeyFromObject(rb))
-		},
-	}
+		})
 }
 
-// clusterRoleBindings is the ownedSet of ClusterRoleBindings: labels,
-// roleRef, subjects.
+// clusterRoleBindings is the ownedSet of ClusterRoleBindings.
 func clusterRoleBindings(existing, desired []*rbacv1.ClusterRoleBinding) ownedSet[*rbacv1.ClusterRoleBinding] {
-	return ownedSet[*rbacv1.ClusterRoleBinding]{
-		existing: existing, desired: desired,
-		upToDate: func(cur, want *rbacv1.ClusterRoleBinding) bool {
-			return bindingUpToDate(cur, want, cur.RoleRef, want.RoleRef, cur.Subjects, want.Subjects)
-		},
-		immutableChanged: func(cur, want *rbacv1.ClusterRoleBinding) bool { return cur.RoleRef != want.RoleRef },
-		apply: func(ctx context.Context, c client.Client, crb *rbacv1.ClusterRoleBinding) error {
-			apply := rbacv1ac.ClusterRoleBinding(crb.Name).WithLabels(crb.Labels).
+	return bindings(existing, desired, func(crb *rbacv1.ClusterRoleBinding) (rbacv1.RoleRef, []rbacv1.Subject) {
+		return crb.RoleRef, crb.Subjects
+	},
+		func(crb *rbacv1.ClusterRoleBinding) runtime.ApplyConfiguration {
+			return rbacv1ac.ClusterRoleBinding(crb.Name).WithLabels(crb.Labels).
 				WithRoleRef(roleRefApply(crb.RoleRef)).WithSubjects(subjectsApply(crb.Subjects)...)
-			return applyOwned(ctx, c, apply, "ClusterRoleBinding", client.ObjectKeyFromObject(crb))
-		},
-	}
+		})
 }
 
-// bindingUpToDate compares what the operator sets on a RoleBinding or
-// ClusterRoleBinding: its labels (others' labels may be added), roleRef and
-// subjects.
-func bindingUpToDate(cur, want client.Object, curRef, wantRef rbacv1.RoleRef, curSubjects, wantSubjects []rbacv1.Subject) bool {
-	return curRef == wantRef && tenancy.HasLabels(cur.GetLabels(), want.GetLabels()) && equality.Semantic.DeepEqual(curSubjects, wantSubjects)
+// bindings is the ownedSet of a binding kind: up to date when its labels (others
+// may add more), roleRef and subjects are the desired ones; a changed roleRef,
+// which the API server does not let change, is replaced. fields reads a
+// binding's roleRef and subjects; applyConfig makes its apply configuration.
+func bindings[T client.Object](existing, desired []T, fields func(T) (rbacv1.RoleRef, []rbacv1.Subject), applyConfig func(T) runtime.ApplyConfiguration) ownedSet[T] {
+	return ownedSet[T]{
+		existing: existing, desired: desired,
+		upToDate: func(cur, want T) bool {
+			curRef, curSubjects := fields(cur)
+			wantRef, wantSubjects := fields(want)
+			return curRef == wantRef && tenancy.HasLabels(cur.GetLabels(), want.GetLabels()) && equality.Semantic.DeepEqual(curSubjects, wantSubjects)
+		},
+		immutableChanged: func(cur, want T) bool {
+			curRef, _ := fields(cur)
+			wantRef, _ := fields(want)
+			return curRef != wantRef
+		},
+		apply: func(ctx context.Context, c client.Client, want T) error {
+			gvk, err := c.GroupVersionKindFor(want)
+			if err != nil {
+				return err
+			}
+			return applyOwned(ctx, c, applyConfig(want), gvk.Kind, client.ObjectKeyFromObject(want))
+		},
+	}
 }
 
 func applyClusterRole(ctx context.Context, c client.Client, cr *rbacv1.ClusterRole) error {
