@@ -99,22 +99,20 @@ func clusterRoles(existing, desired []*rbacv1.ClusterRole) ownedSet[*rbacv1.Clus
 
 // roleBindings is the ownedSet of RoleBindings.
 func roleBindings(existing, desired []*rbacv1.RoleBinding) ownedSet[*rbacv1.RoleBinding] {
-	return bindings(existing, desired, func(rb *rbacv1.RoleBinding) (rbacv1.RoleRef, []rbacv1.Subject) { return rb.RoleRef, rb.Subjects },
-		func(rb *rbacv1.RoleBinding) runtime.ApplyConfiguration {
-			return rbacv1ac.RoleBinding(rb.Name, rb.Namespace).WithLabels(maps.Clone(rb.Labels)).
-				WithRoleRef(roleRefApply(rb.RoleRef)).WithSubjects(subjectsApply(rb.Subjects)...)
-		})
+	fields := func(rb *rbacv1.RoleBinding) (rbacv1.RoleRef, []rbacv1.Subject) { return rb.RoleRef, rb.Subjects }
+	return bindings(existing, desired, fields, func(rb *rbacv1.RoleBinding) runtime.ApplyConfiguration {
+		return rbacv1ac.RoleBinding(rb.Name, rb.Namespace).WithLabels(maps.Clone(rb.Labels)).
+			WithRoleRef(roleRefApply(rb.RoleRef)).WithSubjects(subjectsApply(rb.Subjects)...)
+	})
 }
 
 // clusterRoleBindings is the ownedSet of ClusterRoleBindings.
 func clusterRoleBindings(existing, desired []*rbacv1.ClusterRoleBinding) ownedSet[*rbacv1.ClusterRoleBinding] {
-	return bindings(existing, desired, func(crb *rbacv1.ClusterRoleBinding) (rbacv1.RoleRef, []rbacv1.Subject) {
-		return crb.RoleRef, crb.Subjects
-	},
-		func(crb *rbacv1.ClusterRoleBinding) runtime.ApplyConfiguration {
-			return rbacv1ac.ClusterRoleBinding(crb.Name).WithLabels(crb.Labels).
-				WithRoleRef(roleRefApply(crb.RoleRef)).WithSubjects(subjectsApply(crb.Subjects)...)
-		})
+	fields := func(crb *rbacv1.ClusterRoleBinding) (rbacv1.RoleRef, []rbacv1.Subject) { return crb.RoleRef, crb.Subjects }
+	return bindings(existing, desired, fields, func(crb *rbacv1.ClusterRoleBinding) runtime.ApplyConfiguration {
+		return rbacv1ac.ClusterRoleBinding(crb.Name).WithLabels(crb.Labels).
+			WithRoleRef(roleRefApply(crb.RoleRef)).WithSubjects(subjectsApply(crb.Subjects)...)
+	})
 }
 
 // bindings is the ownedSet of a binding kind: up to date when its labels (others
