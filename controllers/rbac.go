@@ -108,7 +108,9 @@ func roleBindings(existing, desired []*rbacv1.RoleBinding) ownedSet[*rbacv1.Role
 
 // clusterRoleBindings is the ownedSet of ClusterRoleBindings.
 func clusterRoleBindings(existing, desired []*rbacv1.ClusterRoleBinding) ownedSet[*rbacv1.ClusterRoleBinding] {
-	fields := func(crb *rbacv1.ClusterRoleBinding) (rbacv1.RoleRef, []rbacv1.Subject) { return crb.RoleRef, crb.Subjects }
+	fields := func(crb *rbacv1.ClusterRoleBinding) (rbacv1.RoleRef, []rbacv1.Subject) {
+		return crb.RoleRef, crb.Subjects
+	}
 	return bindings(existing, desired, fields, func(crb *rbacv1.ClusterRoleBinding) runtime.ApplyConfiguration {
 		return rbacv1ac.ClusterRoleBinding(crb.Name).WithLabels(crb.Labels).
 			WithRoleRef(roleRefApply(crb.RoleRef)).WithSubjects(subjectsApply(crb.Subjects)...)
