@@ -10,6 +10,8 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 )
 
+// addFinalizer holds obj's deletion until its controller has cleaned up
+// (finalize in organization_controller.go and workspace_controller.go).
 func addFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
 	return patchFinalizer(ctx, c, obj, accessv1alpha1.Finalizer, true)
 }
