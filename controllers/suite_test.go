@@ -41,14 +41,12 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// testConfig maps the two features that have no Kubernetes resource by
-// default to made-up resources, so that every row of the permission matrix can
-// be checked with an access review, and shows the feature map is configuration.
+// testConfig maps Billing, the feature that has no Kubernetes resource by
+// default, to a made-up resource, so that every row of the permission matrix
+// can be checked with an access review, and shows the feature map is
+// configuration.
 const testConfig = `
 features:
-  logs-and-analytics:
-  - group: analytics.example.com
-    resources: [logs]
   billing:
   - group: billing.example.com
     resources: [invoices]
