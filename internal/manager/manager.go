@@ -20,6 +20,7 @@ import (
 	"github.com/tenantward/tenantward/controllers"
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/config"
+	"github.com/tenantward/tenantward/internal/tenantview"
 	"github.com/tenantward/tenantward/internal/verifier"
 	admissionwebhooks "github.com/tenantward/tenantward/internal/webhook"
 )
@@ -61,6 +62,9 @@ type Options struct {
 	// and /v1/auth; gRPC: Envoy ext_authz); "" or "0" disables each.
 	VerifierAddr     string
 	VerifierGRPCAddr string
+	// TenantView serves the tenant view (tenancy.tenantward.io) on every
+	// replica; port 0 disables it.
+	TenantView tenantview.Options
 }
 
 // BindFlags registers the options on a flag set with their defaults.
@@ -81,6 +85,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AuditFile, "audit-file", "", "append the audit trail as JSON lines to this file (overrides the config's audit.file)")
 	fs.StringVar(&o.VerifierAddr, "verifier-bind-address", ":8090", "address of the key verifier's HTTP API (/v1/verify, /v1/auth); 0 disables it")
 	fs.StringVar(&o.VerifierGRPCAddr, "verifier-grpc-bind-address", ":8091", "address of the key verifier's Envoy gRPC ext_authz; 0 disables it")
+	fs.StringVar(&o.TenantView.Host, "tenant-view-host", "", "address the tenant view (the aggregated API tenancy.tenantward.io) binds to (all interfaces when empty)")
+	fs.IntVar(&o.TenantView.Port, "tenant-view-port", 0, "port the tenant view listens on; 0 disables it")
+	fs.StringVar(&o.TenantView.CertDir, "tenant-view-cert-dir", "", "directory with tls.crt and tls.key for the tenant view, valid for <service>.<namespace>.svc of its APIService")
+	fs.StringVar(&o.TenantView.Kubeconfig, "tenant-view-kubeconfig", "", "kubeconfig for the tenant view's delegated authentication and authorization; empty in a cluster")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long a stopping replica waits for in-flight admissions and reconciles to finish")
 }
 
@@ -132,6 +140,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
+	if err := addTenantView(mgr, o.TenantView); err != nil {
+		return nil, err
+	}
 	v, err := addVerifier(mgr, o, conf.Routes)
 	if err != nil {
 		return nil, err
@@ -152,6 +163,22 @@ func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) (*verifi
 		return nil, fmt.Errorf("setting up the key verifier: %w", err)
 	}
 	return v, mgr.Add(v)
+}
+
+// addTenantView serves the tenant view on every replica when its port is set.
+func addTenantView(mgr ctrl.Manager, o tenantview.Options) error {
+	if o.Port == 0 {
+		return nil
+	}
+	informers, err := admissionwebhooks.NewInformers(context.Background(), mgr.GetCache())
+	if err != nil {
+		return fmt.Errorf("setting up the tenant view: %w", err)
+	}
+	s, err := tenantview.New(o, tenantview.Source{Resolver: &admissionwebhooks.Resolver{Informers: informers}, Cache: mgr.GetCache()})
+	if err != nil {
+		return err
+	}
+	return mgr.Add(s)
 }
 
 func enabledAddr(addr string) bool { return addr != "" && addr != "0" }

@@ -22,13 +22,17 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	tenancyv1alpha1 "github.com/tenantward/tenantward/api/tenancy/v1alpha1"
 	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/local"
 	"github.com/tenantward/tenantward/internal/manager"
+	"github.com/tenantward/tenantward/internal/tenantview"
 	"github.com/tenantward/tenantward/internal/webhook"
 )
 
@@ -47,6 +51,9 @@ type Options struct {
 	// Manager overrides the test defaults of the manager's options where set
 	// (ConfigFile and AuditFile are set by Start when empty).
 	Manager manager.Options
+	// TenantView turns on the kube-apiserver's aggregation layer and serves
+	// the tenant view through it, as installed (see serveTenantView).
+	TenantView bool
 }
 
 // Operator is a running control plane with the operator's manager.
@@ -87,7 +94,11 @@ func Start(o Options) (op *Operator, err error) {
 		}
 		cp.Webhooks = &envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook", "manifests.yaml")}}
 	}
+	cp.Aggregation = o.TenantView
 	if op.Env, err = controlplane.Start(cp); err != nil {
+		return op, err
+	}
+	if op.Admin, err = client.New(op.Env.Config, client.Options{Scheme: manager.Scheme}); err != nil {
 		return op, err
 	}
 
@@ -113,10 +124,12 @@ func Start(o Options) (op *Operator, err error) {
 		// envtest made the certificates and patched the caBundle.
 		mo.WebhookCerts = webhook.CertOptions{Mode: webhook.CertsExternal}
 	}
-	if op.Manager, err = manager.New(op.Env.Config, mo); err != nil {
-		return op, err
+	if o.TenantView {
+		if mo.TenantView, err = op.serveTenantView(); err != nil {
+			return op, err
+		}
 	}
-	if op.Admin, err = client.New(op.Env.Config, client.Options{Scheme: manager.Scheme}); err != nil {
+	if op.Manager, err = manager.New(op.Env.Config, mo); err != nil {
 		return op, err
 	}
 	op.Ctx, op.cancel = context.WithCancel(context.Background())
@@ -126,7 +139,60 @@ func Start(o Options) (op *Operator, err error) {
 			return op, fmt.Errorf("the webhook server did not start: %w", err)
 		}
 	}
+	if o.TenantView {
+		if err := waitTenantView(op.Ctx, op.Env); err != nil {
+			return op, err
+		}
+	}
 	return op, nil
+}
+
+// serveTenantView registers the tenant view's APIService for the manager to
+// serve on a local port, and applies its reader RBAC from config/tenantview.
+func (op *Operator) serveTenantView() (tenantview.Options, error) {
+	ctx := context.Background()
+	s := &controlplane.LocalAPIService{
+		GroupVersion: tenancyv1alpha1.GroupVersion, Namespace: "tenantward-system", Service: "tenantward-tenant-view",
+		CertDir: filepath.Join(op.dir, "tenant-view"),
+	}
+	if err := op.Env.ServeLocally(ctx, op.Admin, s); err != nil {
+		return tenantview.Options{}, err
+	}
+	kubeconfig, err := op.Env.WriteKubeconfig(op.dir, "tenantward-tenant-view")
+	if err != nil {
+		return tenantview.Options{}, err
+	}
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return tenantview.Options{}, err
+	}
+	objs, err := local.ReadObjects(filepath.Join(root, "config", "tenantview"))
+	if err != nil {
+		return tenantview.Options{}, err
+	}
+	for _, obj := range objs {
+		if err := op.Admin.Create(ctx, obj); err != nil {
+			return tenantview.Options{}, fmt.Errorf("applying config/tenantview: %w", err)
+		}
+	}
+	return tenantview.Options{Host: "127.0.0.1", Port: s.Port, CertDir: s.CertDir, Kubeconfig: kubeconfig}, nil
+}
+
+// waitTenantView waits until the kube-apiserver serves the tenant view's group.
+func waitTenantView(ctx context.Context, env *controlplane.Env) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	if err != nil {
+		return err
+	}
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, PollInterval, PollTimeout, true, func(context.Context) (bool, error) {
+		_, last = dc.ServerResourcesForGroupVersion(tenancyv1alpha1.GroupVersion.String())
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the tenant view is not served through the kube-apiserver: %w", errors.Join(last, err))
+	}
+	return nil
 }
 
 // Log returns everything the manager has logged so far, for tests that check
