@@ -19,6 +19,7 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/controllers"
 	"github.com/tenantward/tenantward/internal/audit"
+	"github.com/tenantward/tenantward/internal/authz"
 	"github.com/tenantward/tenantward/internal/config"
 	"github.com/tenantward/tenantward/internal/tenantview"
 	"github.com/tenantward/tenantward/internal/verifier"
@@ -140,7 +141,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
-	if err := addTenantView(mgr, o.TenantView); err != nil {
+	if err := addTenantView(mgr, o.TenantView, conf.Features); err != nil {
 		return nil, err
 	}
 	v, err := addVerifier(mgr, o, conf.Routes)
@@ -166,7 +167,7 @@ func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) (*verifi
 }
 
 // addTenantView serves the tenant view on every replica when its port is set.
-func addTenantView(mgr ctrl.Manager, o tenantview.Options) error {
+func addTenantView(mgr ctrl.Manager, o tenantview.Options, features authz.FeatureMap) error {
 	if o.Port == 0 {
 		return nil
 	}
@@ -174,7 +175,9 @@ func addTenantView(mgr ctrl.Manager, o tenantview.Options) error {
 	if err != nil {
 		return fmt.Errorf("setting up the tenant view: %w", err)
 	}
-	s, err := tenantview.New(o, tenantview.Source{Resolver: &admissionwebhooks.Resolver{Informers: informers}, Cache: mgr.GetCache()})
+	s, err := tenantview.New(o, tenantview.Source{
+		Resolver: &admissionwebhooks.Resolver{Informers: informers}, Cache: mgr.GetCache(), Features: features,
+	})
 	if err != nil {
 		return err
 	}

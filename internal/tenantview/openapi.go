@@ -18,6 +18,14 @@ func definitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefiniti
 	meta := func(desc string) spec.Schema {
 		return spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"object"}, Description: desc}}
 	}
+	strings := func(desc string) spec.Schema {
+		return spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"array"}, Description: desc,
+			Items: &spec.SchemaOrArray{Schema: &spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"string"}}}}}}
+	}
+	objects := func(desc string, props map[string]spec.Schema) spec.Schema {
+		return spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"array"}, Description: desc,
+			Items: &spec.SchemaOrArray{Schema: &spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"object"}, Properties: props}}}}}
+	}
 	object := func(desc string, props map[string]spec.Schema) common.OpenAPIDefinition {
 		props["apiVersion"] = str("APIVersion is tenancy.tenantward.io/v1alpha1.")
 		props["kind"] = str("Kind is the object's kind.")
@@ -55,5 +63,29 @@ func definitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefiniti
 			"role":         str("The role that acts there: the higher of your organization and workspace roles, e.g. workspace/admin."),
 		}),
 		typePrefix + "WorkspaceList": list("Your workspaces.", "Workspace"),
+		typePrefix + "Access": object("What you hold in a namespace and why; named mine, present only where you hold a role.", map[string]spec.Schema{
+			"organization": str("The organization."),
+			"workspace":    str("The workspace; empty in the org namespace."),
+			"role":         str("The role that acts here, e.g. workspace/admin."),
+			"memberships": objects("Your Memberships the role comes from.", map[string]spec.Schema{
+				"name": str("The Membership's name."), "namespace": str("The Membership's namespace."),
+				"subject": str("How it names you: User:<name>, Group:<name> or ServiceAccount:<namespace>/<name>."),
+				"role":    str("Its role, e.g. organization/member."),
+			}),
+			"permissions": objects("What the permission table gives the role here, with the effective integration access applied.", map[string]spec.Schema{
+				"feature": str("The permission-table row."), "title": str("The row as the matrix names it."),
+				"actions": strings("The matrix actions."), "verbs": strings("The RBAC verbs."),
+				"resources": strings("The resources the row governs, as resource.group."),
+			}),
+			"integrationAccess": objects("The effective integration access here.", map[string]spec.Schema{
+				"type": str("The integration type."), "managersWrite": str("Whether workspace managers may write."),
+				"source":            str("Where the value comes from: Default, Organization or Workspace."),
+				"workspaceOverride": str("For an org policy, whether workspaces may override it."),
+			}),
+			"keyCeiling": objects("The highest level of each API-key permission your role may put on a key here.", map[string]spec.Schema{
+				"permission": str("The API-key permission."), "level": str("The highest level."),
+			}),
+		}),
+		typePrefix + "AccessList": list("Your access in a namespace.", "Access"),
 	}
 }

@@ -110,6 +110,7 @@ func New(o Options, source Source) (*Server, error) {
 	group.VersionedResourcesStorageMap[tenancyv1alpha1.GroupVersion.Version] = map[string]rest.Storage{
 		"organizations": organizations(source),
 		"workspaces":    workspaces(source),
+		"accesses":      accesses(source),
 	}
 	if err := server.InstallAPIGroup(&group); err != nil {
 		return nil, fmt.Errorf("tenant view: installing %s: %w", tenancyv1alpha1.GroupVersion, err)

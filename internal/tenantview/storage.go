@@ -30,6 +30,7 @@ func requester(ctx context.Context) (webhook.Requester, error) {
 // lists the caller's objects, name returns an item's name.
 type view[T any] struct {
 	resource, singular, kind string
+	namespaced               bool
 	newObj                   func() runtime.Object
 	newList                  func([]T) runtime.Object
 	// one wraps an item as an object; unpack returns the items of an item or list.
@@ -53,7 +54,7 @@ var (
 func (v *view[T]) New() runtime.Object     { return v.newObj() }
 func (v *view[T]) NewList() runtime.Object { return v.newList(nil) }
 func (v *view[T]) Destroy()                {}
-func (v *view[T]) NamespaceScoped() bool   { return false }
+func (v *view[T]) NamespaceScoped() bool   { return v.namespaced }
 func (v *view[T]) GetSingularName() string { return v.singular }
 func (v *view[T]) ShortNames() []string    { return []string{"my" + v.resource} }
 func (v *view[T]) filter(sel labels.Selector, items []T) []T {
@@ -77,7 +78,7 @@ func (v *view[T]) List(ctx context.Context, o *metainternalversion.ListOptions) 
 	}
 	items, err := v.items(ctx, who)
 	if err != nil {
-		return nil, apierrors.NewInternalError(err)
+		return nil, statusError(err)
 	}
 	var sel labels.Selector
 	if o != nil {
@@ -95,7 +96,7 @@ func (v *view[T]) Get(ctx context.Context, name string, _ *metav1.GetOptions) (r
 	}
 	items, err := v.items(ctx, who)
 	if err != nil {
-		return nil, apierrors.NewInternalError(err)
+		return nil, statusError(err)
 	}
 	for i := range items {
 		if v.meta(&items[i]).Name == name {
@@ -117,6 +118,15 @@ func (v *view[T]) ConvertToTable(_ context.Context, obj runtime.Object, _ runtim
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: append([]any{v.meta(x).Name}, v.cells(x)...), Object: runtime.RawExtension{Object: v.one(*x)}})
 	}
 	return t, nil
+}
+
+// statusError keeps an API status (a bad request) and turns anything else
+// into an internal error.
+func statusError(err error) error {
+	if _, ok := err.(apierrors.APIStatus); ok {
+		return err
+	}
+	return apierrors.NewInternalError(err)
 }
 
 func nameColumn(desc string) metav1.TableColumnDefinition {
@@ -189,6 +199,49 @@ func workspaces(s Source) *view[tenancyv1alpha1.Workspace] {
 		},
 		cells: func(o *tenancyv1alpha1.Workspace) []any {
 			return []any{o.Organization, o.Workspace, o.Role, o.DisplayName}
+		},
+	}
+}
+
+// accesses is what the caller holds in the request's namespace and why.
+func accesses(s Source) *view[tenancyv1alpha1.Access] {
+	return &view[tenancyv1alpha1.Access]{
+		resource: "accesses", singular: "access", kind: "Access", namespaced: true,
+		newObj: func() runtime.Object { return &tenancyv1alpha1.Access{} },
+		newList: func(items []tenancyv1alpha1.Access) runtime.Object {
+			return &tenancyv1alpha1.AccessList{Items: items}
+		},
+		one: func(o tenancyv1alpha1.Access) runtime.Object { return &o },
+		unpack: func(obj runtime.Object) ([]tenancyv1alpha1.Access, bool) {
+			switch o := obj.(type) {
+			case *tenancyv1alpha1.AccessList:
+				return o.Items, true
+			case *tenancyv1alpha1.Access:
+				return []tenancyv1alpha1.Access{*o}, true
+			}
+			return nil, false
+		},
+		items: func(ctx context.Context, who webhook.Requester) ([]tenancyv1alpha1.Access, error) {
+			ns, ok := request.NamespaceFrom(ctx)
+			if !ok || ns == "" {
+				return nil, apierrors.NewBadRequest("accesses are per namespace: name one with -n")
+			}
+			return s.Access(ctx, who, ns)
+		},
+		meta: func(o *tenancyv1alpha1.Access) *metav1.ObjectMeta { return &o.ObjectMeta },
+		columns: []metav1.TableColumnDefinition{
+			nameColumn("Always mine."),
+			column("Organization", "The organization."),
+			column("Workspace", "The workspace; empty in the org namespace."),
+			column("Role", "The role that acts here."),
+			column("Memberships", "The Memberships the role comes from."),
+		},
+		cells: func(o *tenancyv1alpha1.Access) []any {
+			var ms []string
+			for _, m := range o.Memberships {
+				ms = append(ms, m.Namespace+"/"+m.Name+"("+m.Role+")")
+			}
+			return []any{o.Organization, o.Workspace, o.Role, strings.Join(ms, ",")}
 		},
 	}
 }

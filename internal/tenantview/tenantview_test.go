@@ -3,6 +3,8 @@ package tenantview_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -195,6 +197,74 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 		got, err := workspacesOf(dave)
 		if err != nil || strings.Contains(got, "view-acme") {
 			t.Fatalf("dave's workspaces name another organization: %q, %v", got, err)
+		}
+	})
+
+	t.Run("access", func(t *testing.T) {
+		var got tenancyv1alpha1.AccessList
+		eventually(t, "erin's access in acme's research workspace", func() error {
+			if err := erin.List(ctx, &got, client.InNamespace(acmeWS["research"])); err != nil {
+				return err
+			}
+			if len(got.Items) != 1 {
+				return fmt.Errorf("got %d items, want 1", len(got.Items))
+			}
+			return nil
+		})
+		a := got.Items[0]
+		if a.Name != "mine" || a.Organization != "view-acme" || a.Workspace != "research" || a.Role != "workspace/admin" {
+			t.Errorf("erin's access: %s %s/%s role %s, want mine view-acme/research workspace/admin", a.Name, a.Organization, a.Workspace, a.Role)
+		}
+		var roles []string
+		for _, m := range a.Memberships {
+			roles = append(roles, m.Namespace+":"+m.Subject+":"+m.Role)
+		}
+		if want := []string{acmeNS + ":User:erin@view.test:organization/member", acmeWS["research"] + ":User:erin@view.test:workspace/admin"}; !slices.Equal(roles, want) {
+			t.Errorf("erin's memberships: %v, want %v", roles, want)
+		}
+		var logs []string
+		for _, p := range a.Permissions {
+			if p.Feature == "logs-and-analytics" {
+				logs = p.Verbs
+			}
+		}
+		if !slices.Equal(logs, []string{"filter", "get", "group"}) {
+			t.Errorf("erin's logs-and-analytics verbs: %v", logs)
+		}
+		if len(a.KeyCeiling) == 0 || len(a.IntegrationAccess) == 0 {
+			t.Errorf("erin's access has no key ceiling or integration access: %+v", a)
+		}
+		if err := erin.Get(ctx, client.ObjectKey{Namespace: acmeWS["research"], Name: "mine"}, &tenancyv1alpha1.Access{}); err != nil {
+			t.Errorf("erin getting access/mine: %v", err)
+		}
+		// dave holds nothing in acme: his view there is empty, exactly like a
+		// namespace that does not exist.
+		for _, ns := range []string{acmeNS, acmeWS["research"], "no-such-namespace"} {
+			var none tenancyv1alpha1.AccessList
+			if err := dave.List(ctx, &none, client.InNamespace(ns)); err != nil || len(none.Items) != 0 {
+				t.Errorf("dave's access in %s: %d items, %v; want an empty list", ns, len(none.Items), err)
+			}
+		}
+	})
+
+	t.Run("kubectl get prints the view", func(t *testing.T) {
+		kubeconfig, err := op.Env.WriteKubeconfig(t.TempDir(), "kubectl-admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, err := controlplane.BinaryDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.CommandContext(ctx, filepath.Join(dir, "kubectl"), "--kubeconfig", kubeconfig, "--as", "erin@view.test",
+			"get", "organizations.tenancy.tenantward.io").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl get organizations as erin: %v\n%s", err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ROLE NAMESPACE DISPLAY-NAME WORKSPACES" ||
+			!strings.HasPrefix(lines[1], "view-acme ") || !strings.HasPrefix(lines[2], "view-globex ") {
+			t.Errorf("kubectl get organizations as erin printed:\n%s", out)
 		}
 	})
 

@@ -17,6 +17,7 @@ import (
 	tenancyv1alpha1 "github.com/tenantward/tenantward/api/tenancy/v1alpha1"
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/authz"
+	"github.com/tenantward/tenantward/internal/integrationpolicy"
 	"github.com/tenantward/tenantward/internal/webhook"
 )
 
@@ -25,6 +26,8 @@ import (
 type Source struct {
 	Resolver *webhook.Resolver
 	Cache    client.Reader
+	// Features is the operator's feature map, for the resources of each row.
+	Features authz.FeatureMap
 }
 
 // orgView is what the caller holds in one organization.
@@ -178,4 +181,68 @@ func (s Source) workspaces(ctx context.Context, v *orgView) ([]tenancyv1alpha1.W
 		out = append(out, item)
 	}
 	return out, nil
+}
+
+// Access returns what the caller holds in a namespace and why: one item when
+// they hold a role there, none otherwise (a namespace outside tenancy, or
+// anyone else's, looks the same).
+func (s Source) Access(ctx context.Context, who webhook.Requester, namespace string) ([]tenancyv1alpha1.Access, error) {
+	t, err := s.Resolver.Tenancy(namespace)
+	if err != nil || t.Organization == "" {
+		return nil, nil //nolint:nilerr // an organization the cache does not hold is no tenancy of the caller
+	}
+	roles, err := s.Resolver.Roles(who, t)
+	if err != nil {
+		return nil, err
+	}
+	role := roles.In(t.Scope())
+	if !role.Valid() {
+		return nil, nil
+	}
+	a := tenancyv1alpha1.Access{Organization: t.Organization, Workspace: t.Workspace, Role: roleName(role), Memberships: []tenancyv1alpha1.AccessMembership{}}
+	a.Name, a.Namespace = tenancyv1alpha1.AccessName, namespace
+	for _, k := range who.SubjectKeys() {
+		items, err := s.Resolver.Memberships.ByIndex(webhook.SubjectIndex, k)
+		if err != nil {
+			return nil, fmt.Errorf("reading memberships: %w", err)
+		}
+		for _, it := range items {
+			m, ok := it.(*accessv1alpha1.Membership)
+			if !ok || (m.Namespace != t.OrgNamespace && (t.WorkspaceNamespace == "" || m.Namespace != t.WorkspaceNamespace)) {
+				continue
+			}
+			scope := authz.ScopeOrganization
+			if m.Namespace != t.OrgNamespace {
+				scope = authz.ScopeWorkspace
+			}
+			a.Memberships = append(a.Memberships, tenancyv1alpha1.AccessMembership{
+				Name: m.Name, Namespace: m.Namespace, Subject: k, Role: roleName(authz.Key{Scope: scope, Role: m.Spec.Role}),
+			})
+		}
+	}
+	slices.SortFunc(a.Memberships, func(x, y tenancyv1alpha1.AccessMembership) int {
+		return strings.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name)
+	})
+	if a.IntegrationAccess, err = integrationpolicy.EffectiveIn(ctx, s.Cache, t.OrgNamespace, t.WorkspaceNamespace); err != nil {
+		return nil, fmt.Errorf("reading the integration access of %s: %w", namespace, err)
+	}
+	gate := integrationpolicy.Gate(a.IntegrationAccess)
+	for _, row := range authz.Table {
+		actions := authz.ActionsOf(role, row.Feature, gate)
+		if len(actions) == 0 {
+			continue
+		}
+		p := tenancyv1alpha1.AccessPermission{Feature: string(row.Feature), Title: row.Title, Verbs: authz.VerbsOf(actions)}
+		for _, act := range actions {
+			p.Actions = append(p.Actions, string(act))
+		}
+		for _, gr := range s.Features.GroupResourcesOf(row.Feature) {
+			p.Resources = append(p.Resources, gr.String())
+		}
+		a.Permissions = append(a.Permissions, p)
+	}
+	for _, kf := range authz.KeyFeatures {
+		a.KeyCeiling = append(a.KeyCeiling, tenancyv1alpha1.KeyCeiling{Permission: string(kf), Level: authz.Ceiling(role, kf, gate).String()})
+	}
+	return []tenancyv1alpha1.Access{a}, nil
 }
