@@ -135,6 +135,18 @@ func TestLocalMode(t *testing.T) {
 			t.Errorf("kubectl get tenantward -A does not list %s:\n%s", want, out)
 		}
 	}
+	// The tenant view, through the kube-apiserver, as the printed lines ask it.
+	var view []byte
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		view, err = exec.Command(filepath.Join(assets, "kubectl"), "--kubeconfig", kubeconfig, "get", "organizations.tenancy.tenantward.io",
+			"--as", "alice@acme.example", "-o", "name").CombinedOutput()
+		return err == nil && strings.TrimSpace(string(view)) == "organization.tenancy.tenantward.io/acme", nil
+	}); err != nil {
+		t.Errorf("alice's organizations in the tenant view: %s", view)
+	}
+	if !strings.Contains(printed.String(), "kubectl get organizations.tenancy.tenantward.io --as alice@acme.example") {
+		t.Errorf("local mode printed no tenant view line:\n%s", printed.String())
+	}
 	if !strings.Contains(printed.String(), "kubectl auth can-i") {
 		t.Errorf("local mode printed no commands to try:\n%s", printed.String())
 	}

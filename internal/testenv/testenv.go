@@ -32,7 +32,6 @@ import (
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/local"
 	"github.com/tenantward/tenantward/internal/manager"
-	"github.com/tenantward/tenantward/internal/tenantview"
 	"github.com/tenantward/tenantward/internal/webhook"
 )
 
@@ -125,7 +124,7 @@ func Start(o Options) (op *Operator, err error) {
 		mo.WebhookCerts = webhook.CertOptions{Mode: webhook.CertsExternal}
 	}
 	if o.TenantView {
-		if mo.TenantView, err = op.serveTenantView(); err != nil {
+		if mo.TenantView, err = local.ServeTenantView(context.Background(), op.Env, op.Admin, op.dir); err != nil {
 			return op, err
 		}
 	}
@@ -145,37 +144,6 @@ func Start(o Options) (op *Operator, err error) {
 		}
 	}
 	return op, nil
-}
-
-// serveTenantView registers the tenant view's APIService for the manager to
-// serve on a local port, and applies its reader RBAC from config/tenantview.
-func (op *Operator) serveTenantView() (tenantview.Options, error) {
-	ctx := context.Background()
-	s := &controlplane.LocalAPIService{
-		GroupVersion: tenancyv1alpha1.GroupVersion, Namespace: "tenantward-system", Service: "tenantward-tenant-view",
-		CertDir: filepath.Join(op.dir, "tenant-view"),
-	}
-	if err := op.Env.ServeLocally(ctx, op.Admin, s); err != nil {
-		return tenantview.Options{}, err
-	}
-	kubeconfig, err := op.Env.WriteKubeconfig(op.dir, "tenantward-tenant-view")
-	if err != nil {
-		return tenantview.Options{}, err
-	}
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		return tenantview.Options{}, err
-	}
-	objs, err := local.ReadObjects(filepath.Join(root, "config", "tenantview"))
-	if err != nil {
-		return tenantview.Options{}, err
-	}
-	for _, obj := range objs {
-		if err := op.Admin.Create(ctx, obj); err != nil {
-			return tenantview.Options{}, fmt.Errorf("applying config/tenantview: %w", err)
-		}
-	}
-	return tenantview.Options{Host: "127.0.0.1", Port: s.Port, CertDir: s.CertDir, Kubeconfig: kubeconfig}, nil
 }
 
 // waitTenantView waits until the kube-apiserver serves the tenant view's group.
