@@ -41,12 +41,12 @@ const usage = `kubectl tenantward: your organizations and workspaces, from the t
   kubectl tenantward use ORG[/WS]            make ORG's or WS's namespace the current context's namespace
   kubectl tenantward access [-n NS]          what you hold in a namespace and why
 
-Flags: --kubeconfig FILE, -o table|json|yaml.`
+Flags: --kubeconfig FILE, -o table|json|yaml`
 
 // Run runs the plugin with args (without the program name).
 func Run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(usage)
+		return errors.New("no command\n\n" + usage)
 	}
 	cmd, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("kubectl tenantward "+cmd, flag.ContinueOnError)

@@ -72,7 +72,7 @@ func TestOrgSwitcher(t *testing.T) {
 	var ws accessv1alpha1.Workspace
 	testenv.Eventually(t, ctx, "plug-acme's namespace", func() error {
 		if err := op.Admin.Get(ctx, client.ObjectKeyFromObject(org), org); err != nil || org.Status.Namespace == "" {
-			return fmt.Errorf("not yet: %v", err)
+			return fmt.Errorf("not yet: %w", err)
 		}
 		return nil
 	})
@@ -82,7 +82,7 @@ func TestOrgSwitcher(t *testing.T) {
 	}
 	testenv.Eventually(t, ctx, "research's namespace", func() error {
 		if err := op.Admin.Get(ctx, client.ObjectKeyFromObject(&ws), &ws); err != nil || ws.Status.Namespace == "" {
-			return fmt.Errorf("not yet: %v", err)
+			return fmt.Errorf("not yet: %w", err)
 		}
 		return nil
 	})
