@@ -184,6 +184,10 @@ Try it (in another terminal):
   kubectl get workspaces.tenancy.tenantward.io --as erin@acme.example --as-group acme:engineers
   kubectl get accesses -n acme-research -o yaml --as dave@acme.example
   kubectl auth can-i filter logs.gateway.tenantward.io -n acme-research --as erin@acme.example --as-group acme:engineers
+  # the org switcher (go install ./cmd/kubectl-tenantward puts kubectl tenantward on your PATH):
+  go run ./cmd/kubectl-tenantward whoami --as alice@acme.example
+  go run ./cmd/kubectl-tenantward workspaces --as erin@acme.example --as-group acme:engineers
+  go run ./cmd/kubectl-tenantward access -n acme-research --as dave@acme.example
   # who did what: the audit trail, filtered
   %[4]s audit --file %[3]s --organization acme --since 1h
 `, r.kubeconfig, kubectl, r.auditFile, self)

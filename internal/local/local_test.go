@@ -21,6 +21,7 @@ import (
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/local"
+	"github.com/tenantward/tenantward/internal/plugin"
 )
 
 // TestSamplesParse reads the shipped samples the way local mode does.
@@ -146,6 +147,11 @@ func TestLocalMode(t *testing.T) {
 	}
 	if !strings.Contains(printed.String(), "kubectl get organizations.tenancy.tenantward.io --as alice@acme.example") {
 		t.Errorf("local mode printed no tenant view line:\n%s", printed.String())
+	}
+	var whoami strings.Builder
+	if err := plugin.Run(context.Background(), []string{"whoami", "--kubeconfig", kubeconfig, "--as", "alice@acme.example"}, &whoami); err != nil ||
+		!strings.Contains(whoami.String(), "User:   alice@acme.example") || !strings.Contains(whoami.String(), "organization/owner") {
+		t.Errorf("kubectl tenantward whoami --as alice@acme.example: %v\n%s", err, whoami.String())
 	}
 	if !strings.Contains(printed.String(), "kubectl auth can-i") {
 		t.Errorf("local mode printed no commands to try:\n%s", printed.String())

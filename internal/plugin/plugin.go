@@ -41,7 +41,7 @@ const usage = `kubectl tenantward: your organizations and workspaces, from the t
   kubectl tenantward use ORG[/WS]            make ORG's or WS's namespace the current context's namespace
   kubectl tenantward access [-n NS]          what you hold in a namespace and why
 
-Flags: --kubeconfig FILE, -o table|json|yaml`
+Flags: --kubeconfig FILE, --as USER, --as-group GROUP, -o table|json|yaml`
 
 // Run runs the plugin with args (without the program name).
 func Run(ctx context.Context, args []string, out io.Writer) error {
@@ -55,6 +55,9 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 	output := fs.String("o", "table", "output: table, json or yaml")
 	namespace := fs.String("n", "", "namespace (access; default: the current context's)")
 	org := fs.String("org", "", "only this organization's workspaces")
+	as := fs.String("as", "", "user to impersonate, as kubectl --as")
+	var asGroups stringList
+	fs.Var(&asGroups, "as-group", "group to impersonate, as kubectl --as-group (repeatable)")
 	// Flags may come before or after the arguments, as with kubectl.
 	var positional []string
 	for {
@@ -71,7 +74,9 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	loader := clientcmd.NewDefaultClientConfigLoadingRules()
 	loader.ExplicitPath = *kubeconfig
-	kc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loader, &clientcmd.ConfigOverrides{})
+	overrides := &clientcmd.ConfigOverrides{}
+	overrides.AuthInfo.Impersonate, overrides.AuthInfo.ImpersonateGroups = *as, asGroups
+	kc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loader, overrides)
 	cfg, err := kc.ClientConfig()
 	if err != nil {
 		return err
@@ -179,6 +184,16 @@ func setNamespace(kc clientcmd.ClientConfig, ns string) error {
 	}
 	ctx.Namespace = ns
 	return clientcmd.ModifyConfig(kc.ConfigAccess(), raw, false)
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 type printer struct {
