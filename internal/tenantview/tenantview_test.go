@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 
 // asUser is a client that impersonates a tenant, the way kubectl --as does:
 // every request goes through the kube-apiserver's aggregation layer.
-func asUser(t *testing.T, user string, groups ...string) client.Client {
+func asUser(t testing.TB, user string, groups ...string) client.Client {
 	t.Helper()
 	c, err := client.New(controlplane.Impersonate(op.Env.Config, user, groups...), client.Options{Scheme: scheme})
 	if err != nil {
@@ -277,6 +277,31 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 		got, err := workspacesOf(erin)
 		if err != nil || slices.Contains(strings.Fields(got), "view-acme/sales:organization/member:"+acmeWS["sales"]) {
 			t.Fatalf("erin still sees acme's sales workspace: %q, %v", got, err)
+		}
+	})
+}
+
+// BenchmarkThroughAPIServer lists a user's organizations through the
+// kube-apiserver's aggregation layer, beside a plain get of one Organization,
+// in the same run. It needs the control plane: run it with a test, e.g.
+// -run TestTenantsSeeTheirOwnTenancy -bench ThroughAPIServer.
+func BenchmarkThroughAPIServer(b *testing.B) {
+	if op == nil {
+		b.Skip("needs the control plane: run with -run TestTenantsSeeTheirOwnTenancy")
+	}
+	erin := asUser(b, "erin@view.test")
+	b.Run("list my organizations", func(b *testing.B) {
+		for b.Loop() {
+			if err := erin.List(ctx, &tenancyv1alpha1.OrganizationList{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get one Organization", func(b *testing.B) {
+		for b.Loop() {
+			if err := op.Admin.Get(ctx, client.ObjectKey{Name: "view-acme"}, &accessv1alpha1.Organization{}); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
