@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -171,6 +172,8 @@ func addTenantView(mgr ctrl.Manager, o tenantview.Options, features authz.Featur
 	if o.Port == 0 {
 		return nil
 	}
+	// k8s.io/apiserver logs through klog: send it to the operator's logger.
+	klog.SetLogger(ctrl.Log.WithName("tenant-view"))
 	informers, err := admissionwebhooks.NewInformers(context.Background(), mgr.GetCache())
 	if err != nil {
 		return fmt.Errorf("setting up the tenant view: %w", err)
