@@ -25,11 +25,11 @@ var actionVerbs = map[string][]string{
 	"Copy": {"get"}, "Rotate": {"rotate"},
 	"Manage":    {"get", "list", "watch", "create", "update", "patch", "delete"},
 	"Add users": {"get", "list", "watch", "create", "delete"}, "Assign roles": {"update", "patch"},
-	"Filter": {"list"}, "Group": {"list"},
+	"Filter": {"filter"}, "Group": {"group"},
 }
 
 // allVerbs are the verbs every cell is checked for, allowed or not.
-var allVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "publish", "rotate"}
+var allVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "publish", "rotate", "filter", "group"}
 
 // The columns: the three organization roles, then the three workspace roles
 // (docs/permissions.md, docs/tenancy.md).
@@ -64,7 +64,8 @@ const (
 
 var productMatrix = []matrixRow{
 	// feature, group, resource:           owner, admin, member, ws admin, ws manager, ws member
-	{"Logs and Analytics", "analytics.example.com", "logs", [numCols]string{logs, logs, logs, logs, logs, logs}},
+	{"Logs and Analytics", gw, "logs", [numCols]string{logs, logs, logs, logs, logs, logs}},
+	{"Logs and Analytics", gw, "analytics", [numCols]string{logs, logs, logs, logs, logs, logs}},
 	{"Prompts", gw, "prompts", [numCols]string{promptsFull, promptsFull, promptsMember, promptsFull, promptsFull, promptsMember}},
 	{"Configs", gw, "configs", [numCols]string{crudFull, crudFull, "List, View, Create", crudFull, crudFull, "List, View, Create"}},
 	{"Guardrails", gw, "guardrails", [numCols]string{crudFull, crudFull, "List, View, Create, Update", crudFull, crudFull, "List, View, Create, Update"}},

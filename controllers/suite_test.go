@@ -41,16 +41,14 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// testConfig maps the two features that have no Kubernetes resource by
-// default to made-up resources, so that every row of the permission matrix can
-// be checked with an access review, and shows the feature map is configuration.
+// testConfig maps Billing, the feature that has no Kubernetes resource by
+// default, to a made-up resource, so that every row of the permission matrix
+// can be checked with an access review, and shows the feature map is
+// configuration.
 // It excludes argocd from the webhooks, as the chart's webhook.excludeNamespaces would.
 const testConfig = `
 excludedNamespaces: [argocd]
 features:
-  logs-and-analytics:
-  - group: analytics.example.com
-    resources: [logs]
   billing:
   - group: billing.example.com
     resources: [invoices]

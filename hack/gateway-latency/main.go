@@ -57,7 +57,7 @@ func run(n, warmup int) error {
 	}
 	ix := verifier.NewIndex()
 	ix.Set(&accessv1alpha1.APIKey{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "acme-research", Name: "latency"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "acme--research", Name: "latency"},
 		Spec:       accessv1alpha1.APIKeySpec{Permissions: accessv1alpha1.APIKeyPermissions{Completions: accessv1alpha1.ToggleEnabled}},
 		Status:     accessv1alpha1.APIKeyStatus{Hash: apikey.Sum(key).String(), Type: accessv1alpha1.KeyTypeWorkspace, Organization: "acme", Workspace: "research"},
 	})

@@ -31,6 +31,10 @@ const (
 	VerbPublish = "publish"
 	// VerbRotate requests the rotation of an API key.
 	VerbRotate = "rotate"
+	// VerbFilter and VerbGroup are the queries a log or analytics front end
+	// asks a SubjectAccessReview for on logs and analytics (View is get).
+	VerbFilter = "filter"
+	VerbGroup  = "group"
 )
 
 // actionVerbs maps each action to the Kubernetes verbs it needs.
@@ -50,9 +54,9 @@ var actionVerbs = map[Action][]string{
 	// Adding users means adding and removing Memberships, which needs seeing them.
 	AddUsers:    {"get", "list", "watch", "create", "delete"},
 	AssignRoles: {"update", "patch"},
-	// Filtering and grouping logs are queries over many records.
-	Filter: {"list"},
-	Group:  {"list"},
+	// Filtering and grouping logs and analytics are queries of their own.
+	Filter: {VerbFilter},
+	Group:  {VerbGroup},
 }
 
 // Actions lists every action in the order the docs render them.

@@ -30,6 +30,9 @@ type Options struct {
 	Webhooks *envtest.WebhookInstallOptions
 	// APIServerFlags are extra kube-apiserver flags.
 	APIServerFlags map[string]string
+	// Aggregation turns on the aggregation layer (see aggregationFlags), for
+	// aggregated APIs served by local processes (Env.ServeLocally).
+	Aggregation bool
 }
 
 // Env is a running control plane.
@@ -37,6 +40,17 @@ type Env struct {
 	*envtest.Environment
 	// Config is an admin (system:masters) client configuration.
 	Config *rest.Config
+	// aggregationDir holds the front-proxy certificates with Options.Aggregation.
+	aggregationDir string
+}
+
+// Stop stops kube-apiserver and etcd and removes the front-proxy certificates.
+func (e *Env) Stop() error {
+	err := e.Environment.Stop()
+	if e.aggregationDir != "" {
+		err = errors.Join(err, os.RemoveAll(e.aggregationDir))
+	}
+	return err
 }
 
 // Start builds the binaries if needed and starts kube-apiserver and etcd.
@@ -57,17 +71,31 @@ func Start(o Options) (*Env, error) {
 	if o.Webhooks != nil {
 		env.WebhookInstallOptions = *o.Webhooks
 	}
+	out := &Env{Environment: env}
 	apiServer := env.ControlPlane.GetAPIServer()
-	for k, v := range o.APIServerFlags {
+	flags := o.APIServerFlags
+	if o.Aggregation {
+		if out.aggregationDir, err = os.MkdirTemp("", "tenantward-front-proxy-"); err != nil {
+			return nil, err
+		}
+		agg, err := aggregationFlags(out.aggregationDir)
+		if err != nil {
+			return nil, errors.Join(err, os.RemoveAll(out.aggregationDir))
+		}
+		for k, v := range flags {
+			agg[k] = v
+		}
+		flags = agg
+	}
+	for k, v := range flags {
 		apiServer.Configure().Set(k, v)
 	}
-	cfg, err := env.Start()
-	if err != nil {
+	if out.Config, err = env.Start(); err != nil {
 		// Start may fail after the processes are up (installing a CRD, say):
 		// stop them rather than leave them running.
-		return nil, errors.Join(fmt.Errorf("starting kube-apiserver and etcd from %s: %w", dir, err), env.Stop())
+		return nil, errors.Join(fmt.Errorf("starting kube-apiserver and etcd from %s: %w", dir, err), out.Stop())
 	}
-	return &Env{Environment: env, Config: cfg}, nil
+	return out, nil
 }
 
 // BinaryDir returns the directory holding kube-apiserver, etcd and kubectl:

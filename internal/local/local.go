@@ -17,6 +17,7 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -78,7 +79,7 @@ func Command(args []string) error {
 // `ready` and what to try, and stops everything when ctx ends.
 func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 	fmt.Fprintln(out, "tenantward local: starting kube-apiserver and etcd (the first run builds them from Go modules, about 5 minutes)...")
-	env, err := controlplane.Start(controlplane.Options{Webhooks: webhookOptions(o)})
+	env, err := controlplane.Start(controlplane.Options{Webhooks: webhookOptions(o), Aggregation: true})
 	if err != nil {
 		return err
 	}
@@ -105,6 +106,13 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 		}
 	}
 	if err := rotate(o.Manager.AuditFile); err != nil {
+		return err
+	}
+	admin, err := client.New(env.Config, client.Options{Scheme: manager.Scheme})
+	if err != nil {
+		return err
+	}
+	if o.Manager.TenantView, err = ServeTenantView(ctx, env, admin, o.Dir); err != nil {
 		return err
 	}
 	// The operator runs as its service account, with only the rights an install grants.
@@ -239,6 +247,15 @@ Try it (in another terminal):
   kubectl auth can-i create prompts -n acme--research --as erin@acme.example --as-group acme:engineers
   kubectl auth can-i publish prompts -n acme--research --as erin@acme.example --as-group acme:engineers
   kubectl auth can-i create memberships -n acme--research --as dave@acme.example
+  # the tenant view: what each of them sees of their own tenancy
+  kubectl get organizations.tenancy.tenantward.io --as alice@acme.example
+  kubectl get workspaces.tenancy.tenantward.io --as erin@acme.example --as-group acme:engineers
+  kubectl get accesses -n acme--research -o yaml --as dave@acme.example
+  kubectl auth can-i filter logs.gateway.tenantward.io -n acme--research --as erin@acme.example --as-group acme:engineers
+  # the org switcher (go install ./cmd/kubectl-tenantward puts kubectl tenantward on your PATH):
+  go run ./cmd/kubectl-tenantward whoami --as alice@acme.example
+  go run ./cmd/kubectl-tenantward workspaces --as erin@acme.example --as-group acme:engineers
+  go run ./cmd/kubectl-tenantward access -n acme--research --as dave@acme.example
   # who did what: the audit trail, filtered
   %[4]s audit --file %[3]s --organization acme --since 1h
 `, r.kubeconfig, kubectl, r.auditFile, self)

@@ -23,6 +23,7 @@ import (
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/frontdoor"
 	"github.com/tenantward/tenantward/internal/local"
+	"github.com/tenantward/tenantward/internal/plugin"
 	"github.com/tenantward/tenantward/internal/testenv"
 )
 
@@ -157,6 +158,23 @@ func TestLocalMode(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl get tenantward -A does not list %s:\n%s", want, out)
 		}
+	}
+	// The tenant view, through the kube-apiserver, as the printed lines ask it.
+	var view []byte
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		view, err = exec.Command(filepath.Join(assets, "kubectl"), "--kubeconfig", kubeconfig, "get", "organizations.tenancy.tenantward.io",
+			"--as", "alice@acme.example", "-o", "name").CombinedOutput()
+		return err == nil && strings.TrimSpace(string(view)) == "organization.tenancy.tenantward.io/acme", nil
+	}); err != nil {
+		t.Errorf("alice's organizations in the tenant view: %s", view)
+	}
+	if !strings.Contains(printed.String(), "kubectl get organizations.tenancy.tenantward.io --as alice@acme.example") {
+		t.Errorf("local mode printed no tenant view line:\n%s", printed.String())
+	}
+	var whoami strings.Builder
+	if err := plugin.Run(context.Background(), []string{"whoami", "--kubeconfig", kubeconfig, "--as", "alice@acme.example"}, &whoami); err != nil ||
+		!strings.Contains(whoami.String(), "User:   alice@acme.example") || !strings.Contains(whoami.String(), "organization/owner") {
+		t.Errorf("kubectl tenantward whoami --as alice@acme.example: %v\n%s", err, whoami.String())
 	}
 	if !strings.Contains(printed.String(), "kubectl auth can-i") {
 		t.Errorf("local mode printed no commands to try:\n%s", printed.String())

@@ -12,6 +12,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -19,8 +20,10 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/controllers"
 	"github.com/tenantward/tenantward/internal/audit"
+	"github.com/tenantward/tenantward/internal/authz"
 	"github.com/tenantward/tenantward/internal/config"
 	"github.com/tenantward/tenantward/internal/tenancy"
+	"github.com/tenantward/tenantward/internal/tenantview"
 	"github.com/tenantward/tenantward/internal/verifier"
 	admissionwebhooks "github.com/tenantward/tenantward/internal/webhook"
 )
@@ -63,6 +66,9 @@ type Options struct {
 	// and /v1/auth; gRPC: Envoy ext_authz); "" or "0" disables each.
 	VerifierAddr     string
 	VerifierGRPCAddr string
+	// TenantView serves the tenant view (tenancy.tenantward.io) on every
+	// replica; port 0 disables it.
+	TenantView tenantview.Options
 }
 
 // BindFlags registers the options on a flag set with their defaults.
@@ -83,6 +89,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AuditFile, "audit-file", "", "append the audit trail as JSON lines to this file (overrides the config's audit.file)")
 	fs.StringVar(&o.VerifierAddr, "verifier-bind-address", ":8090", "address of the key verifier's HTTP API (/v1/verify, /v1/auth); 0 disables it")
 	fs.StringVar(&o.VerifierGRPCAddr, "verifier-grpc-bind-address", ":8091", "address of the key verifier's Envoy gRPC ext_authz; 0 disables it")
+	fs.StringVar(&o.TenantView.Host, "tenant-view-host", "", "address the tenant view (the aggregated API tenancy.tenantward.io) binds to (all interfaces when empty)")
+	fs.IntVar(&o.TenantView.Port, "tenant-view-port", 0, "port the tenant view listens on; 0 disables it")
+	fs.StringVar(&o.TenantView.CertDir, "tenant-view-cert-dir", "", "directory with tls.crt and tls.key for the tenant view, valid for <service>.<namespace>.svc of its APIService")
+	fs.StringVar(&o.TenantView.Kubeconfig, "tenant-view-kubeconfig", "", "kubeconfig for the tenant view's delegated authentication and authorization; empty in a cluster")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long a stopping replica waits for in-flight admissions and reconciles to finish")
 }
 
@@ -136,6 +146,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
+	if err := addTenantView(mgr, o.TenantView, conf.Features); err != nil {
+		return nil, err
+	}
 	v, err := addVerifier(mgr, o, conf.Routes)
 	if err != nil {
 		return nil, err
@@ -156,6 +169,26 @@ func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) (*verifi
 		return nil, fmt.Errorf("setting up the key verifier: %w", err)
 	}
 	return v, mgr.Add(v)
+}
+
+// addTenantView serves the tenant view on every replica when its port is set.
+func addTenantView(mgr ctrl.Manager, o tenantview.Options, features authz.FeatureMap) error {
+	if o.Port == 0 {
+		return nil
+	}
+	// k8s.io/apiserver logs through klog: send it to the operator's logger.
+	klog.SetLogger(ctrl.Log.WithName("tenant-view"))
+	informers, err := admissionwebhooks.NewInformers(context.Background(), mgr.GetCache())
+	if err != nil {
+		return fmt.Errorf("setting up the tenant view: %w", err)
+	}
+	s, err := tenantview.New(o, tenantview.Source{
+		Resolver: &admissionwebhooks.Resolver{Informers: informers}, Cache: mgr.GetCache(), Features: features,
+	})
+	if err != nil {
+		return err
+	}
+	return mgr.Add(s)
 }
 
 func enabledAddr(addr string) bool { return addr != "" && addr != "0" }

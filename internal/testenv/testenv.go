@@ -24,12 +24,15 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	tenancyv1alpha1 "github.com/tenantward/tenantward/api/tenancy/v1alpha1"
 	"github.com/tenantward/tenantward/internal/controlplane"
+	"github.com/tenantward/tenantward/internal/local"
 	"github.com/tenantward/tenantward/internal/manager"
 	"github.com/tenantward/tenantward/internal/webhook"
 )
@@ -54,6 +57,9 @@ type Options struct {
 	// Manager overrides the test defaults of the manager's options where set
 	// (ConfigFile and AuditFile are set by Start when empty).
 	Manager manager.Options
+	// TenantView turns on the kube-apiserver's aggregation layer and serves
+	// the tenant view through it, as installed (see serveTenantView).
+	TenantView bool
 }
 
 // Operator is a running control plane with the operator's manager.
@@ -107,7 +113,11 @@ func Start(o Options) (op *Operator, err error) {
 		}
 		cp.Webhooks = &envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook", "manifests.yaml")}}
 	}
+	cp.Aggregation = o.TenantView
 	if op.Env, err = controlplane.Start(cp); err != nil {
+		return op, err
+	}
+	if op.Admin, err = client.New(op.Env.Config, client.Options{Scheme: manager.Scheme}); err != nil {
 		return op, err
 	}
 
@@ -138,10 +148,12 @@ func Start(o Options) (op *Operator, err error) {
 	if op.Identities, err = op.Env.InstallRBAC(context.Background()); err != nil {
 		return op, err
 	}
-	if op.Manager, err = manager.New(op.Identities.Manager.Config(), mo); err != nil {
-		return op, err
+	if o.TenantView {
+		if mo.TenantView, err = local.ServeTenantView(context.Background(), op.Env, op.Admin, op.dir); err != nil {
+			return op, err
+		}
 	}
-	if op.Admin, err = client.New(op.Env.Config, client.Options{Scheme: manager.Scheme}); err != nil {
+	if op.Manager, err = manager.New(op.Identities.Manager.Config(), mo); err != nil {
 		return op, err
 	}
 	op.Ctx, op.cancel = context.WithCancel(context.Background())
@@ -151,7 +163,29 @@ func Start(o Options) (op *Operator, err error) {
 			return op, fmt.Errorf("the webhook server did not start: %w", err)
 		}
 	}
+	if o.TenantView {
+		if err := waitTenantView(op.Ctx, op.Env); err != nil {
+			return op, err
+		}
+	}
 	return op, nil
+}
+
+// waitTenantView waits until the kube-apiserver serves the tenant view's group.
+func waitTenantView(ctx context.Context, env *controlplane.Env) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	if err != nil {
+		return err
+	}
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, PollInterval, PollTimeout, true, func(context.Context) (bool, error) {
+		_, last = dc.ServerResourcesForGroupVersion(tenancyv1alpha1.GroupVersion.String())
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the tenant view is not served through the kube-apiserver: %w", errors.Join(last, err))
+	}
+	return nil
 }
 
 // Log returns everything the manager has logged so far, for tests that check

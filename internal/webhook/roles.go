@@ -38,7 +38,7 @@ type Informers struct {
 }
 
 // NewInformers gets the Namespace, Organization and Membership informers of
-// the manager's cache and adds SubjectIndex to the Membership one.
+// the manager's cache and adds SubjectIndex to the Membership one, once.
 func NewInformers(ctx context.Context, c cache.Cache) (Informers, error) {
 	var out Informers
 	ns, err := indexerOf(ctx, c, &corev1.Namespace{})
@@ -49,15 +49,21 @@ func NewInformers(ctx context.Context, c cache.Cache) (Informers, error) {
 	if err != nil {
 		return out, err
 	}
-	inf, err := c.GetInformer(ctx, &accessv1alpha1.Membership{})
+	members, err := indexerOf(ctx, c, &accessv1alpha1.Membership{})
 	if err != nil {
 		return out, err
 	}
-	if err := inf.AddIndexers(toolscache.Indexers{SubjectIndex: indexMembership}); err != nil {
-		return out, err
+	// The webhooks and the tenant view (internal/tenantview) share the index.
+	if _, ok := members.GetIndexers()[SubjectIndex]; !ok {
+		inf, err := c.GetInformer(ctx, &accessv1alpha1.Membership{})
+		if err != nil {
+			return out, err
+		}
+		if err := inf.AddIndexers(toolscache.Indexers{SubjectIndex: indexMembership}); err != nil {
+			return out, err
+		}
 	}
-	members, err := indexerOf(ctx, c, &accessv1alpha1.Membership{})
-	return Informers{Namespaces: ns, Organizations: orgs, Memberships: members}, err
+	return Informers{Namespaces: ns, Organizations: orgs, Memberships: members}, nil
 }
 
 func indexerOf(ctx context.Context, c cache.Cache, obj client.Object) (toolscache.Indexer, error) {

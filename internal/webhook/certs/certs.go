@@ -135,6 +135,20 @@ func newCA(now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, []byte, []byte,
 }
 
 func newServing(ca *x509.Certificate, caKey *ecdsa.PrivateKey, dnsNames []string, now time.Time) ([]byte, []byte, error) {
+	return newLeaf(ca, caKey, dnsNames[0], dnsNames, x509.ExtKeyUsageServerAuth, now)
+}
+
+// ClientCert returns a client certificate and key for commonName signed by
+// b's CA (made with Renew), e.g. the kube-apiserver's front-proxy client.
+func ClientCert(b Bundle, commonName string, now time.Time) (cert, key []byte, err error) {
+	ca, caKey, err := parseCA(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return newLeaf(ca, caKey, commonName, nil, x509.ExtKeyUsageClientAuth, now)
+}
+
+func newLeaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey, commonName string, dnsNames []string, usage x509.ExtKeyUsage, now time.Time) ([]byte, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -145,12 +159,12 @@ func newServing(ca *x509.Certificate, caKey *ecdsa.PrivateKey, dnsNames []string
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: dnsNames[0]},
+		Subject:      pkix.Name{CommonName: commonName},
 		DNSNames:     dnsNames,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(ServingValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
