@@ -65,6 +65,9 @@ func (v *Validator) handler(decide decideFunc) admission.Handler {
 			return v.answer(ctx, req, Attempt{}, admission.Allowed("namespace is being deleted"), audit.DecisionAllowed)
 		}
 		a, errs, err := decide(ctx, req)
+		if r := (refusal{}); errors.As(err, &r) {
+			errs, err = append(errs, r.err), nil
+		}
 		if err == nil && req.Operation == admissionv1.Update && req.SubResource == "" {
 			var old, updated []string
 			if old, err = finalizersOf(req.OldObject.Raw); err == nil {
@@ -133,7 +136,7 @@ func (v *Validator) terminating(name string) bool {
 
 // attempt identifies the requester and, for tenants, their roles in t.
 func (v *Validator) attempt(req admission.Request, t Tenancy) (Attempt, error) {
-	a := Attempt{Who: v.Platform.Requester(req.UserInfo), Where: t, Operation: req.Operation, Kind: req.Kind.Kind, Name: req.Name}
+	a := v.requester(req, t)
 	if a.Who.Platform {
 		return a, nil
 	}
@@ -142,14 +145,34 @@ func (v *Validator) attempt(req admission.Request, t Tenancy) (Attempt, error) {
 	return a, err
 }
 
-// namespaced resolves the tenancy of req's namespace and the requester's roles there.
+// requester is the Attempt of req in t without roles.
+func (v *Validator) requester(req admission.Request, t Tenancy) Attempt {
+	return Attempt{Who: v.Platform.Requester(req.UserInfo), Where: t, Operation: req.Operation, Kind: req.Kind.Kind, Name: req.Name}
+}
+
+// namespaced resolves the tenancy of req's namespace and the requester's roles
+// there. In a stale namespace (StaleNamespaceError) only platform identities
+// act: a tenant is refused (a refusal) whatever Memberships the namespace holds.
 func (v *Validator) namespaced(req admission.Request) (Attempt, error) {
 	t, err := v.Resolver.Tenancy(req.Namespace)
+	var stale *StaleNamespaceError
+	if errors.As(err, &stale) {
+		a := v.requester(req, t)
+		if a.Who.Platform {
+			return a, nil
+		}
+		return a, refusal{StaleRule(a, stale.Reason)}
+	}
 	if err != nil {
 		return Attempt{}, err
 	}
 	return v.attempt(req, t)
 }
+
+// refusal is a denial found while resolving a request, before its rule runs.
+type refusal struct{ err *field.Error }
+
+func (r refusal) Error() string { return r.err.Error() }
 
 // decodeError is a request whose objects do not decode: the sender's fault.
 type decodeError struct{ error }

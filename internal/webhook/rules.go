@@ -103,6 +103,15 @@ func (a Attempt) requireTenancy(where string) field.ErrorList {
 		"%s belongs in %s; this namespace is not one tenantward made (labelled %s)", a.Kind, where, accessv1alpha1.LabelOrganization))}
 }
 
+// StaleRule refuses a tenant anything in a stale namespace (see
+// StaleNamespaceError): whatever Memberships it holds were granted in an
+// organization or workspace that no longer exists.
+func StaleRule(a Attempt, reason error) *field.Error {
+	return field.Forbidden(namespacePath, fmt.Sprintf("user %q may not %s %s %q: %v; tenants act only in the namespaces of a live "+
+		"organization or workspace (the owner UID a namespace records must be the live object's), and only a platform identity "+
+		"acts in a namespace left by a removed one", a.Who.Name, verbOf(a.Operation), a.Kind, a.Name, reason))
+}
+
 // MembershipChecks are what the Membership rule needs beyond the objects.
 type MembershipChecks struct {
 	// OtherOwners counts the owner Memberships of the organization, other than
