@@ -39,7 +39,7 @@ func fixture(n int) Informers {
 		orgUID, wsUID := types.UID(org+"-uid"), types.UID(org+"-ws-uid")
 		must(orgs.Add(&v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: org, UID: orgUID}}))
 		must(workspaces.Add(&v1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "ws", Namespace: "org-" + org, UID: wsUID},
-			Spec: v1.WorkspaceSpec{Organization: org}}))
+			Spec: v1.WorkspaceSpec{Organization: org, Namespace: org + "-ws"}}))
 		addNamespace("org-"+org, org, "", orgUID)
 		addNamespace(org+"-ws", org, "ws", wsUID)
 	}

@@ -158,12 +158,12 @@ func (e *StaleNamespaceError) Error() string {
 }
 
 // Tenancy resolves a namespace from its tenantward.io labels, checked against
-// the live objects by UID: an org namespace must record the cached
-// Organization's UID; a workspace namespace the cached Workspace's (found in
-// the org namespace of the live Organization, which must be live itself). A
-// namespace that is not in the cache (the operator caches the namespaces it
-// made) or carries no organization label is outside tenancy. A namespace that
-// fails the check returns a *StaleNamespaceError.
+// the live objects by UID: an org namespace must be the cached Organization's
+// namespace and record its UID; a workspace namespace the cached Workspace's
+// (found in the org namespace of the live Organization, which must be live
+// itself). A namespace that is not in the cache (the operator caches the
+// namespaces it made) or carries no organization label is outside tenancy. A
+// namespace that fails the check returns a *StaleNamespaceError.
 func (r *Resolver) Tenancy(namespace string) (Tenancy, error) {
 	ns, err := r.Namespace(namespace)
 	if err != nil || ns == nil {
@@ -186,7 +186,7 @@ func (r *Resolver) Tenancy(namespace string) (Tenancy, error) {
 		return stale(fmt.Errorf("organization %s does not exist", t.Organization))
 	}
 	t.OrgNamespace = tenancy.OrgNamespace(org)
-	live := tenancy.Owner{Organization: org.Name, UID: org.UID}
+	live, want := tenancy.Owner{Organization: org.Name, UID: org.UID}, t.OrgNamespace
 	if t.Workspace != "" {
 		orgNS, err := r.Namespace(t.OrgNamespace)
 		switch {
@@ -205,7 +205,10 @@ func (r *Resolver) Tenancy(namespace string) (Tenancy, error) {
 		case ws == nil:
 			return stale(fmt.Errorf("workspace %s does not exist in %s", t.Workspace, t.OrgNamespace))
 		}
-		live = tenancy.Owner{Organization: ws.Spec.Organization, Workspace: ws.Name, UID: ws.UID}
+		live, want = tenancy.Owner{Organization: ws.Spec.Organization, Workspace: ws.Name, UID: ws.UID}, tenancy.WorkspaceNamespace(ws)
+	}
+	if namespace != want {
+		return stale(fmt.Errorf("namespace %s is not the namespace of %s (%s is)", namespace, live, want))
 	}
 	if err := tenancy.StaleError(ns, live); err != nil {
 		return stale(err)
