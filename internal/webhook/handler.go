@@ -56,15 +56,20 @@ type Validator struct {
 type decideFunc func(ctx context.Context, req admission.Request) (a Attempt, errs field.ErrorList, err error)
 
 // handler wraps a decision with what every webhook does: namespace cleanup is
-// let through, the operator's finalizer stays (FinalizerRule, for every kind),
-// the answer is turned into an AdmissionResponse, counted and audited. A
-// request the webhook cannot decide is refused (and audited as such).
+// let through, a status write is the operator's (StatusRule) and the
+// operator's finalizer stays (FinalizerRule), for every kind; the answer is
+// turned into an AdmissionResponse, counted and audited. A request the webhook
+// cannot decide is refused (and audited as such).
 func (v *Validator) handler(decide decideFunc) admission.Handler {
 	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
 		if req.Operation == admissionv1.Delete && v.terminating(req.Namespace) {
 			return v.answer(ctx, req, Attempt{}, admission.Allowed("namespace is being deleted"), audit.DecisionAllowed)
 		}
-		a, errs, err := decide(ctx, req)
+		decideReq := decide
+		if req.SubResource == "status" {
+			decideReq = v.status
+		}
+		a, errs, err := decideReq(ctx, req)
 		if r := (refusal{}); errors.As(err, &r) {
 			errs, err = append(errs, r.err), nil
 		}
@@ -143,6 +148,15 @@ func (v *Validator) attempt(req admission.Request, t Tenancy) (Attempt, error) {
 	var err error
 	a.Roles, err = v.Resolver.Roles(a.Who, t)
 	return a, err
+}
+
+// status decides a write to a status subresource (StatusRule).
+func (v *Validator) status(_ context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
+	a, err := v.namespaced(req)
+	if err != nil {
+		return a, nil, err
+	}
+	return a, StatusRule(a), nil
 }
 
 // requester is the Attempt of req in t without roles.
@@ -289,9 +303,6 @@ func (v *Validator) apiKey(ctx context.Context, req admission.Request) (Attempt,
 	a, err := v.namespaced(req)
 	if err != nil {
 		return a, nil, err
-	}
-	if req.SubResource == "status" {
-		return a, APIKeyStatusRule(a), nil
 	}
 	old, updated, err := decodePair(req, func() *accessv1alpha1.APIKey { return &accessv1alpha1.APIKey{} })
 	if err != nil {

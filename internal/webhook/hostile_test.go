@@ -122,3 +122,49 @@ func TestDryRunAndApplyAreDecidedAlike(t *testing.T) {
 	allowed(t, "owner strips nothing but labels the organization", owner.Patch(testCtx, org.DeepCopy(),
 		client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"team":"blue"}}}`))))
 }
+
+// TestNoOneWidensOwnRights: a workspace manager (and an owner) holding, through
+// RBAC the platform gave, every verb on tenantward's kinds and their status
+// subresources, tries to widen their own rights: the Workspace's spec, the
+// IntegrationPolicies, and the status the operator acts on (a Workspace's
+// integration access becomes the manager's RBAC on gated kinds; an
+// Organization's status.namespace says where its RBAC goes).
+func TestNoOneWidensOwnRights(t *testing.T) {
+	tn := newTenant(t)
+	denyAI := &v1.IntegrationAccess{ManagersWrite: v1.Denied}
+	orgPolicy := &v1.IntegrationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: tn.orgNS},
+		Spec: v1.IntegrationPolicySpec{AIIntegrations: denyAI}}
+	allowed(t, "owner closes AI integrations to managers", as(t, tn.owner).Create(testCtx, orgPolicy))
+
+	manager := as(t, tn.manager)
+	ws := tn.ws.DeepCopy()
+	denied(t, "manager edits the Workspace", updateAs(manager, ws, func() { ws.Spec.DisplayName = "mine" }),
+		"workspaces are created, changed and deleted by organization owners and admins", "needs the organization admin role")
+	override := &v1.IntegrationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: tn.wsNS},
+		Spec: v1.IntegrationPolicySpec{AIIntegrations: &v1.IntegrationAccess{ManagersWrite: v1.Allowed}}}
+	denied(t, "manager overrides the policy in the workspace", manager.Create(testCtx, override.DeepCopy()),
+		"a workspace's integration access is overridden by organization owners and admins and the workspace admin")
+	p := orgPolicy.DeepCopy()
+	denied(t, "manager opens the org policy", updateAs(manager, p, func() { p.Spec.AIIntegrations = nil }),
+		"the organization's integration access is set by its owners and admins")
+
+	// Status: what the operator observed and acts on.
+	denied(t, "manager opens AI integrations in the Workspace status", updateStatusAs(manager, ws, func() {
+		ws.Status.IntegrationAccess = []v1.EffectiveIntegrationAccess{{Type: v1.IntegrationAI, ManagersWrite: v1.Allowed, Source: v1.SourceWorkspace}}
+	}), fmt.Sprintf("user %q (no role in %s) may not update Workspace", tn.manager, tn.org.Name),
+		"Workspace status (what the operator observed and acts on) is written only by the operator")
+	org := tn.org.DeepCopy()
+	denied(t, "owner points the Organization status at another namespace", updateStatusAs(as(t, tn.owner), org, func() {
+		org.Status.Namespace = tn.wsNS
+	}), "Organization status (what the operator observed and acts on) is written only by the operator")
+	m := tn.ownerMembship.DeepCopy()
+	denied(t, "owner rewrites a Membership's status", updateStatusAs(as(t, tn.owner), m, func() { m.Status.BoundNamespaces = []string{"kube-system"} }),
+		"Membership status (what the operator observed and acts on) is written only by the operator")
+	denied(t, "manager rewrites the policy's status", updateStatusAs(manager, p, func() { p.Status.Conditions = nil }),
+		"IntegrationPolicy status (what the operator observed and acts on) is written only by the operator")
+
+	// The twins: the workspace admin overrides (the org decides whether it
+	// counts), and platform identities write status.
+	allowed(t, "workspace admin overrides the policy", as(t, tn.wsAdmin).Create(testCtx, override.DeepCopy(), client.DryRunAll))
+	allowed(t, "platform writes Workspace status", updateStatusAs(admin, ws, func() { ws.Status.ObservedGeneration = ws.Generation }))
+}

@@ -408,13 +408,17 @@ func levelName(f authz.KeyFeature, l authz.Level) string {
 	return l.String()
 }
 
-// APIKeyStatusRule refuses status writes by anyone but the operator and platform identities.
-func APIKeyStatusRule(a Attempt) field.ErrorList {
+// StatusRule decides a write to the status subresource of any of
+// tenantward's kinds: status (an Organization's namespace, a Workspace's
+// integration access, a Membership's bound namespaces, an APIKey's hash) is
+// what the operator observed, and the operator acts on it, so only platform
+// identities write it, whatever RBAC a tenant holds.
+func StatusRule(a Attempt) field.ErrorList {
 	if a.Who.Platform {
 		return nil
 	}
 	return field.ErrorList{a.forbid(field.NewPath("status"),
-		"APIKey status (hash, prefix, timestamps) is written only by the operator", authz.Key{})}
+		a.Kind+" status (what the operator observed and acts on) is written only by the operator", authz.Key{})}
 }
 
 // IntegrationPolicyRule decides an IntegrationPolicy change: the org policy by

@@ -255,7 +255,7 @@ func TestAPIKeyRule(t *testing.T) {
 	a := attempt(admissionv1.Update, wsNS, wsRole(v1.RoleManager))
 	expect(t, "rotate without the verb", APIKeyRule(a, old, rotated, KeyChecks{}), "needs the rotate verb")
 	expect(t, "rotate with the verb", APIKeyRule(a, old, rotated, KeyChecks{RotateAllows: true}), "")
-	expect(t, "status by a tenant", APIKeyStatusRule(attempt(admissionv1.Update, wsNS, orgRole(v1.RoleOwner))), "written only by the operator")
+	expect(t, "status by a tenant", StatusRule(attempt(admissionv1.Update, wsNS, orgRole(v1.RoleOwner))), "written only by the operator")
 }
 
 // TestAPIKeyChangesNeedTheKeyWithinTheCeiling: a manager may disable an
