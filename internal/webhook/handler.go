@@ -56,8 +56,9 @@ type Validator struct {
 type decideFunc func(ctx context.Context, req admission.Request) (a Attempt, errs field.ErrorList, err error)
 
 // handler wraps a decision with what every webhook does: namespace cleanup is
-// let through, a status write is the operator's (StatusRule) and the
-// operator's finalizer stays (FinalizerRule), for every kind; the answer is
+// let through, a status write is the operator's (StatusRule), the operator's
+// finalizer stays and its labels and annotations are not a tenant's to
+// change (FinalizerRule, MetadataRule), for every kind; the answer is
 // turned into an AdmissionResponse, counted and audited. A request the webhook
 // cannot decide is refused (and audited as such).
 func (v *Validator) handler(decide decideFunc) admission.Handler {
@@ -73,12 +74,16 @@ func (v *Validator) handler(decide decideFunc) admission.Handler {
 		if r := (refusal{}); errors.As(err, &r) {
 			errs, err = append(errs, r.err), nil
 		}
-		if err == nil && req.Operation == admissionv1.Update && req.SubResource == "" {
-			var old, updated []string
-			if old, err = finalizersOf(req.OldObject.Raw); err == nil {
-				updated, err = finalizersOf(req.Object.Raw)
+		if err == nil && req.SubResource == "" && req.Operation != admissionv1.Delete {
+			var old, updated Metadata
+			if len(req.OldObject.Raw) > 0 {
+				old, err = metadataOf(req.OldObject.Raw)
 			}
-			errs = append(errs, FinalizerRule(a, old, updated)...)
+			if err == nil {
+				updated, err = metadataOf(req.Object.Raw)
+			}
+			errs = append(errs, FinalizerRule(a, old.Finalizers, updated.Finalizers)...)
+			errs = append(errs, MetadataRule(a, old, updated)...)
 		}
 		switch {
 		case err != nil:
@@ -193,17 +198,15 @@ type decodeError struct{ error }
 
 func (e decodeError) Unwrap() error { return e.error }
 
-// finalizersOf decodes an object's metadata.finalizers.
-func finalizersOf(raw []byte) ([]string, error) {
+// metadataOf decodes an object's metadata.finalizers, labels and annotations.
+func metadataOf(raw []byte) (Metadata, error) {
 	var obj struct {
-		Metadata struct {
-			Finalizers []string `json:"finalizers"`
-		} `json:"metadata"`
+		Metadata Metadata `json:"metadata"`
 	}
 	if err := utiljson.Unmarshal(raw, &obj); err != nil {
-		return nil, decodeError{fmt.Errorf("decoding metadata.finalizers: %w", err)}
+		return Metadata{}, decodeError{fmt.Errorf("decoding metadata: %w", err)}
 	}
-	return obj.Metadata.Finalizers, nil
+	return obj.Metadata, nil
 }
 
 // decodePair decodes the old and new objects of a request; each is nil when

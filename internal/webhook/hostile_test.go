@@ -168,3 +168,40 @@ func TestNoOneWidensOwnRights(t *testing.T) {
 	allowed(t, "workspace admin overrides the policy", as(t, tn.wsAdmin).Create(testCtx, override.DeepCopy(), client.DryRunAll))
 	allowed(t, "platform writes Workspace status", updateStatusAs(admin, ws, func() { ws.Status.ObservedGeneration = ws.Generation }))
 }
+
+// TestOperatorLabelsAreNotTenants: tenants relabel the objects they may
+// update, to pass an APIKey off as the master key, to move an object into
+// another organization's selectors and audit records, or to mark it as made
+// by the operator.
+func TestOperatorLabelsAreNotTenants(t *testing.T) {
+	tn := newTenant(t)
+	owner := as(t, tn.owner)
+	rule := "is the operator's: a tenant never sets, changes or removes tenantward.io/* labels and annotations"
+	master := &v1.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "master", Namespace: tn.orgNS}}
+	eventually(t, "the master key", func() error { return admin.Get(testCtx, client.ObjectKeyFromObject(master), master) })
+	denied(t, "owner strips the master-key label", updateAs(owner, master, func() { delete(master.Labels, v1.LabelMasterKey) }),
+		"metadata.labels[tenantward.io/master-key]", rule)
+	denied(t, "owner moves the master key to another organization", updateAs(owner, master, func() { master.Labels[v1.LabelOrganization] = "victim" }),
+		"metadata.labels[tenantward.io/organization]", rule)
+
+	key := apiKey(tn.wsNS, v1.APIKeyPermissions{Completions: v1.ToggleEnabled})
+	allowed(t, "manager creates a key", as(t, tn.manager).Create(testCtx, key))
+	denied(t, "manager passes the key off as a master key", updateAs(as(t, tn.manager), key, func() {
+		key.Labels = map[string]string{v1.LabelMasterKey: "true"}
+	}), "metadata.labels[tenantward.io/master-key]", rule)
+	forged := membership(tn.orgNS, unique("friend"), v1.RoleMember)
+	forged.Labels = map[string]string{v1.LabelManagedBy: v1.ManagedByValue, v1.LabelWorkspace: "team"}
+	forged.Annotations = map[string]string{v1.AnnotationOwnerUID: string(tn.org.UID)}
+	err := owner.Create(testCtx, forged)
+	denied(t, "owner creates a Membership marked as the operator's", err, "metadata.labels[app.kubernetes.io/managed-by]",
+		"metadata.labels[tenantward.io/workspace]", "metadata.annotations[tenantward.io/owner-uid]", rule)
+
+	// The twins: the tenant's own labels, another tool's managed-by, and the
+	// platform setting the operator's.
+	m := tn.ownerMembship.DeepCopy()
+	allowed(t, "owner labels a Membership for his own tools", updateAs(owner, m, func() {
+		m.Labels = map[string]string{"team": "blue", v1.LabelManagedBy: "Helm"}
+	}))
+	allowed(t, "platform labels a key", updateAs(admin, key, func() { key.Labels = map[string]string{v1.LabelMasterKey: "false"} }))
+	allowed(t, "owner edits the master key leaving its labels", updateAs(owner, master, func() { master.Spec.Description = "ours" }))
+}

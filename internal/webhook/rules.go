@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -295,6 +296,55 @@ func FinalizerRule(a Attempt, old, updated []string) field.ErrorList {
 	return field.ErrorList{a.forbid(field.NewPath("metadata", "finalizers"), fmt.Sprintf(
 		"the finalizer %s is removed only by the operator, once it has cleaned up what it made for the object (namespaces, RBAC, API keys); "+
 			"delete the object and let the operator finish", accessv1alpha1.Finalizer), authz.Key{})}
+}
+
+// Metadata is what MetadataRule and FinalizerRule read of an object.
+type Metadata struct {
+	Finalizers  []string          `json:"finalizers"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// operatorPrefix starts the labels and annotations the operator sets and
+// reads (api/v1alpha1/common_types.go).
+const operatorPrefix = "tenantward.io/"
+
+// MetadataRule refuses a tenant's create or update that adds, changes or
+// removes a label or annotation the operator owns: every tenantward.io/ key
+// except the rotation request (tenantward.io/rotate, the tenant's), and
+// app.kubernetes.io/managed-by=tenantward. They say which organization an
+// object belongs to, which key is the master key, what the operator made;
+// tools, audit records and selectors read them. Platform identities set them
+// freely. old is empty on create.
+func MetadataRule(a Attempt, old, updated Metadata) field.ErrorList {
+	if a.Who.Platform || (a.Operation != admissionv1.Create && a.Operation != admissionv1.Update) {
+		return nil
+	}
+	var errs field.ErrorList
+	check := func(path *field.Path, what string, old, updated map[string]string) {
+		keys := slices.Sorted(maps.Keys(updated))
+		for k := range old {
+			if _, ok := updated[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		for _, k := range keys {
+			o, inOld := old[k]
+			u, inNew := updated[k]
+			changed := strings.HasPrefix(k, operatorPrefix) && k != accessv1alpha1.AnnotationRotate && (inOld != inNew || o != u)
+			if k == accessv1alpha1.LabelManagedBy {
+				changed = (o == accessv1alpha1.ManagedByValue) != (u == accessv1alpha1.ManagedByValue)
+			}
+			if changed {
+				errs = append(errs, a.forbid(path.Key(k), fmt.Sprintf("the %s %s is the operator's: a tenant never sets, changes or removes "+
+					"%s* labels and annotations (but the %s annotation) nor %s=%s", what, k, operatorPrefix,
+					accessv1alpha1.AnnotationRotate, accessv1alpha1.LabelManagedBy, accessv1alpha1.ManagedByValue), authz.Key{}))
+			}
+		}
+	}
+	check(field.NewPath("metadata", "labels"), "label", old.Labels, updated.Labels)
+	check(field.NewPath("metadata", "annotations"), "annotation", old.Annotations, updated.Annotations)
+	return errs
 }
 
 // KeyChecks are what the APIKey rule needs beyond the objects: the gate of the
