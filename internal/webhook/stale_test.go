@@ -88,3 +88,48 @@ func TestStaleNamespaceGrantsNothing(t *testing.T) {
 	allowed(t, "a live owner grants in their namespace", as(t, live.owner).Create(testCtx, membership(live.orgNS, unique("friend"), v1.RoleMember)))
 	allowed(t, "a live workspace admin creates a key", as(t, live.wsAdmin).Create(testCtx, apiKey(live.wsNS, v1.APIKeyPermissions{Completions: v1.ToggleEnabled})))
 }
+
+// The same for a workspace: the platform strips its finalizer and deletes it,
+// an org admin makes a new one of the same name; the old workspace namespace
+// (NamespaceConflict for the new one) grants its old members nothing.
+func TestStaleWorkspaceNamespaceGrantsNothing(t *testing.T) {
+	tn := newTenant(t)
+	old := tn.ws.DeepCopy()
+	if err := admin.Delete(testCtx, old); err != nil {
+		t.Fatal(err)
+	}
+	allowed(t, "platform strips the workspace's finalizer", updateAs(admin, old, func() { controllerutil.RemoveFinalizer(old, v1.Finalizer) }))
+	eventually(t, "old workspace gone from the webhooks' cache", func() error {
+		err := mgrCache.Get(testCtx, client.ObjectKeyFromObject(tn.ws), &v1.Workspace{})
+		if err == nil {
+			return errors.New("still in the cache")
+		}
+		return client.IgnoreNotFound(err)
+	})
+	rule := "tenants act only in the namespaces of a live organization or workspace"
+	wsAdmin := as(t, tn.wsAdmin)
+	denied(t, "old workspace admin grants in the namespace of a gone workspace",
+		wsAdmin.Create(testCtx, membership(tn.wsNS, unique("friend"), v1.RoleAdmin)), "workspace team does not exist in "+tn.orgNS, rule)
+
+	reborn := &v1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: tn.ws.Name, Namespace: tn.orgNS}, Spec: v1.WorkspaceSpec{Organization: tn.org.Name}}
+	allowed(t, "org admin recreates the workspace", as(t, tn.admin).Create(testCtx, reborn))
+	eventually(t, "the new workspace reports NamespaceConflict and is cached", func() error {
+		cached := &v1.Workspace{}
+		if err := mgrCache.Get(testCtx, client.ObjectKeyFromObject(reborn), cached); err != nil {
+			return err
+		}
+		for _, c := range cached.Status.Conditions {
+			if c.Reason == "NamespaceConflict" && cached.UID == reborn.UID {
+				return nil
+			}
+		}
+		return fmt.Errorf("conditions %v", cached.Status.Conditions)
+	})
+	stale := fmt.Sprintf("namespace %s was made for another workspace team of organization %s of the same name", tn.wsNS, tn.org.Name)
+	denied(t, "old workspace admin grants in the stale workspace namespace",
+		wsAdmin.Create(testCtx, membership(tn.wsNS, unique("friend"), v1.RoleAdmin)), stale, rule)
+	denied(t, "old manager creates a key in the stale workspace namespace",
+		as(t, tn.manager).Create(testCtx, apiKey(tn.wsNS, v1.APIKeyPermissions{Completions: v1.ToggleEnabled})), stale, rule)
+	// The twin: the organization's own namespace is live, its members act.
+	allowed(t, "owner grants in the live org namespace", as(t, tn.owner).Create(testCtx, membership(tn.orgNS, unique("friend"), v1.RoleMember)))
+}
