@@ -6,7 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -83,44 +82,65 @@ func setupAPIKey(mgr ctrl.Manager, d Deps) error {
 
 // Reconcile places the key (org or workspace namespace), reads its delivery
 // Secret, lets the lifecycle decide, then writes status once and, when a new
-// key is issued, the Secret. Status goes first, with an optimistic lock: a
-// reconcile working from a stale cache fails there instead of issuing twice.
+// key is issued, the Secret. Status goes first, with an optimistic lock
+// (patchStatusLocked, status.go): a reconcile working from a stale cache fails
+// there instead of issuing twice.
 func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	key := &accessv1alpha1.APIKey{}
 	if err := r.Get(ctx, req.NamespacedName, key); err != nil || !key.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := key.DeepCopy()
-	org, ws, err := namespaceTenancy(ctx, r.Client, key.Namespace)
+	secret, ok, err := r.place(ctx, key)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if !ok {
+		key.Status.ObservedGeneration = key.Generation
+		var result ctrl.Result
+		if secret == secretConflict {
+			result.RequeueAfter = conflictRecheck
+		}
+		return result, patchStatusLocked(ctx, r.Client, before, key, &before.Status, &key.Status)
+	}
+	return r.issue(ctx, before, key, secret)
+}
+
+// place sets the key's organization, workspace, type and Secret name from
+// its namespace and reads its delivery Secret. It reports false, with the
+// Ready condition saying why, when no key can be issued: the namespace is not
+// a tenant one, or the Secret name is taken by a Secret that is not the key's.
+func (r *apiKeyReconciler) place(ctx context.Context, key *accessv1alpha1.APIKey) (lifecycle.SecretState, bool, error) {
+	org, ws, err := namespaceTenancy(ctx, r.Client, key.Namespace)
+	if err != nil {
+		return 0, false, err
 	}
 	if org == "" {
 		key.Status.Phase = accessv1alpha1.KeyPhasePending
 		setReady(&key.Status.Conditions, key.Generation, metav1.ConditionFalse, reasonNotInTenantNamespace,
 			fmt.Sprintf("namespace %s carries no %s label: an APIKey belongs in an org namespace (admin key) or a workspace namespace (workspace key)", key.Namespace, accessv1alpha1.LabelOrganization))
-		key.Status.ObservedGeneration = key.Generation
-		return ctrl.Result{}, r.patchStatus(ctx, before, key)
+		return 0, false, nil
 	}
 	if err := r.recordOrganization(ctx, key, org); err != nil {
-		return ctrl.Result{}, err
+		return 0, false, err
 	}
 	key.Status.Organization, key.Status.Workspace, key.Status.Type = org, ws, keyType(ws)
 	key.Status.SecretName = secretNameOf(key)
 
 	secret, err := r.secretState(ctx, key)
-	if err != nil {
-		return ctrl.Result{}, err
+	if err != nil || secret != secretConflict {
+		return secret, err == nil, err
 	}
-	if secret == secretConflict {
-		msg := fmt.Sprintf("Secret %s exists and is not this APIKey's delivery Secret; the operator does not take it over: delete or rename it, or set spec.secretName", key.Status.SecretName)
-		if setReady(&key.Status.Conditions, key.Generation, metav1.ConditionFalse, reasonSecretConflict, msg) {
-			r.events.Eventf(key, nil, corev1.EventTypeWarning, reasonSecretConflict, "Issue", msg)
-		}
-		key.Status.ObservedGeneration = key.Generation
-		return ctrl.Result{RequeueAfter: conflictRecheck}, r.patchStatus(ctx, before, key)
+	msg := fmt.Sprintf("Secret %s exists and is not this APIKey's delivery Secret; the operator does not take it over: delete or rename it, or set spec.secretName", key.Status.SecretName)
+	if setReady(&key.Status.Conditions, key.Generation, metav1.ConditionFalse, reasonSecretConflict, msg) {
+		announce(ctx, r.events, key, nil, corev1.EventTypeWarning, reasonSecretConflict, "Issue", msg)
 	}
+	return secret, false, nil
+}
 
+// issue lets the lifecycle decide from the key and its Secret's state, writes
+// status and, when a new key is issued, delivers it to the Secret.
+func (r *apiKeyReconciler) issue(ctx context.Context, before, key *accessv1alpha1.APIKey, secret lifecycle.SecretState) (ctrl.Result, error) {
 	in := lifecycle.Input{
 		Now: time.Now(), Generation: key.Generation, Spec: key.Spec,
 		RotateRequest: key.Annotations[accessv1alpha1.AnnotationRotate],
@@ -129,12 +149,13 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	d := lifecycle.Decide(in)
 	var plaintext string
 	if d.Issue != lifecycle.NoIssue {
+		var err error
 		if plaintext, err = apikey.Generate(kindOf(key.Status.Type)); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	key.Status = d.Status(in, apikey.Sum(plaintext).String(), apikey.DisplayPrefix(plaintext))
-	if err := r.patchStatus(ctx, before, key); err != nil {
+	if err := patchStatusLocked(ctx, r.Client, before, key, &before.Status, &key.Status); err != nil {
 		return ctrl.Result{}, err
 	}
 	if d.Issue != lifecycle.NoIssue {
@@ -219,21 +240,13 @@ func (r *apiKeyReconciler) applySecret(ctx context.Context, key *accessv1alpha1.
 	return r.Apply(ctx, s, client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership)
 }
 
-// patchStatus writes status when it changed, with an optimistic lock.
-func (r *apiKeyReconciler) patchStatus(ctx context.Context, before, key *accessv1alpha1.APIKey) error {
-	if equality.Semantic.DeepEqual(before.Status, key.Status) {
-		return nil
-	}
-	return r.Status().Patch(ctx, key, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-}
-
 // report emits the events and audit records of what this reconcile did.
 func (r *apiKeyReconciler) report(ctx context.Context, before, key *accessv1alpha1.APIKey, d lifecycle.Decision) {
 	emit := func(action, eventType, verb, msg string) {
 		rec := audit.OperatorAction(action, apiKeyGVK, key, msg)
 		rec.Organization, rec.Workspace = key.Status.Organization, key.Status.Workspace
 		r.audit.Record(ctx, rec)
-		r.events.Eventf(key, nil, eventType, audit.EventReason(action), verb, msg)
+		announce(ctx, r.events, key, nil, eventType, audit.EventReason(action), verb, msg)
 	}
 	display, secret := key.Status.DisplayPrefix, key.Status.SecretName
 	switch d.Issue {

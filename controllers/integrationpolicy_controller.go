@@ -5,11 +5,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -21,12 +18,6 @@ import (
 	"github.com/tenantward/tenantward/internal/integrationpolicy"
 	"github.com/tenantward/tenantward/internal/tenancy"
 )
-
-// IntegrationPolicyFieldManager is the server-side apply field manager of the
-// IntegrationPolicy controller. It owns IntegrationPolicy status and, on
-// Workspaces, only status.integrationAccess, so it never fights the Workspace
-// controller over the rest of Workspace status.
-const IntegrationPolicyFieldManager = "tenantward-integrationpolicy"
 
 // Condition types and reasons of IntegrationPolicy.
 const (
@@ -44,7 +35,6 @@ const (
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies,verbs=list;watch
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=integrationpolicies/status,verbs=patch
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces,verbs=list;watch
-// +kubebuilder:rbac:groups=access.tenantward.io,resources=workspaces/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // integrationPolicyReconciler keeps IntegrationPolicy status (effective access
@@ -55,45 +45,36 @@ type integrationPolicyReconciler struct {
 	events events.EventRecorder
 }
 
-// setupIntegrationPolicy registers two controllers: one for IntegrationPolicy
-// status, one for Workspace integration access. An org policy change requeues
-// every workspace of the organization in both.
+// setupIntegrationPolicy registers the IntegrationPolicy status controller. An
+// org policy change requeues the policies of every workspace of the
+// organization; Workspace integration access is integrationaccess_controller.go's.
 func setupIntegrationPolicy(mgr ctrl.Manager, _ Deps) error {
 	r := &integrationPolicyReconciler{Client: mgr.GetClient(), events: mgr.GetEventRecorder(IntegrationPolicyFieldManager)}
-	if err := ctrl.NewControllerManagedBy(mgr).
+	return ctrl.NewControllerManagedBy(mgr).
 		Named("integrationpolicy").
 		For(&accessv1alpha1.IntegrationPolicy{}).
 		Watches(&accessv1alpha1.IntegrationPolicy{}, handler.EnqueueRequestsFromMapFunc(r.workspacePoliciesOfOrgPolicy)).
 		Watches(&accessv1alpha1.Workspace{}, handler.EnqueueRequestsFromMapFunc(workspacePolicyOf)).
-		Complete(reconcile.Func(r.reconcilePolicy)); err != nil {
-		return err
-	}
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("workspace-integrationaccess").
-		For(&accessv1alpha1.Workspace{}).
-		Watches(&accessv1alpha1.IntegrationPolicy{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfPolicy)).
-		Complete(reconcile.Func(r.reconcileWorkspace))
+		Complete(reconcile.Func(r.reconcilePolicy))
 }
 
-// reconcilePolicy computes one IntegrationPolicy's status and patches it when it changed.
+// reconcilePolicy computes one IntegrationPolicy's status and patches it when
+// it changed (patchStatus, status.go).
 func (r *integrationPolicyReconciler) reconcilePolicy(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pol := &accessv1alpha1.IntegrationPolicy{}
 	if err := r.Get(ctx, req.NamespacedName, pol); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	status := *pol.Status.DeepCopy()
-	status.ObservedGeneration = pol.Generation
-	if err := r.computePolicyStatus(ctx, pol, &status); err != nil {
+	before := pol.DeepCopy()
+	pol.Status.ObservedGeneration = pol.Generation
+	if err := r.computePolicyStatus(ctx, pol, &pol.Status); err != nil {
 		return ctrl.Result{}, err
 	}
-	if equality.Semantic.DeepEqual(status, pol.Status) {
-		return ctrl.Result{}, nil
+	if c := meta.FindStatusCondition(pol.Status.Conditions, ConditionOverrideRejected); c != nil && c.Status == metav1.ConditionTrue &&
+		!meta.IsStatusConditionTrue(before.Status.Conditions, ConditionOverrideRejected) {
+		announce(ctx, r.events, pol, nil, corev1.EventTypeWarning, c.Reason, "Override", c.Message)
 	}
-	if c := meta.FindStatusCondition(status.Conditions, ConditionOverrideRejected); c != nil && c.Status == metav1.ConditionTrue &&
-		!meta.IsStatusConditionTrue(pol.Status.Conditions, ConditionOverrideRejected) {
-		r.events.Eventf(pol, nil, corev1.EventTypeWarning, c.Reason, "Override", c.Message)
-	}
-	return ctrl.Result{}, applyStatus(ctx, r.Client, pol, &status)
+	return ctrl.Result{}, patchStatus(ctx, r.Client, before, pol, &before.Status, &pol.Status)
 }
 
 // computePolicyStatus fills scope, effective, rejectedOverrides and the Ready
@@ -154,99 +135,11 @@ func overrideCondition(rejected []accessv1alpha1.IntegrationType, org string, ge
 	return c
 }
 
-// reconcileWorkspace patches a Workspace's status.integrationAccess when it changed.
-func (r *integrationPolicyReconciler) reconcileWorkspace(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	ws := &accessv1alpha1.Workspace{}
-	if err := r.Get(ctx, req.NamespacedName, ws); err != nil || !ws.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	effective, err := integrationpolicy.EffectiveIn(ctx, r.Client, ws.Namespace, tenancy.WorkspaceNamespace(ws))
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if equality.Semantic.DeepEqual(effective, ws.Status.IntegrationAccess) {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{}, applyStatus(ctx, r.Client, ws, &accessv1alpha1.WorkspaceStatus{IntegrationAccess: effective})
-}
-
-// applyStatus server-side applies status (only its non-empty fields) to obj's
-// status subresource as IntegrationPolicyFieldManager.
-func applyStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
-	gvk, err := c.GroupVersionKindFor(obj)
-	if err != nil {
-		return err
-	}
-	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(status)
-	if err != nil {
-		return err
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{"status": content}}
-	u.SetGroupVersionKind(gvk)
-	u.SetName(obj.GetName())
-	u.SetNamespace(obj.GetNamespace())
-	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(IntegrationPolicyFieldManager), client.ForceOwnership)
-}
-
-// namespaceTenancy returns the organization and workspace a namespace the
-// operator made belongs to; both are empty for any other namespace.
-func namespaceTenancy(ctx context.Context, c client.Reader, name string) (org, ws string, err error) {
-	ns := &corev1.Namespace{}
-	if err := c.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
-		return "", "", client.IgnoreNotFound(err)
-	}
-	owner, _ := tenancy.OwnerOf(ns)
-	return owner.Organization, owner.Workspace, nil
-}
-
-// findWorkspace returns the Workspace named ws of organization org, or nil.
-func findWorkspace(ctx context.Context, c client.Reader, org, ws string) (*accessv1alpha1.Workspace, error) {
-	list := &accessv1alpha1.WorkspaceList{}
-	if err := c.List(ctx, list); err != nil {
-		return nil, err
-	}
-	for i := range list.Items {
-		if w := &list.Items[i]; w.Name == ws && w.Spec.Organization == org {
-			return w, nil
-		}
-	}
-	return nil, nil
-}
-
-// workspacesOf lists the Workspaces a policy affects: every Workspace of the
-// organization for an org policy, the one Workspace for a workspace policy.
-func (r *integrationPolicyReconciler) workspacesOf(ctx context.Context, pol client.Object) []accessv1alpha1.Workspace {
-	org, wsName, err := namespaceTenancy(ctx, r.Client, pol.GetNamespace())
-	if err != nil || org == "" {
-		return nil
-	}
-	if wsName != "" {
-		ws, err := findWorkspace(ctx, r.Client, org, wsName)
-		if err != nil || ws == nil {
-			return nil
-		}
-		return []accessv1alpha1.Workspace{*ws}
-	}
-	list := &accessv1alpha1.WorkspaceList{}
-	if err := r.List(ctx, list, client.InNamespace(pol.GetNamespace())); err != nil {
-		return nil
-	}
-	return list.Items
-}
-
-func (r *integrationPolicyReconciler) workspacesOfPolicy(ctx context.Context, pol client.Object) []reconcile.Request {
-	var out []reconcile.Request
-	for _, ws := range r.workspacesOf(ctx, pol) {
-		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ws.Namespace, Name: ws.Name}})
-	}
-	return out
-}
-
 // workspacePoliciesOfOrgPolicy requeues the workspace policies of an org
 // policy's workspaces (their effective values derive from it).
 func (r *integrationPolicyReconciler) workspacePoliciesOfOrgPolicy(ctx context.Context, pol client.Object) []reconcile.Request {
 	var out []reconcile.Request
-	for _, ws := range r.workspacesOf(ctx, pol) {
+	for _, ws := range affectedWorkspaces(ctx, r.Client, pol) {
 		if ns := tenancy.WorkspaceNamespace(&ws); ns != pol.GetNamespace() {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: integrationpolicy.PolicyName}})
 		}

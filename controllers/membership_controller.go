@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -14,17 +13,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/audit"
@@ -45,14 +41,14 @@ const (
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=memberships/status,verbs=patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=list;watch;create;patch;delete;deletecollection
 
-// rbacReconciler turns an organization's Memberships into RoleBindings (one
+// membershipReconciler turns an organization's Memberships into RoleBindings (one
 // per role per namespace, listing every holder of the role), its org roles'
 // rights on the Organization object into a ClusterRole and ClusterRoleBinding
 // by resource name, and reports in each Membership's status where it is bound.
 // It also keeps the organization's last owner (guardOwners). Its requests are
 // keyed by organization name, so one organization is never reconciled twice at
 // once.
-type rbacReconciler struct {
+type membershipReconciler struct {
 	client.Client
 	// live reads owner Memberships from the API server (a quorum read), not the cache.
 	live     client.Reader
@@ -61,23 +57,10 @@ type rbacReconciler struct {
 	features authz.FeatureMap
 }
 
-// clusterRoleReconciler keeps the generated tenant ClusterRoles as the
-// permission table and feature map say.
-type clusterRoleReconciler struct {
-	client.Client
-	features authz.FeatureMap
-}
-
-// generatedRolesKey is the one request of the ClusterRole controller.
-var generatedRolesKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "tenantward-generated-clusterroles"}}
-
 func setupMembership(mgr ctrl.Manager, d Deps) error {
 	c := mgr.GetClient()
-	r := &rbacReconciler{Client: c, live: mgr.GetAPIReader(), events: mgr.GetEventRecorder("tenantward"), audit: d.Audit, features: d.Config.Features}
-	managed := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-		return o.GetLabels()[accessv1alpha1.LabelManagedBy] == accessv1alpha1.ManagedByValue
-	}))
-	if err := ctrl.NewControllerManagedBy(mgr).
+	r := &membershipReconciler{Client: c, live: mgr.GetAPIReader(), events: mgr.GetEventRecorder("tenantward"), audit: d.Audit, features: d.Config.Features}
+	return ctrl.NewControllerManagedBy(mgr).
 		Named("membership").
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrentReconciles}).
 		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(orgOfName)).
@@ -85,64 +68,17 @@ func setupMembership(mgr ctrl.Manager, d Deps) error {
 		// New Memberships are batched; a changed role or a removal (which may
 		// revoke access) is reconciled at once. Status-only updates are ignored.
 		Watches(&accessv1alpha1.Membership{}, batchCreates(grantDelay, orgOfNamespace(c)), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
-		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
-		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
-		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managed).
-		Complete(r); err != nil {
-		return err
-	}
-	cr := &clusterRoleReconciler{Client: c, features: d.Config.Features}
-	always := func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{generatedRolesKey}
-	}
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("clusterrole").
-		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(always), managed).
-		// The first Organization (and each new one) makes sure the roles exist.
-		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(always), builder.WithPredicates(predicate.Funcs{
-			UpdateFunc:  func(event.UpdateEvent) bool { return false },
-			DeleteFunc:  func(event.DeleteEvent) bool { return false },
-			GenericFunc: func(event.GenericEvent) bool { return false },
-		})).
-		Complete(cr)
-}
-
-// Reconcile applies the generated ClusterRoles that differ from the cache and
-// deletes generated ones the table no longer has.
-func (r *clusterRoleReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
-	existing := &rbacv1.ClusterRoleList{}
-	if err := r.List(ctx, existing, client.MatchingLabels{accessv1alpha1.LabelManagedBy: accessv1alpha1.ManagedByValue}); err != nil {
-		return ctrl.Result{}, err
-	}
-	have := map[string]*rbacv1.ClusterRole{}
-	for i := range existing.Items {
-		if existing.Items[i].Labels[accessv1alpha1.LabelOrganization] == "" {
-			have[existing.Items[i].Name] = &existing.Items[i]
-		}
-	}
-	labels := map[string]string{accessv1alpha1.LabelManagedBy: accessv1alpha1.ManagedByValue}
-	var errs []error
-	for _, want := range authz.ClusterRoles(r.features) {
-		cur := have[want.Name]
-		delete(have, want.Name)
-		if cur != nil && tenancy.HasLabels(cur.Labels, labels) && equality.Semantic.DeepEqual(cur.Rules, want.Rules) {
-			continue
-		}
-		errs = append(errs, applyClusterRole(ctx, r.Client, rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: want.Name, Labels: labels}, Rules: want.Rules,
-		}))
-	}
-	for _, stale := range have {
-		errs = append(errs, client.IgnoreNotFound(r.Delete(ctx, stale)))
-	}
-	return ctrl.Result{}, errors.Join(errs...)
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managedOnly).
+		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managedOnly).
+		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managedOnly).
+		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(orgOfLabels), managedOnly).
+		Complete(r)
 }
 
 // Reconcile keeps the organization's last owner, computes its RBAC plan from
 // the cache and writes only the difference; an organization that is gone
 // loses all of it.
-func (r *rbacReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *membershipReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	orgName := req.Name
 	org := &accessv1alpha1.Organization{}
 	err := r.Get(ctx, req.NamespacedName, org)
@@ -185,7 +121,7 @@ func (r *rbacReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 // namespace is being deleted. When every owner is being deleted, the oldest is
 // held (returned, so that its role stays bound) and the others are let go.
 // A Membership that is not an owner does not keep the finalizer.
-func (r *rbacReconciler) guardOwners(ctx context.Context, orgName string, org *accessv1alpha1.Organization) (map[types.NamespacedName]bool, error) {
+func (r *membershipReconciler) guardOwners(ctx context.Context, orgName string, org *accessv1alpha1.Organization) (map[types.NamespacedName]bool, error) {
 	ns, releaseAll, err := r.ownersNamespace(ctx, orgName, org)
 	if err != nil || ns == "" {
 		return nil, err
@@ -237,7 +173,11 @@ func (r *rbacReconciler) guardOwners(ctx context.Context, orgName string, org *a
 		leaving = leaving[1:]
 	}
 	for _, m := range leaving {
-		errs = append(errs, patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, false))
+		err := patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, false)
+		if err == nil {
+			ctrl.LoggerFrom(ctx).Info("owner Membership released: another owner remains or is held", "membership", client.ObjectKeyFromObject(m))
+		}
+		errs = append(errs, err)
 	}
 	return held, errors.Join(errs...)
 }
@@ -273,7 +213,7 @@ func ownerAction(m *accessv1alpha1.Membership, releaseAll bool) int {
 // ownersNamespace is the org namespace whose owner Memberships guardOwners
 // looks after, and whether to let them all go: the organization is gone (its
 // namespace is found by its labels) or its namespace is being deleted.
-func (r *rbacReconciler) ownersNamespace(ctx context.Context, orgName string, org *accessv1alpha1.Organization) (string, bool, error) {
+func (r *membershipReconciler) ownersNamespace(ctx context.Context, orgName string, org *accessv1alpha1.Organization) (string, bool, error) {
 	if org != nil {
 		ns := &corev1.Namespace{}
 		if err := r.Get(ctx, client.ObjectKey{Name: org.Status.Namespace}, ns); err != nil {
@@ -296,7 +236,7 @@ func (r *rbacReconciler) ownersNamespace(ctx context.Context, orgName string, or
 // input gathers what the plan needs: the org namespace, the live workspace
 // namespaces with their integration gates, and every Membership in them that
 // is not being deleted, or that guardOwners holds.
-func (r *rbacReconciler) input(ctx context.Context, org *accessv1alpha1.Organization, held map[types.NamespacedName]bool) (tenancy.Input, []accessv1alpha1.Membership, error) {
+func (r *membershipReconciler) input(ctx context.Context, org *accessv1alpha1.Organization, held map[types.NamespacedName]bool) (tenancy.Input, []accessv1alpha1.Membership, error) {
 	in := tenancy.Input{Organization: org.Name, OrgNamespace: org.Status.Namespace, Features: r.features}
 	workspaces, err := workspacesOf(ctx, r.Client, org)
 	if err != nil {
@@ -343,109 +283,45 @@ func (r *rbacReconciler) input(ctx context.Context, org *accessv1alpha1.Organiza
 
 // syncRoleBindings applies desired RoleBindings that differ from the cache
 // (recreating one whose immutable roleRef someone changed) and deletes the
-// organization's RoleBindings that are no longer desired.
-func (r *rbacReconciler) syncRoleBindings(ctx context.Context, org string, desired []rbacv1.RoleBinding) error {
+// organization's RoleBindings that are no longer desired, with an audit
+// record for each write.
+func (r *membershipReconciler) syncRoleBindings(ctx context.Context, org string, desired []rbacv1.RoleBinding) error {
 	existing := &rbacv1.RoleBindingList{}
 	if err := r.List(ctx, existing, client.MatchingLabels(tenancy.Labels(org, ""))); err != nil {
 		return err
 	}
-	have := make(map[types.NamespacedName]*rbacv1.RoleBinding, len(existing.Items))
-	for i := range existing.Items {
-		have[client.ObjectKeyFromObject(&existing.Items[i])] = &existing.Items[i]
+	set := roleBindings(pointers(existing.Items), pointers(desired))
+	record := func(ctx context.Context, action string, rb *rbacv1.RoleBinding, reason string) {
+		r.audit.Record(ctx, audit.OperatorAction(action, rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), rb, reason))
 	}
-	var jobs []func() error
-	for i := range desired {
-		want := &desired[i]
-		key := client.ObjectKeyFromObject(want)
-		cur := have[key]
-		delete(have, key)
-		if cur != nil && cur.RoleRef == want.RoleRef && tenancy.HasLabels(cur.Labels, want.Labels) && equality.Semantic.DeepEqual(cur.Subjects, want.Subjects) {
-			continue
-		}
-		jobs = append(jobs, func() error {
-			if cur != nil && cur.RoleRef != want.RoleRef {
-				if err := r.Delete(ctx, cur); client.IgnoreNotFound(err) != nil {
-					return err
-				}
-			}
-			if err := r.Apply(ctx, roleBindingApply(want), client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership); err != nil {
-				return fmt.Errorf("applying RoleBinding %s: %w", key, err)
-			}
-			r.record(ctx, audit.ActionRoleBindingApplied, want, fmt.Sprintf("%d subjects bound to %s", len(want.Subjects), want.RoleRef.Name))
-			return nil
-		})
+	set.applied = func(ctx context.Context, rb *rbacv1.RoleBinding) {
+		record(ctx, audit.ActionRoleBindingApplied, rb, fmt.Sprintf("%d subjects bound to %s", len(rb.Subjects), rb.RoleRef.Name))
 	}
-	for _, stale := range have {
-		jobs = append(jobs, func() error {
-			if err := r.Delete(ctx, stale); err != nil {
-				return client.IgnoreNotFound(err)
-			}
-			r.record(ctx, audit.ActionRoleBindingDeleted, stale, "no membership holds "+stale.RoleRef.Name+" any more")
-			return nil
-		})
+	set.deleted = func(ctx context.Context, rb *rbacv1.RoleBinding) {
+		record(ctx, audit.ActionRoleBindingDeleted, rb, "no membership holds "+rb.RoleRef.Name+" any more")
 	}
-	return inParallel(jobs)
-}
-
-func (r *rbacReconciler) record(ctx context.Context, action string, rb *rbacv1.RoleBinding, reason string) {
-	r.audit.Record(ctx, audit.OperatorAction(action, rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), rb, reason))
+	return syncOwned(ctx, r.Client, set)
 }
 
 // syncClusterRBAC does for the organization's ClusterRoles and
 // ClusterRoleBindings on its Organization object what syncRoleBindings does
-// for RoleBindings.
-func (r *rbacReconciler) syncClusterRBAC(ctx context.Context, org string, plan tenancy.Plan) error {
+// for RoleBindings, roles first.
+func (r *membershipReconciler) syncClusterRBAC(ctx context.Context, org string, plan tenancy.Plan) error {
 	sel := client.MatchingLabels(tenancy.Labels(org, ""))
 	roles := &rbacv1.ClusterRoleList{}
 	bindings := &rbacv1.ClusterRoleBindingList{}
 	if err := errors.Join(r.List(ctx, roles, sel), r.List(ctx, bindings, sel)); err != nil {
 		return err
 	}
-	haveRoles := map[string]*rbacv1.ClusterRole{}
-	for i := range roles.Items {
-		haveRoles[roles.Items[i].Name] = &roles.Items[i]
-	}
-	haveBindings := map[string]*rbacv1.ClusterRoleBinding{}
-	for i := range bindings.Items {
-		haveBindings[bindings.Items[i].Name] = &bindings.Items[i]
-	}
-	var errs []error
-	for _, want := range plan.ClusterRoles {
-		cur := haveRoles[want.Name]
-		delete(haveRoles, want.Name)
-		if cur == nil || !tenancy.HasLabels(cur.Labels, want.Labels) || !equality.Semantic.DeepEqual(cur.Rules, want.Rules) {
-			errs = append(errs, applyClusterRole(ctx, r.Client, want))
-		}
-	}
-	for _, want := range plan.ClusterRoleBindings {
-		cur := haveBindings[want.Name]
-		delete(haveBindings, want.Name)
-		if cur != nil && cur.RoleRef == want.RoleRef && tenancy.HasLabels(cur.Labels, want.Labels) && equality.Semantic.DeepEqual(cur.Subjects, want.Subjects) {
-			continue
-		}
-		if cur != nil && cur.RoleRef != want.RoleRef {
-			errs = append(errs, client.IgnoreNotFound(r.Delete(ctx, cur)))
-		}
-		subjects := make([]*rbacv1ac.SubjectApplyConfiguration, 0, len(want.Subjects))
-		for _, s := range want.Subjects {
-			subjects = append(subjects, subjectApply(s))
-		}
-		errs = append(errs, r.Apply(ctx, rbacv1ac.ClusterRoleBinding(want.Name).WithLabels(want.Labels).
-			WithRoleRef(roleRefApply(want.RoleRef)).WithSubjects(subjects...),
-			client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership))
-	}
-	for _, stale := range haveBindings {
-		errs = append(errs, client.IgnoreNotFound(r.Delete(ctx, stale)))
-	}
-	for _, stale := range haveRoles {
-		errs = append(errs, client.IgnoreNotFound(r.Delete(ctx, stale)))
-	}
-	return errors.Join(errs...)
+	return errors.Join(
+		syncOwned(ctx, r.Client, clusterRoles(pointers(roles.Items), pointers(plan.ClusterRoles))),
+		syncOwned(ctx, r.Client, clusterRoleBindings(pointers(bindings.Items), pointers(plan.ClusterRoleBindings))),
+	)
 }
 
 // syncMemberStatus patches each Membership whose status differs from the
 // plan's; a held last owner says why it stays, with a Warning event.
-func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, memberships []accessv1alpha1.Membership,
+func (r *membershipReconciler) syncMemberStatus(ctx context.Context, org string, memberships []accessv1alpha1.Membership,
 	statuses map[types.NamespacedName]tenancy.MemberStatus, held map[types.NamespacedName]bool) error {
 	var jobs []func() error
 	for i := range memberships {
@@ -461,13 +337,13 @@ func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, membe
 		switch {
 		case want.Err != nil:
 			if setReady(&m.Status.Conditions, m.Generation, metav1.ConditionFalse, reasonInvalidRole, want.Err.Error()) {
-				r.events.Eventf(m, nil, corev1.EventTypeWarning, reasonInvalidRole, "Bind", want.Err.Error())
+				announce(ctx, r.events, m, nil, corev1.EventTypeWarning, reasonInvalidRole, "Bind", want.Err.Error())
 			}
 		case held[client.ObjectKeyFromObject(m)]:
 			msg := fmt.Sprintf("not deleted: %s is the last owner of organization %s, and its owner role stays bound until another owner exists; add another owner first",
 				m.Spec.Subject.Name, org)
 			if setReady(&m.Status.Conditions, m.Generation, metav1.ConditionFalse, reasonLastOwner, msg) {
-				r.events.Eventf(m, nil, corev1.EventTypeWarning, reasonLastOwner, "Delete", msg)
+				announce(ctx, r.events, m, nil, corev1.EventTypeWarning, reasonLastOwner, "Delete", msg)
 			}
 		default:
 			setReady(&m.Status.Conditions, m.Generation, metav1.ConditionTrue, reasonBound,
@@ -480,45 +356,4 @@ func (r *rbacReconciler) syncMemberStatus(ctx context.Context, org string, membe
 		jobs = append(jobs, func() error { return patchStatus(ctx, r.Client, before, m, &before.Status, &m.Status) })
 	}
 	return inParallel(jobs)
-}
-
-func applyClusterRole(ctx context.Context, c client.Client, cr rbacv1.ClusterRole) error {
-	apply := rbacv1ac.ClusterRole(cr.Name).WithLabels(cr.Labels)
-	for _, rule := range cr.Rules {
-		apply.WithRules(rbacv1ac.PolicyRule().WithAPIGroups(rule.APIGroups...).WithResources(rule.Resources...).
-			WithResourceNames(rule.ResourceNames...).WithVerbs(rule.Verbs...))
-	}
-	if err := c.Apply(ctx, apply, client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying ClusterRole %s: %w", cr.Name, err)
-	}
-	return nil
-}
-
-func roleBindingApply(rb *rbacv1.RoleBinding) *rbacv1ac.RoleBindingApplyConfiguration {
-	subjects := make([]*rbacv1ac.SubjectApplyConfiguration, 0, len(rb.Subjects))
-	for _, s := range rb.Subjects {
-		subjects = append(subjects, subjectApply(s))
-	}
-	return rbacv1ac.RoleBinding(rb.Name, rb.Namespace).WithLabels(maps.Clone(rb.Labels)).
-		WithRoleRef(roleRefApply(rb.RoleRef)).WithSubjects(subjects...)
-}
-
-func roleRefApply(ref rbacv1.RoleRef) *rbacv1ac.RoleRefApplyConfiguration {
-	return rbacv1ac.RoleRef().WithAPIGroup(ref.APIGroup).WithKind(ref.Kind).WithName(ref.Name)
-}
-
-func subjectApply(s rbacv1.Subject) *rbacv1ac.SubjectApplyConfiguration {
-	a := rbacv1ac.Subject().WithKind(s.Kind).WithName(s.Name)
-	if s.APIGroup != "" {
-		a.WithAPIGroup(s.APIGroup)
-	}
-	if s.Namespace != "" {
-		a.WithNamespace(s.Namespace)
-	}
-	return a
-}
-
-// orgOfName maps an Organization to its own request.
-func orgOfName(_ context.Context, obj client.Object) []reconcile.Request {
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: obj.GetName()}}}
 }

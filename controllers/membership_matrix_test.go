@@ -11,15 +11,14 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 )
 
-// This file restates the permission matrix from the seed document
-// (shared/seeds/001_694a994ce90fe6cb.txt, and 002 for MCP) and product.md, by
-// hand and independently of internal/authz, so that a wrong production table
-// fails these tests. Actions in the operator's documented additions
-// (docs/permissions.md, in italics there) are marked "+".
+// This file restates the permission matrix of docs/permissions.md by hand and
+// independently of internal/authz (which generates that page), so that a
+// wrong production table fails these tests. Actions granted beyond the
+// product's matrix (in italics in docs/permissions.md) are marked "+".
 
-// actionVerbs is product.md's mapping of matrix actions to Kubernetes verbs,
-// plus the operator's documented verbs for Manage, Add users, Assign roles,
-// Filter and Group.
+// actionVerbs maps matrix actions to Kubernetes verbs (docs/permissions.md,
+// "Actions and Kubernetes verbs"), Manage, Add users, Assign roles, Filter and
+// Group included.
 var actionVerbs = map[string][]string{
 	"List": {"list", "watch"}, "View": {"get"}, "Create": {"create"}, "Update": {"update", "patch"},
 	"Delete": {"delete"}, "Publish": {"publish"}, "Edit": {"update", "patch"}, "Duplicate": {"create"},
@@ -32,8 +31,8 @@ var actionVerbs = map[string][]string{
 // allVerbs are the verbs every cell is checked for, allowed or not.
 var allVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "publish", "rotate"}
 
-// The columns: org roles from the seed's Owner/Admin/Member columns; workspace
-// roles as product.md defines them.
+// The columns: the three organization roles, then the three workspace roles
+// (docs/permissions.md, docs/tenancy.md).
 const (
 	colOwner = iota
 	colAdmin
@@ -63,7 +62,7 @@ const (
 	keys          = "Create, Edit, Delete, Update, Rotate, +List, +View"
 )
 
-var seedMatrix = []matrixRow{
+var productMatrix = []matrixRow{
 	// feature, group, resource:           owner, admin, member, ws admin, ws manager, ws member
 	{"Logs and Analytics", "analytics.example.com", "logs", [numCols]string{logs, logs, logs, logs, logs, logs}},
 	{"Prompts", gw, "prompts", [numCols]string{promptsFull, promptsFull, promptsMember, promptsFull, promptsFull, promptsMember}},
@@ -81,7 +80,7 @@ var seedMatrix = []matrixRow{
 	{"Integration access", acc, "integrationpolicies", [numCols]string{"+List, +View, +Create, +Update, +Delete", "+List, +View, +Create, +Update, +Delete", "+List, +View", "+List, +View, +Create, +Update, +Delete", "+List, +View", "+List, +View"}},
 }
 
-// organisationVerbs is the Organisation row (seed: Owner and Admin Update),
+// organisationVerbs is the Organisation row (Owner and Admin Update),
 // plus View for every org role so `kubectl get organization <name>` works, and
 // Delete for the owner.
 var organisationVerbs = [numCols][]string{
@@ -145,7 +144,7 @@ func TestPermissionMatrix(t *testing.T) {
 	a := newTenant(t, "matrix-a")
 	b := newTenant(t, "matrix-b")
 
-	for _, row := range seedMatrix {
+	for _, row := range productMatrix {
 		t.Run(row.feature, func(t *testing.T) {
 			for col := range numCols {
 				want := verbsOf(row.cells[col])
@@ -175,7 +174,7 @@ func TestPermissionMatrix(t *testing.T) {
 	t.Run("isolation", func(t *testing.T) {
 		// Nobody in organization A may do anything in organization B.
 		for col := range numCols {
-			for _, row := range seedMatrix {
+			for _, row := range productMatrix {
 				checkCell(t, a.users[col], b.orgNS, row.group, row.resource, nil)
 				checkCell(t, a.users[col], b.wsNS, row.group, row.resource, nil)
 			}

@@ -9,22 +9,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/audit"
@@ -47,10 +39,6 @@ const (
 // concurrentReconciles lets each tenancy controller work on several
 // organizations or workspaces at once, so API latency, not CPU, is hidden.
 const concurrentReconciles = 4
-
-// countOnly passes the events of objects that status counts: their creation
-// and deletion, not their updates.
-var countOnly = builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})
 
 // conflictRetry re-checks a namespace clash: the clashing namespace is not in
 // the operator's cache, so its removal sends no event.
@@ -173,7 +161,7 @@ func (r *organizationReconciler) ensureMasterKey(ctx context.Context, org *acces
 	}
 	rec := audit.OperatorAction(audit.ActionMasterKeyIssued, accessv1alpha1.GroupVersion.WithKind("APIKey"), key, "master admin key object created for organization "+org.Name)
 	r.audit.Record(ctx, rec)
-	r.events.Eventf(org, key, corev1.EventTypeNormal, audit.EventReason(rec.Action), "CreateMasterKey", "created master APIKey %s/%s", ns, MasterKeyName)
+	announce(ctx, r.events, org, key, corev1.EventTypeNormal, audit.EventReason(rec.Action), "CreateMasterKey", "created master APIKey "+ns+"/"+MasterKeyName)
 	return nil
 }
 
@@ -230,13 +218,15 @@ func (r *organizationReconciler) finalize(ctx context.Context, org *accessv1alph
 					return ctrl.Result{}, err
 				}
 			}
-			setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonDeleting,
-				fmt.Sprintf("deleting: waiting for %d workspaces to be deleted", len(workspaces)))
+			msg := fmt.Sprintf("deleting: waiting for %d workspaces to be deleted", len(workspaces))
+			if setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonDeleting, msg) {
+				ctrl.LoggerFrom(ctx).Info(msg, "reason", reasonDeleting, "deletionPolicy", org.Spec.DeletionPolicy)
+			}
 		} else {
 			msg := fmt.Sprintf("organization %s still has %d workspaces (%s): delete them first, or set spec.deletionPolicy to Cascade",
 				org.Name, len(workspaces), namesOf(workspaces))
 			if setReady(&org.Status.Conditions, org.Generation, metav1.ConditionFalse, reasonDeletionBlocked, msg) {
-				r.events.Eventf(org, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
+				announce(ctx, r.events, org, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
 			}
 		}
 		org.Status.ObservedGeneration = observedGeneration(org.Status.Conditions, org.Status.ObservedGeneration)
@@ -261,34 +251,6 @@ func removeOrganizationRBAC(ctx context.Context, c client.Client, org string) er
 	)
 }
 
-// workspacesOf lists the Workspaces of an organization in its namespace.
-func workspacesOf(ctx context.Context, c client.Reader, org *accessv1alpha1.Organization) ([]accessv1alpha1.Workspace, error) {
-	list := &accessv1alpha1.WorkspaceList{}
-	if err := c.List(ctx, list, client.InNamespace(tenancy.OrgNamespace(org))); err != nil {
-		return nil, err
-	}
-	out := list.Items[:0]
-	for _, w := range list.Items {
-		if w.Spec.Organization == org.Name {
-			out = append(out, w)
-		}
-	}
-	return out, nil
-}
-
-// countIn counts the Memberships and APIKeys of a namespace.
-func countIn(ctx context.Context, c client.Reader, ns string) (members, keys int, err error) {
-	ml := &accessv1alpha1.MembershipList{}
-	if err := c.List(ctx, ml, client.InNamespace(ns)); err != nil {
-		return 0, 0, err
-	}
-	kl := &accessv1alpha1.APIKeyList{}
-	if err := c.List(ctx, kl, client.InNamespace(ns)); err != nil {
-		return 0, 0, err
-	}
-	return len(ml.Items), len(kl.Items), nil
-}
-
 func namesOf(ws []accessv1alpha1.Workspace) string {
 	names := make([]string, 0, len(ws))
 	for _, w := range ws {
@@ -297,210 +259,6 @@ func namesOf(ws []accessv1alpha1.Workspace) string {
 	return strings.Join(names, ", ")
 }
 
-// namespaceDeps are what creating and deleting a tenant namespace needs.
-type namespaceDeps struct {
-	c         client.Client
-	apiReader client.Reader
-	events    events.EventRecorder
-	audit     audit.Recorder
-	reserved  tenancy.Reserved
-}
-
 func (r *organizationReconciler) deps() namespaceDeps {
 	return namespaceDeps{r.Client, r.apiReader, r.events, r.audit, r.reserved}
-}
-
-// usable returns an error naming the problem when name may not be a tenant
-// namespace: not a valid name, or reserved. The webhooks refuse both; this is
-// the defense when they are bypassed.
-func (d namespaceDeps) usable(name string) error {
-	if err := tenancy.ValidNamespace(name); err != nil {
-		return err
-	}
-	return d.reserved.Check(name)
-}
-
-// get reads a namespace from the cache or, as the cache holds only the
-// operator's namespaces, from the API server.
-func (d namespaceDeps) get(ctx context.Context, name string) (*corev1.Namespace, error) {
-	ns := &corev1.Namespace{}
-	err := d.c.Get(ctx, client.ObjectKey{Name: name}, ns)
-	if apierrors.IsNotFound(err) {
-		err = d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns)
-	}
-	return ns, err
-}
-
-// owns reports whether the namespace exists and was made for owner (the same
-// UID): a namespace left by an earlier object of the same name is not owner's.
-func (d namespaceDeps) owns(ctx context.Context, name string, owner tenancy.Owner) (bool, error) {
-	ns, err := d.get(ctx, name)
-	if err != nil {
-		return false, client.IgnoreNotFound(err)
-	}
-	return tenancy.ClaimError(ns, owner) == nil, nil
-}
-
-// deletable reports whether the operator may delete ns: it made ns for owner
-// (the same UID) and ns is not reserved.
-func (d namespaceDeps) deletable(ns *corev1.Namespace, owner tenancy.Owner) bool {
-	return tenancy.ClaimError(ns, owner) == nil && d.reserved.Check(ns.Name) == nil
-}
-
-// claimError is a namespace clash: the user must resolve it.
-type claimError struct{ error }
-
-func (e *claimError) Unwrap() error { return e.error }
-
-// ensureNamespace creates the namespace of owner with server-side apply, or
-// finds it already made for owner (the same UID). The namespace records
-// owner's UID (tenantward.io/owner-uid) and is owned by org (an owner
-// reference), so that the garbage collector removes it should org vanish
-// without the operator's cleanup. It writes nothing when the namespace exists
-// and is owner's, so labels others add (Argo CD, Flux) stay.
-func ensureNamespace(ctx context.Context, d namespaceDeps, obj client.Object, name string, owner tenancy.Owner, org *accessv1alpha1.Organization) error {
-	ns, err := d.get(ctx, name)
-	switch {
-	case err == nil:
-		if cerr := tenancy.ClaimError(ns, owner); cerr != nil {
-			if !hasReason(obj, reasonNamespaceConflict) {
-				d.events.Eventf(obj, nil, corev1.EventTypeWarning, reasonNamespaceConflict, "CreateNamespace", cerr.Error())
-			}
-			return &claimError{cerr}
-		}
-		if !ns.DeletionTimestamp.IsZero() {
-			return fmt.Errorf("namespace %s is still terminating", name)
-		}
-		return nil
-	case !apierrors.IsNotFound(err):
-		return err
-	}
-	gvk := accessv1alpha1.GroupVersion.WithKind("Organization")
-	apply := corev1ac.Namespace(name).
-		WithLabels(tenancy.Labels(owner.Organization, owner.Workspace)).
-		WithAnnotations(map[string]string{accessv1alpha1.AnnotationOwnerUID: string(owner.UID)}).
-		WithOwnerReferences(metav1ac.OwnerReference().WithAPIVersion(gvk.GroupVersion().String()).WithKind(gvk.Kind).
-			WithName(org.Name).WithUID(org.UID).WithController(true))
-	if err := d.c.Apply(ctx, apply, client.FieldOwner(accessv1alpha1.FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("creating namespace %s: %w", name, err)
-	}
-	ns.Name, ns.Labels = name, tenancy.Labels(owner.Organization, owner.Workspace)
-	rec := audit.OperatorAction(audit.ActionNamespaceCreated, corev1.SchemeGroupVersion.WithKind("Namespace"), ns, "namespace of "+owner.String())
-	d.audit.Record(ctx, rec)
-	d.events.Eventf(obj, nil, corev1.EventTypeNormal, audit.EventReason(rec.Action), "CreateNamespace", "created namespace %s", name)
-	return nil
-}
-
-// deleteNamespace deletes the namespace of owner if the operator made it for
-// owner (the same UID) and it is not reserved; any other namespace is left
-// alone. The APIKeys in it go first, so that they stop verifying at once even
-// where no namespace controller empties the namespace, then the operator's
-// RoleBindings, then the namespace with everything else in it.
-func deleteNamespace(ctx context.Context, d namespaceDeps, obj client.Object, name string, owner tenancy.Owner) error {
-	ns := &corev1.Namespace{}
-	if err := d.apiReader.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if !ns.DeletionTimestamp.IsZero() || !d.deletable(ns, owner) {
-		return nil
-	}
-	keys := &accessv1alpha1.APIKeyList{}
-	if err := d.c.List(ctx, keys, client.InNamespace(name)); err != nil {
-		return err
-	}
-	for i := range keys.Items {
-		if err := d.c.Delete(ctx, &keys.Items[i]); client.IgnoreNotFound(err) != nil {
-			return err
-		}
-	}
-	managed := client.MatchingLabels{accessv1alpha1.LabelManagedBy: accessv1alpha1.ManagedByValue}
-	if err := d.c.DeleteAllOf(ctx, &rbacv1.RoleBinding{}, client.InNamespace(name), managed); err != nil {
-		return err
-	}
-	if err := d.c.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); client.IgnoreNotFound(err) != nil {
-		return err
-	}
-	rec := audit.OperatorAction(audit.ActionNamespaceDeleted, corev1.SchemeGroupVersion.WithKind("Namespace"), ns, owner.String()+" deleted")
-	d.audit.Record(ctx, rec)
-	d.events.Eventf(obj, nil, corev1.EventTypeNormal, audit.EventReason(rec.Action), "DeleteNamespace", "deleted namespace %s", name)
-	return nil
-}
-
-// hasReason reports whether obj's Ready condition already has reason, so a
-// persisting problem is evented once, not on every reconcile.
-func hasReason(obj client.Object, reason string) bool {
-	var conds []metav1.Condition
-	switch o := obj.(type) {
-	case *accessv1alpha1.Organization:
-		conds = o.Status.Conditions
-	case *accessv1alpha1.Workspace:
-		conds = o.Status.Conditions
-	}
-	c := meta.FindStatusCondition(conds, accessv1alpha1.ConditionReady)
-	return c != nil && c.Reason == reason
-}
-
-// setReady sets the Ready condition, with Reconciling or Stalled as its reason
-// says, and reports whether Ready changed.
-func setReady(conds *[]metav1.Condition, generation int64, status metav1.ConditionStatus, reason, msg string) bool {
-	return accessv1alpha1.SetReady(conds, metav1.Condition{Status: status, Reason: reason, Message: msg, ObservedGeneration: generation})
-}
-
-// patchStatus patches obj's status from before when it changed: one write per
-// reconcile at most, none when nothing changed.
-func patchStatus(ctx context.Context, c client.Client, before, obj client.Object, oldStatus, newStatus any) error {
-	if equality.Semantic.DeepEqual(oldStatus, newStatus) {
-		return nil
-	}
-	return client.IgnoreNotFound(c.Status().Patch(ctx, obj, client.MergeFrom(before)))
-}
-
-func addFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
-	return patchFinalizer(ctx, c, obj, accessv1alpha1.Finalizer, true)
-}
-
-func removeFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
-	return patchFinalizer(ctx, c, obj, accessv1alpha1.Finalizer, false)
-}
-
-// patchFinalizer adds or removes a finalizer, failing with a conflict if obj
-// changed since it was read; an object already gone is no error on removal.
-func patchFinalizer(ctx context.Context, c client.Client, obj client.Object, finalizer string, add bool) error {
-	before := obj.DeepCopyObject().(client.Object)
-	if add {
-		controllerutil.AddFinalizer(obj, finalizer)
-		return c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-	}
-	controllerutil.RemoveFinalizer(obj, finalizer)
-	return client.IgnoreNotFound(c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
-}
-
-// orgOfLabels maps an object carrying the organization label to its Organization.
-func orgOfLabels(_ context.Context, obj client.Object) []reconcile.Request {
-	if org := obj.GetLabels()[accessv1alpha1.LabelOrganization]; org != "" {
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: org}}}
-	}
-	return nil
-}
-
-// orgOfWorkspace maps a Workspace to its Organization.
-func orgOfWorkspace(_ context.Context, obj client.Object) []reconcile.Request {
-	if w, ok := obj.(*accessv1alpha1.Workspace); ok && w.Spec.Organization != "" {
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: w.Spec.Organization}}}
-	}
-	return nil
-}
-
-// orgOfNamespace maps an object to the Organization owning its namespace.
-func orgOfNamespace(c client.Reader) handler.MapFunc {
-	return func(ctx context.Context, obj client.Object) []reconcile.Request {
-		ns := &corev1.Namespace{}
-		if err := c.Get(ctx, client.ObjectKey{Name: obj.GetNamespace()}, ns); err != nil {
-			return nil
-		}
-		if owner, ok := tenancy.OwnerOf(ns); ok {
-			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: owner.Organization}}}
-		}
-		return nil
-	}
 }

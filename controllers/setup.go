@@ -25,8 +25,10 @@ func SetupWithManager(mgr ctrl.Manager, d Deps) error {
 		setupOrganization,
 		setupWorkspace,
 		setupMembership,
+		setupClusterRole,
 		setupAPIKey,
 		setupIntegrationPolicy,
+		setupIntegrationAccess,
 	}
 	for _, setup := range setups {
 		if err := setup(mgr, d); err != nil {

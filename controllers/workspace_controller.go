@@ -116,7 +116,7 @@ func (r *workspaceReconciler) organizationOf(ctx context.Context, ws *accessv1al
 	}
 	if msg != "" {
 		if setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonOrganizationMismatch, msg) {
-			r.events.Eventf(ws, nil, corev1.EventTypeWarning, reasonOrganizationMismatch, "Reconcile", msg)
+			announce(ctx, r.events, ws, nil, corev1.EventTypeWarning, reasonOrganizationMismatch, "Reconcile", msg)
 		}
 		return nil, nil
 	}
@@ -179,7 +179,7 @@ func (r *workspaceReconciler) finalize(ctx context.Context, ws *accessv1alpha1.W
 			msg := fmt.Sprintf("workspace %s still holds %d memberships and %d API keys in namespace %s: delete them first, or set spec.deletionPolicy to Cascade",
 				ws.Name, members, keys, nsName)
 			if setReady(&ws.Status.Conditions, ws.Generation, metav1.ConditionFalse, reasonDeletionBlocked, msg) {
-				r.events.Eventf(ws, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
+				announce(ctx, r.events, ws, nil, corev1.EventTypeWarning, reasonDeletionBlocked, "Delete", msg)
 			}
 			ws.Status.ObservedGeneration = observedGeneration(ws.Status.Conditions, ws.Status.ObservedGeneration)
 			return ctrl.Result{}, patchStatus(ctx, r.Client, before, ws, &before.Status, &ws.Status)

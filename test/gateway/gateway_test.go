@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,11 +82,12 @@ func (c caller) refused(what string, status int, method, path, key string) {
 // TestPortkeyGatewayBehindVerifier is the path a platform team deploys:
 // client → nginx (auth_request to the verifier) → Portkey gateway → provider.
 func TestPortkeyGatewayBehindVerifier(t *testing.T) {
-	org, ns := tenant(t, "gw")
-	// One key per permission level: every graded feature at that level, and
-	// Completions and Metrics on from Read up.
+	org, orgNS, ns := tenant(t, "gw")
+	// One workspace key and one admin key per permission level: every graded
+	// feature at that level, and Completions and Metrics on from Read up.
 	levels := []string{"Disabled", "Read", "Write", "Delete"}
 	byLevel := make([]string, len(levels))
+	adminByLevel := make([]string, len(levels))
 	var keyName string
 	for i, l := range levels {
 		toggle := accessv1alpha1.ToggleDisabled
@@ -93,14 +95,16 @@ func TestPortkeyGatewayBehindVerifier(t *testing.T) {
 			toggle = accessv1alpha1.ToggleEnabled
 		}
 		lvl := accessv1alpha1.AccessLevel(l)
-		k, plain := issue(t, ns, "level-"+strings.ToLower(l), accessv1alpha1.APIKeyPermissions{
+		perms := accessv1alpha1.APIKeyPermissions{
 			Metrics: toggle, Completions: toggle, Prompts: lvl, Configs: lvl, Guardrails: lvl,
 			Integrations: lvl, Providers: lvl, Models: lvl, Users: lvl,
-		})
+		}
+		k, plain := issue(t, ns, "level-"+strings.ToLower(l), perms)
 		byLevel[i] = plain
 		if l == "Read" {
 			keyName = k.Namespace + "/" + k.Name
 		}
+		_, adminByLevel[i] = issue(t, orgNS, "admin-level-"+strings.ToLower(l), perms)
 	}
 	completionsOnly := accessv1alpha1.APIKeyPermissions{Completions: accessv1alpha1.ToggleEnabled}
 	disabledKey, disabledPlain := issue(t, ns, "to-disable", completionsOnly)
@@ -187,21 +191,32 @@ func TestPortkeyGatewayBehindVerifier(t *testing.T) {
 		c := caller{t: t, fd: fd, base: fd.URL}
 		for _, r := range routes {
 			var row []string
-			for i, key := range byLevel {
+			keys, kind := byLevel, "workspace"
+			if r.orgLevel {
+				keys, kind = append(slices.Clone(byLevel), adminByLevel...), "workspace and admin"
+			}
+			for j, key := range keys {
+				i := j % len(levels)
+				// Organization-level routes belong to admin keys: a workspace
+				// key is refused there whatever its permissions.
+				allowed := r.min >= 0 && i >= r.min && (!r.orgLevel || j >= len(levels))
 				a := c.call(r.method, r.path, key)
-				allowed := r.min >= 0 && i >= r.min
-				row = append(row, fmt.Sprintf("%s %d%s", levels[i], a.status, map[bool]string{true: " (upstream)", false: ""}[a.reached]))
+				who := levels[i]
+				if j >= len(levels) {
+					who = "admin " + levels[i]
+				}
+				row = append(row, fmt.Sprintf("%s %d%s", who, a.status, map[bool]string{true: " (upstream)", false: ""}[a.reached]))
 				switch {
 				case allowed && (a.status == 401 || a.status == 403):
-					t.Errorf("%s %s with a %s key: %d %s; the route map allows it", r.method, r.path, levels[i], a.status, a.body)
+					t.Errorf("%s %s with a %s key: %d %s; the route map allows it", r.method, r.path, who, a.status, a.body)
 				case !allowed && (a.status != 403 || a.reached):
-					t.Errorf("%s %s with a %s key: %d (upstream reached: %v); want 403", r.method, r.path, levels[i], a.status, a.reached)
+					t.Errorf("%s %s with a %s key: %d (upstream reached: %v); want 403", r.method, r.path, who, a.status, a.reached)
 				}
 				if strings.Contains(a.body, key[4:]) {
 					t.Errorf("%s %s: the answer repeats the key", r.method, r.path)
 				}
 			}
-			t.Logf("| %s %s | %s | %s |", r.method, r.path, r.needs, strings.Join(row, ", "))
+			t.Logf("| %s %s | %s | %s keys: %s |", r.method, r.path, r.needs, kind, strings.Join(row, ", "))
 		}
 	})
 
@@ -242,53 +257,57 @@ func TestPortkeyGatewayBehindVerifier(t *testing.T) {
 }
 
 // route is one route tried at every permission level: min is the lowest
-// level (index into the levels) the route map allows, -1 for none.
+// level (index into the levels) the route map allows, -1 for none; orgLevel
+// routes (keys: Admin in the route map) are tried with admin keys too, and
+// refuse every workspace key.
 type route struct {
 	method, path, needs string
 	min                 int
+	orgLevel            bool
 }
 
 // routes are the Portkey gateway's own routes (build/start-server.js of
 // @portkey-ai/gateway) and the control-plane routes the default route map
 // grades, which the open-source gateway proxies to the provider.
 var routes = []route{
-	{"POST", "/v1/chat/completions", "Completions", 1},
-	{"POST", "/v1/completions", "Completions", 1},
-	{"POST", "/v1/embeddings", "Completions", 1},
-	{"POST", "/v1/messages", "Completions", 1},
-	{"POST", "/v1/messages/count_tokens", "Completions", 1},
-	{"POST", "/v1/images/generations", "Completions", 1},
-	{"POST", "/v1/audio/speech", "Completions", 1},
-	{"GET", "/v1/files", "Completions", 1},
-	{"DELETE", "/v1/files/file-1", "Completions", 1},
-	{"POST", "/v1/batches", "Completions", 1},
-	{"POST", "/v1/batches/batch-1/cancel", "Completions", 1},
-	{"POST", "/v1/responses", "Completions", 1},
-	{"DELETE", "/v1/responses/resp-1", "Completions", 1},
-	{"GET", "/v1/fine_tuning/jobs", "Completions", 1},
-	{"POST", "/v1/proxy/moderations", "Completions", 1},
-	{"POST", "/v1/prompts/p-1/v1/chat/completions", "Completions + Prompts Read", 1},
-	{"POST", "/v1/prompts/p-1/completions", "Completions + Prompts Read", 1},
-	{"GET", "/v1/models", "Models Read", 1},
-	{"GET", "/v1/prompts", "Prompts Read", 1},
-	{"POST", "/v1/prompts", "Prompts Write", 2},
-	{"DELETE", "/v1/prompts/p-1", "Prompts Delete", 3},
-	{"GET", "/v1/configs", "Configs Read", 1},
-	{"POST", "/v1/configs", "Configs Write", 2},
-	{"DELETE", "/v1/configs/c-1", "Configs Delete", 3},
-	{"GET", "/v1/guardrails", "Guardrails Read", 1},
-	{"POST", "/v1/integrations", "Integrations Write", 2},
-	{"DELETE", "/v1/virtual-keys/vk-1", "Providers Delete", 3},
-	{"GET", "/v1/admin/users", "Users Read", 1},
-	{"POST", "/v1/admin/user-invites", "Users Write", 2},
-	{"DELETE", "/v1/admin/users/u-1", "Users Delete", 3},
-	{"GET", "/v1/analytics/graphs/requests", "Metrics", 1},
-	{"GET", "/v1/logs", "Metrics", 1},
-	{"POST", "/v1/moderations", "unmapped", -1},
-	{"GET", "/v1/unknown", "unmapped", -1},
-	{"GET", "/", "unmapped", -1},
-	{"GET", "/public/", "unmapped", -1},
-	{"GET", "/log/stream", "unmapped", -1},
+	{"POST", "/v1/chat/completions", "Completions", 1, false},
+	{"POST", "/v1/completions", "Completions", 1, false},
+	{"POST", "/v1/embeddings", "Completions", 1, false},
+	{"POST", "/v1/messages", "Completions", 1, false},
+	{"POST", "/v1/messages/count_tokens", "Completions", 1, false},
+	{"POST", "/v1/images/generations", "Completions", 1, false},
+	{"POST", "/v1/audio/speech", "Completions", 1, false},
+	{"GET", "/v1/files", "Completions", 1, false},
+	{"DELETE", "/v1/files/file-1", "Completions", 1, false},
+	{"POST", "/v1/batches", "Completions", 1, false},
+	{"POST", "/v1/batches/batch-1/cancel", "Completions", 1, false},
+	{"POST", "/v1/responses", "Completions", 1, false},
+	{"DELETE", "/v1/responses/resp-1", "Completions", 1, false},
+	{"GET", "/v1/fine_tuning/jobs", "Completions", 1, false},
+	{"POST", "/v1/proxy/moderations", "Completions", 1, false},
+	{"POST", "/v1/prompts/p-1/v1/chat/completions", "Completions + Prompts Read", 1, false},
+	{"POST", "/v1/prompts/p-1/completions", "Completions + Prompts Read", 1, false},
+	{"GET", "/v1/models", "Models Read", 1, false},
+	{"GET", "/v1/prompts", "Prompts Read", 1, false},
+	{"POST", "/v1/prompts", "Prompts Write", 2, false},
+	{"DELETE", "/v1/prompts/p-1", "Prompts Delete", 3, false},
+	{"GET", "/v1/configs", "Configs Read", 1, false},
+	{"POST", "/v1/configs", "Configs Write", 2, false},
+	{"DELETE", "/v1/configs/c-1", "Configs Delete", 3, false},
+	{"GET", "/v1/guardrails", "Guardrails Read", 1, false},
+	{"POST", "/v1/integrations", "Integrations Write", 2, false},
+	{"DELETE", "/v1/virtual-keys/vk-1", "Providers Delete", 3, false},
+	{"GET", "/v1/admin/users", "Users Read, admin keys", 1, true},
+	{"POST", "/v1/admin/user-invites", "Users Write, admin keys", 2, true},
+	{"DELETE", "/v1/admin/users/u-1", "Users Delete, admin keys", 3, true},
+	{"POST", "/v1/user-invites", "Users Write, admin keys", 2, true},
+	{"GET", "/v1/analytics/graphs/requests", "Metrics", 1, false},
+	{"GET", "/v1/logs", "Metrics", 1, false},
+	{"POST", "/v1/moderations", "unmapped", -1, false},
+	{"GET", "/v1/unknown", "unmapped", -1, false},
+	{"GET", "/", "unmapped", -1, false},
+	{"GET", "/public/", "unmapped", -1, false},
+	{"GET", "/log/stream", "unmapped", -1, false},
 }
 
 func update(t *testing.T, key *accessv1alpha1.APIKey, mutate func(*accessv1alpha1.APIKey)) {

@@ -80,7 +80,7 @@ func frontDoor(t *testing.T) (*frontdoor.FrontDoor, *verifier.Server) {
 
 // tenant creates an Organization with one Workspace as the platform team
 // would and returns the workspace namespace once both are Ready.
-func tenant(t *testing.T, name string) (org, wsNS string) {
+func tenant(t *testing.T, name string) (org, orgNS, wsNS string) {
 	t.Helper()
 	o := &accessv1alpha1.Organization{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	create(t, o)
@@ -101,7 +101,7 @@ func tenant(t *testing.T, name string) (org, wsNS string) {
 		}
 		return ready(ws.Status.Conditions)
 	})
-	return name, ws.Status.Namespace
+	return name, o.Status.Namespace, ws.Status.Namespace
 }
 
 // issue creates an APIKey in ns and returns it with its plaintext, read from
