@@ -169,11 +169,16 @@ func (v *Validator) requester(req admission.Request, t Tenancy) Attempt {
 	return Attempt{Who: v.Platform.Requester(req.UserInfo), Where: t, Operation: req.Operation, Kind: req.Kind.Kind, Name: req.Name}
 }
 
-// namespaced resolves the tenancy of req's namespace and the requester's roles
-// there. In a stale namespace (StaleNamespaceError) only platform identities
-// act: a tenant is refused (a refusal) whatever Memberships the namespace holds.
+// namespaced resolves the tenancy of req's namespace and the requester's roles there.
 func (v *Validator) namespaced(req admission.Request) (Attempt, error) {
 	t, err := v.Resolver.Tenancy(req.Namespace)
+	return v.tenant(req, t, err)
+}
+
+// tenant is the Attempt of req in t, resolved with err: in a stale namespace
+// (StaleNamespaceError) only platform identities act, a tenant is refused (a
+// refusal) whatever Memberships the namespace holds.
+func (v *Validator) tenant(req admission.Request, t Tenancy, err error) (Attempt, error) {
 	var stale *StaleNamespaceError
 	if errors.As(err, &stale) {
 		a := v.requester(req, t)
@@ -275,7 +280,8 @@ func (v *Validator) organization(ctx context.Context, req admission.Request) (At
 	if org == nil {
 		org = old
 	}
-	a, err := v.attempt(req, OrganizationTenancy(org))
+	t, err := v.Resolver.OrganizationTenancy(org)
+	a, err := v.tenant(req, t, err)
 	if err != nil {
 		return a, nil, err
 	}

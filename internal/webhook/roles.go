@@ -226,9 +226,21 @@ func get[T any](s Store, key string) (*T, error) {
 	return obj, nil
 }
 
-// OrganizationTenancy is the tenancy of an Organization object itself.
-func OrganizationTenancy(org *accessv1alpha1.Organization) Tenancy {
-	return Tenancy{Organization: org.Name, OrgNamespace: tenancy.OrgNamespace(org)}
+// OrganizationTenancy is the tenancy of an Organization object itself. Its
+// namespace, when it exists, must have been made for this Organization (its
+// UID): the namespace of a removed organization of the same name, with that
+// one's Memberships, is stale (a *StaleNamespaceError) and names no one a
+// member of this one.
+func (r *Resolver) OrganizationTenancy(org *accessv1alpha1.Organization) (Tenancy, error) {
+	t := Tenancy{Organization: org.Name, OrgNamespace: tenancy.OrgNamespace(org)}
+	ns, err := r.Namespace(t.OrgNamespace)
+	if err != nil || ns == nil {
+		return t, err
+	}
+	if err := tenancy.StaleError(ns, tenancy.Owner{Organization: org.Name, UID: org.UID}); err != nil {
+		return t, &StaleNamespaceError{Tenancy: t, Reason: err}
+	}
+	return t, nil
 }
 
 // Roles resolves the requester's highest org and workspace roles in t: one

@@ -72,6 +72,11 @@ func TestStaleNamespaceGrantsNothing(t *testing.T) {
 	}), staleOrg, rule)
 	denied(t, "old admin creates an admin key in the stale org namespace",
 		as(t, tn.admin).Create(testCtx, apiKey(tn.orgNS, v1.APIKeyPermissions{Completions: v1.ToggleEnabled})), staleOrg, rule)
+	// The new Organization itself: the old owner's Memberships sit in the
+	// namespace its name points to, but that namespace is not its own.
+	denied(t, "old owner edits the new organization", updateAs(owner, reborn, func() { reborn.Labels = map[string]string{"team": "x"} }),
+		fmt.Sprintf("user %q may not update Organization %q", tn.owner, tn.org.Name), staleOrg, rule)
+	denied(t, "old owner deletes the new organization", owner.Delete(testCtx, reborn.DeepCopy(), client.DryRunAll), staleOrg, rule)
 	// The workspace namespace hangs off the stale org namespace.
 	denied(t, "old workspace admin creates a key in the stale workspace namespace",
 		as(t, tn.wsAdmin).Create(testCtx, apiKey(tn.wsNS, v1.APIKeyPermissions{Completions: v1.ToggleEnabled})),
