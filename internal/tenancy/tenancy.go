@@ -5,6 +5,7 @@
 package tenancy
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -154,15 +155,36 @@ func OwnerOf(ns *corev1.Namespace) (o Owner, ok bool) {
 // the same name (another UID), is a clash the user must resolve. A new
 // Organization of a deleted one's name thus inherits nothing from it.
 func ClaimError(ns *corev1.Namespace, want Owner) error {
+	err := StaleError(ns, want)
+	_, managed := OwnerOf(ns)
+	switch {
+	case err == nil:
+		return nil
+	case !managed:
+		return fmt.Errorf("%w; delete it or choose another spec.namespace", err)
+	case errors.Is(err, errEarlierOwner):
+		return fmt.Errorf("%w and is never handed to a new one; a platform identity deletes it, or choose another spec.namespace", err)
+	}
+	return fmt.Errorf("%w; choose another spec.namespace", err)
+}
+
+// errEarlierOwner marks a StaleError about the owner UID.
+var errEarlierOwner = errors.New("it outlived that owner")
+
+// StaleError returns nil when ns is the namespace the operator made for the
+// live owner (the cached Organization, or Workspace for a workspace namespace:
+// same organization, workspace and UID), and otherwise says how it differs. A
+// namespace left by a removed organization or workspace of the same name names
+// it in its labels but records another UID: it belongs to no one.
+func StaleError(ns *corev1.Namespace, live Owner) error {
 	got, ok := OwnerOf(ns)
 	switch {
 	case !ok:
-		return fmt.Errorf("namespace %s already exists and is not managed by tenantward; delete it or choose another spec.namespace", ns.Name)
-	case got.Organization != want.Organization || got.Workspace != want.Workspace:
-		return fmt.Errorf("namespace %s belongs to %s; choose another spec.namespace", ns.Name, got)
-	case got.UID != want.UID:
-		return fmt.Errorf("namespace %s was made for another %s of the same name (owner UID %q, this one is %q) and is never handed to a new one; "+
-			"a platform identity deletes it, or choose another spec.namespace", ns.Name, want, got.UID, want.UID)
+		return fmt.Errorf("namespace %s already exists and is not managed by tenantward", ns.Name)
+	case got.Organization != live.Organization || got.Workspace != live.Workspace:
+		return fmt.Errorf("namespace %s belongs to %s, not %s", ns.Name, got, live)
+	case got.UID != live.UID:
+		return fmt.Errorf("namespace %s was made for another %s of the same name (owner UID %q, this one is %q): %w", ns.Name, live, got.UID, live.UID, errEarlierOwner)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
 	v1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -21,21 +22,26 @@ import (
 func fixture(n int) Informers {
 	namespaces := cache.NewStore(cache.MetaNamespaceKeyFunc)
 	orgs := cache.NewStore(cache.MetaNamespaceKeyFunc)
+	workspaces := cache.NewStore(cache.MetaNamespaceKeyFunc)
 	members := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{SubjectIndex: indexMembership})
 	must := func(err error) {
 		if err != nil {
 			panic(err)
 		}
 	}
-	addNamespace := func(name, org, ws string) {
-		must(namespaces.Add(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: tenancy.Labels(org, ws)}}))
+	addNamespace := func(name, org, ws string, owner types.UID) {
+		must(namespaces.Add(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: tenancy.Labels(org, ws),
+			Annotations: map[string]string{v1.AnnotationOwnerUID: string(owner)}}}))
 	}
 	count := max(n/20, 1)
 	for o := range count {
 		org := fmt.Sprintf("org%d", o)
-		must(orgs.Add(&v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: org}}))
-		addNamespace("org-"+org, org, "")
-		addNamespace(org+"-ws", org, "ws")
+		orgUID, wsUID := types.UID(org+"-uid"), types.UID(org+"-ws-uid")
+		must(orgs.Add(&v1.Organization{ObjectMeta: metav1.ObjectMeta{Name: org, UID: orgUID}}))
+		must(workspaces.Add(&v1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "ws", Namespace: "org-" + org, UID: wsUID},
+			Spec: v1.WorkspaceSpec{Organization: org, Namespace: org + "-ws"}}))
+		addNamespace("org-"+org, org, "", orgUID)
+		addNamespace(org+"-ws", org, "ws", wsUID)
 	}
 	for i := range n {
 		org := fmt.Sprintf("org%d", i%count)
@@ -46,7 +52,7 @@ func fixture(n int) Informers {
 		must(members.Add(&v1.Membership{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m%d", i), Namespace: ns},
 			Spec: v1.MembershipSpec{Subject: v1.Subject{Kind: v1.SubjectUser, Name: fmt.Sprintf("user%d", i)}, Role: role}}))
 	}
-	return Informers{Namespaces: namespaces, Organizations: orgs, Memberships: members}
+	return Informers{Namespaces: namespaces, Organizations: orgs, Workspaces: workspaces, Memberships: members}
 }
 
 // BenchmarkDecision is the webhook's decision for a Membership create by a

@@ -56,21 +56,34 @@ type Validator struct {
 type decideFunc func(ctx context.Context, req admission.Request) (a Attempt, errs field.ErrorList, err error)
 
 // handler wraps a decision with what every webhook does: namespace cleanup is
-// let through, the operator's finalizer stays (FinalizerRule, for every kind),
-// the answer is turned into an AdmissionResponse, counted and audited. A
-// request the webhook cannot decide is refused (and audited as such).
+// let through, a status write is the operator's (StatusRule), the operator's
+// finalizer stays and its labels and annotations are not a tenant's to
+// change (FinalizerRule, MetadataRule), for every kind; the answer is
+// turned into an AdmissionResponse, counted and audited. A request the webhook
+// cannot decide is refused (and audited as such).
 func (v *Validator) handler(decide decideFunc) admission.Handler {
 	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
 		if req.Operation == admissionv1.Delete && v.terminating(req.Namespace) {
 			return v.answer(ctx, req, Attempt{}, admission.Allowed("namespace is being deleted"), audit.DecisionAllowed)
 		}
-		a, errs, err := decide(ctx, req)
-		if err == nil && req.Operation == admissionv1.Update && req.SubResource == "" {
-			var old, updated []string
-			if old, err = finalizersOf(req.OldObject.Raw); err == nil {
-				updated, err = finalizersOf(req.Object.Raw)
+		decideReq := decide
+		if req.SubResource == "status" {
+			decideReq = v.status
+		}
+		a, errs, err := decideReq(ctx, req)
+		if r := (refusal{}); errors.As(err, &r) {
+			errs, err = append(errs, r.err), nil
+		}
+		if err == nil && req.SubResource == "" && req.Operation != admissionv1.Delete {
+			var old, updated Metadata
+			if len(req.OldObject.Raw) > 0 {
+				old, err = metadataOf(req.OldObject.Raw)
 			}
-			errs = append(errs, FinalizerRule(a, old, updated)...)
+			if err == nil {
+				updated, err = metadataOf(req.Object.Raw)
+			}
+			errs = append(errs, FinalizerRule(a, old.Finalizers, updated.Finalizers)...)
+			errs = append(errs, MetadataRule(a, old, updated)...)
 		}
 		switch {
 		case err != nil:
@@ -133,7 +146,7 @@ func (v *Validator) terminating(name string) bool {
 
 // attempt identifies the requester and, for tenants, their roles in t.
 func (v *Validator) attempt(req admission.Request, t Tenancy) (Attempt, error) {
-	a := Attempt{Who: v.Platform.Requester(req.UserInfo), Where: t, Operation: req.Operation, Kind: req.Kind.Kind, Name: req.Name}
+	a := v.requester(req, t)
 	if a.Who.Platform {
 		return a, nil
 	}
@@ -142,31 +155,63 @@ func (v *Validator) attempt(req admission.Request, t Tenancy) (Attempt, error) {
 	return a, err
 }
 
+// status decides a write to a status subresource (StatusRule).
+func (v *Validator) status(_ context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
+	a, err := v.namespaced(req)
+	if err != nil {
+		return a, nil, err
+	}
+	return a, StatusRule(a), nil
+}
+
+// requester is the Attempt of req in t without roles.
+func (v *Validator) requester(req admission.Request, t Tenancy) Attempt {
+	return Attempt{Who: v.Platform.Requester(req.UserInfo), Where: t, Operation: req.Operation, Kind: req.Kind.Kind, Name: req.Name}
+}
+
 // namespaced resolves the tenancy of req's namespace and the requester's roles there.
 func (v *Validator) namespaced(req admission.Request) (Attempt, error) {
 	t, err := v.Resolver.Tenancy(req.Namespace)
+	return v.tenant(req, t, err)
+}
+
+// tenant is the Attempt of req in t, resolved with err: in a stale namespace
+// (StaleNamespaceError) only platform identities act, a tenant is refused (a
+// refusal) whatever Memberships the namespace holds.
+func (v *Validator) tenant(req admission.Request, t Tenancy, err error) (Attempt, error) {
+	var stale *StaleNamespaceError
+	if errors.As(err, &stale) {
+		a := v.requester(req, t)
+		if a.Who.Platform {
+			return a, nil
+		}
+		return a, refusal{StaleRule(a, stale.Reason)}
+	}
 	if err != nil {
 		return Attempt{}, err
 	}
 	return v.attempt(req, t)
 }
 
+// refusal is a denial found while resolving a request, before its rule runs.
+type refusal struct{ err *field.Error }
+
+func (r refusal) Error() string { return r.err.Error() }
+
 // decodeError is a request whose objects do not decode: the sender's fault.
 type decodeError struct{ error }
 
 func (e decodeError) Unwrap() error { return e.error }
 
-// finalizersOf decodes an object's metadata.finalizers.
-func finalizersOf(raw []byte) ([]string, error) {
+// metadataOf decodes an object's metadata.finalizers, labels and annotations.
+func metadataOf(raw []byte) (Metadata, error) {
 	var obj struct {
-		Metadata struct {
-			Finalizers []string `json:"finalizers"`
-		} `json:"metadata"`
+		Metadata Metadata `json:"metadata"`
 	}
 	if err := utiljson.Unmarshal(raw, &obj); err != nil {
-		return nil, decodeError{fmt.Errorf("decoding metadata.finalizers: %w", err)}
+		return Metadata{}, decodeError{fmt.Errorf("decoding metadata: %w", err)}
 	}
-	return obj.Metadata.Finalizers, nil
+	return obj.Metadata, nil
 }
 
 // decodePair decodes the old and new objects of a request; each is nil when
@@ -235,7 +280,8 @@ func (v *Validator) organization(ctx context.Context, req admission.Request) (At
 	if org == nil {
 		org = old
 	}
-	a, err := v.attempt(req, OrganizationTenancy(org))
+	t, err := v.Resolver.OrganizationTenancy(org)
+	a, err := v.tenant(req, t, err)
 	if err != nil {
 		return a, nil, err
 	}
@@ -266,9 +312,6 @@ func (v *Validator) apiKey(ctx context.Context, req admission.Request) (Attempt,
 	a, err := v.namespaced(req)
 	if err != nil {
 		return a, nil, err
-	}
-	if req.SubResource == "status" {
-		return a, APIKeyStatusRule(a), nil
 	}
 	old, updated, err := decodePair(req, func() *accessv1alpha1.APIKey { return &accessv1alpha1.APIKey{} })
 	if err != nil {

@@ -34,11 +34,12 @@ type MembershipIndex interface {
 type Informers struct {
 	Namespaces    Store
 	Organizations Store
+	Workspaces    Store
 	Memberships   MembershipIndex
 }
 
-// NewInformers gets the Namespace, Organization and Membership informers of
-// the manager's cache and adds SubjectIndex to the Membership one, once.
+// NewInformers gets the Namespace, Organization, Workspace and Membership
+// informers of the manager's cache and adds SubjectIndex to the Membership one, once.
 func NewInformers(ctx context.Context, c cache.Cache) (Informers, error) {
 	var out Informers
 	ns, err := indexerOf(ctx, c, &corev1.Namespace{})
@@ -46,6 +47,10 @@ func NewInformers(ctx context.Context, c cache.Cache) (Informers, error) {
 		return out, err
 	}
 	orgs, err := indexerOf(ctx, c, &accessv1alpha1.Organization{})
+	if err != nil {
+		return out, err
+	}
+	workspaces, err := indexerOf(ctx, c, &accessv1alpha1.Workspace{})
 	if err != nil {
 		return out, err
 	}
@@ -63,7 +68,7 @@ func NewInformers(ctx context.Context, c cache.Cache) (Informers, error) {
 			return out, err
 		}
 	}
-	return Informers{Namespaces: ns, Organizations: orgs, Memberships: members}, nil
+	return Informers{Namespaces: ns, Organizations: orgs, Workspaces: workspaces, Memberships: members}, nil
 }
 
 func indexerOf(ctx context.Context, c cache.Cache, obj client.Object) (toolscache.Indexer, error) {
@@ -142,47 +147,106 @@ type Resolver struct {
 
 // Namespace returns the cached Namespace, or nil when the cache has none.
 func (r *Resolver) Namespace(name string) (*corev1.Namespace, error) {
-	item, ok, err := r.Namespaces.GetByKey(name)
-	if err != nil || !ok {
-		return nil, err
-	}
-	ns, _ := item.(*corev1.Namespace)
-	return ns, nil
+	return get[corev1.Namespace](r.Namespaces, name)
 }
 
-// Tenancy resolves a namespace from its tenantward.io labels. A namespace that
-// is not in the cache (the operator caches the namespaces it made) or carries
-// no organization label is outside tenancy.
+// StaleNamespaceError is a namespace whose labels name an organization (and
+// workspace) that does not exist, or exists as another object of the same
+// name (another UID): the namespace was left by a removed one. Tenancy still
+// holds what the labels say, for platform identities and the audit trail.
+type StaleNamespaceError struct {
+	Tenancy Tenancy
+	Reason  error
+}
+
+func (e *StaleNamespaceError) Error() string {
+	return fmt.Sprintf("namespace of no live organization or workspace: %v", e.Reason)
+}
+
+// Tenancy resolves a namespace from its tenantward.io labels, checked against
+// the live objects by UID: an org namespace must be the cached Organization's
+// namespace and record its UID; a workspace namespace the cached Workspace's
+// (found in the org namespace of the live Organization, which must be live
+// itself). A namespace that is not in the cache (the operator caches the
+// namespaces it made) or carries no organization label is outside tenancy. A
+// namespace that fails the check returns a *StaleNamespaceError.
 func (r *Resolver) Tenancy(namespace string) (Tenancy, error) {
 	ns, err := r.Namespace(namespace)
 	if err != nil || ns == nil {
 		return Tenancy{}, err
 	}
 	owner, ok := tenancy.OwnerOf(ns)
-	t := Tenancy{Organization: owner.Organization, Workspace: owner.Workspace}
-	switch {
-	case !ok:
+	if !ok {
 		return Tenancy{}, nil
-	case t.Workspace == "":
-		t.OrgNamespace = namespace
-		return t, nil
 	}
-	t.WorkspaceNamespace = namespace
-	item, ok, err := r.Organizations.GetByKey(t.Organization)
-	if err != nil {
-		return t, fmt.Errorf("resolving the namespace of organization %s: %w", t.Organization, err)
+	t := Tenancy{Organization: owner.Organization, Workspace: owner.Workspace, OrgNamespace: namespace}
+	if t.Workspace != "" {
+		t.OrgNamespace, t.WorkspaceNamespace = "", namespace
 	}
-	org, _ := item.(*accessv1alpha1.Organization)
-	if !ok || org == nil {
-		return t, fmt.Errorf("resolving the namespace of organization %s: it is not in the operator's cache", t.Organization)
+	stale := func(err error) (Tenancy, error) { return t, &StaleNamespaceError{Tenancy: t, Reason: err} }
+	org, err := get[accessv1alpha1.Organization](r.Organizations, t.Organization)
+	switch {
+	case err != nil:
+		return t, fmt.Errorf("resolving organization %s: %w", t.Organization, err)
+	case org == nil:
+		return stale(fmt.Errorf("organization %s does not exist", t.Organization))
 	}
 	t.OrgNamespace = tenancy.OrgNamespace(org)
+	live, want := tenancy.Owner{Organization: org.Name, UID: org.UID}, t.OrgNamespace
+	if t.Workspace != "" {
+		orgNS, err := r.Namespace(t.OrgNamespace)
+		switch {
+		case err != nil:
+			return t, err
+		case orgNS == nil:
+			return stale(fmt.Errorf("the namespace %s of organization %s does not exist", t.OrgNamespace, org.Name))
+		}
+		if err := tenancy.StaleError(orgNS, live); err != nil {
+			return stale(err)
+		}
+		ws, err := get[accessv1alpha1.Workspace](r.Workspaces, t.OrgNamespace+"/"+t.Workspace)
+		switch {
+		case err != nil:
+			return t, fmt.Errorf("resolving workspace %s: %w", t.Workspace, err)
+		case ws == nil:
+			return stale(fmt.Errorf("workspace %s does not exist in %s", t.Workspace, t.OrgNamespace))
+		}
+		live, want = tenancy.Owner{Organization: ws.Spec.Organization, Workspace: ws.Name, UID: ws.UID}, tenancy.WorkspaceNamespace(ws)
+	}
+	if namespace != want {
+		return stale(fmt.Errorf("namespace %s is not the namespace of %s (%s is)", namespace, live, want))
+	}
+	if err := tenancy.StaleError(ns, live); err != nil {
+		return stale(err)
+	}
 	return t, nil
 }
 
-// OrganizationTenancy is the tenancy of an Organization object itself.
-func OrganizationTenancy(org *accessv1alpha1.Organization) Tenancy {
-	return Tenancy{Organization: org.Name, OrgNamespace: tenancy.OrgNamespace(org)}
+// get returns the cached object at key, or nil when the store has none.
+func get[T any](s Store, key string) (*T, error) {
+	item, ok, err := s.GetByKey(key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	obj, _ := item.(*T)
+	return obj, nil
+}
+
+// OrganizationTenancy is the tenancy of an Organization object itself. Its
+// namespace, when it exists, must have been made for this Organization (its
+// UID): the namespace of a removed organization of the same name, with that
+// one's Memberships, is stale (a *StaleNamespaceError) and names no one a
+// member of this one.
+func (r *Resolver) OrganizationTenancy(org *accessv1alpha1.Organization) (Tenancy, error) {
+	t := Tenancy{Organization: org.Name, OrgNamespace: tenancy.OrgNamespace(org)}
+	ns, err := r.Namespace(t.OrgNamespace)
+	if err != nil || ns == nil {
+		return t, err
+	}
+	if err := tenancy.StaleError(ns, tenancy.Owner{Organization: org.Name, UID: org.UID}); err != nil {
+		return t, &StaleNamespaceError{Tenancy: t, Reason: err}
+	}
+	return t, nil
 }
 
 // Roles resolves the requester's highest org and workspace roles in t: one

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -101,6 +102,15 @@ func (a Attempt) requireTenancy(where string) field.ErrorList {
 	}
 	return field.ErrorList{field.Invalid(namespacePath, "", fmt.Sprintf(
 		"%s belongs in %s; this namespace is not one tenantward made (labelled %s)", a.Kind, where, accessv1alpha1.LabelOrganization))}
+}
+
+// StaleRule refuses a tenant anything in a stale namespace (see
+// StaleNamespaceError): whatever Memberships it holds were granted in an
+// organization or workspace that no longer exists.
+func StaleRule(a Attempt, reason error) *field.Error {
+	return field.Forbidden(namespacePath, fmt.Sprintf("user %q may not %s %s %q: %v; tenants act only in the namespaces of a live "+
+		"organization or workspace (the owner UID a namespace records must be the live object's), and only a platform identity "+
+		"acts in a namespace left by a removed one", a.Who.Name, verbOf(a.Operation), a.Kind, a.Name, reason))
 }
 
 // MembershipChecks are what the Membership rule needs beyond the objects.
@@ -288,6 +298,55 @@ func FinalizerRule(a Attempt, old, updated []string) field.ErrorList {
 			"delete the object and let the operator finish", accessv1alpha1.Finalizer), authz.Key{})}
 }
 
+// Metadata is what MetadataRule and FinalizerRule read of an object.
+type Metadata struct {
+	Finalizers  []string          `json:"finalizers"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// operatorPrefix starts the labels and annotations the operator sets and
+// reads (api/v1alpha1/common_types.go).
+const operatorPrefix = "tenantward.io/"
+
+// MetadataRule refuses a tenant's create or update that adds, changes or
+// removes a label or annotation the operator owns: every tenantward.io/ key
+// except the rotation request (tenantward.io/rotate, the tenant's), and
+// app.kubernetes.io/managed-by=tenantward. They say which organization an
+// object belongs to, which key is the master key, what the operator made;
+// tools, audit records and selectors read them. Platform identities set them
+// freely. old is empty on create.
+func MetadataRule(a Attempt, old, updated Metadata) field.ErrorList {
+	if a.Who.Platform || (a.Operation != admissionv1.Create && a.Operation != admissionv1.Update) {
+		return nil
+	}
+	var errs field.ErrorList
+	check := func(path *field.Path, what string, old, updated map[string]string) {
+		keys := slices.Sorted(maps.Keys(updated))
+		for k := range old {
+			if _, ok := updated[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		for _, k := range keys {
+			o, inOld := old[k]
+			u, inNew := updated[k]
+			changed := strings.HasPrefix(k, operatorPrefix) && k != accessv1alpha1.AnnotationRotate && (inOld != inNew || o != u)
+			if k == accessv1alpha1.LabelManagedBy {
+				changed = (o == accessv1alpha1.ManagedByValue) != (u == accessv1alpha1.ManagedByValue)
+			}
+			if changed {
+				errs = append(errs, a.forbid(path.Key(k), fmt.Sprintf("the %s %s is the operator's: a tenant never sets, changes or removes "+
+					"%s* labels and annotations (but the %s annotation) nor %s=%s", what, k, operatorPrefix,
+					accessv1alpha1.AnnotationRotate, accessv1alpha1.LabelManagedBy, accessv1alpha1.ManagedByValue), authz.Key{}))
+			}
+		}
+	}
+	check(field.NewPath("metadata", "labels"), "label", old.Labels, updated.Labels)
+	check(field.NewPath("metadata", "annotations"), "annotation", old.Annotations, updated.Annotations)
+	return errs
+}
+
 // KeyChecks are what the APIKey rule needs beyond the objects: the gate of the
 // workspace's effective IntegrationPolicy (for the integrations ceiling) and
 // the answer of the SubjectAccessReview for the rotate verb.
@@ -399,13 +458,17 @@ func levelName(f authz.KeyFeature, l authz.Level) string {
 	return l.String()
 }
 
-// APIKeyStatusRule refuses status writes by anyone but the operator and platform identities.
-func APIKeyStatusRule(a Attempt) field.ErrorList {
+// StatusRule decides a write to the status subresource of any of
+// tenantward's kinds: status (an Organization's namespace, a Workspace's
+// integration access, a Membership's bound namespaces, an APIKey's hash) is
+// what the operator observed, and the operator acts on it, so only platform
+// identities write it, whatever RBAC a tenant holds.
+func StatusRule(a Attempt) field.ErrorList {
 	if a.Who.Platform {
 		return nil
 	}
 	return field.ErrorList{a.forbid(field.NewPath("status"),
-		"APIKey status (hash, prefix, timestamps) is written only by the operator", authz.Key{})}
+		a.Kind+" status (what the operator observed and acts on) is written only by the operator", authz.Key{})}
 }
 
 // IntegrationPolicyRule decides an IntegrationPolicy change: the org policy by

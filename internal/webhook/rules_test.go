@@ -227,6 +227,35 @@ func TestFinalizerRule(t *testing.T) {
 	expect(t, "the operator removes its finalizer", FinalizerRule(operator, ours, nil), "")
 }
 
+func TestMetadataRule(t *testing.T) {
+	owner := attempt(admissionv1.Update, orgNS, orgRole(v1.RoleOwner))
+	labels := func(kv ...string) Metadata {
+		m := Metadata{Labels: map[string]string{}}
+		for i := 0; i < len(kv); i += 2 {
+			m.Labels[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	master := labels(v1.LabelOrganization, "acme", v1.LabelMasterKey, "true", v1.LabelManagedBy, v1.ManagedByValue)
+	rule := "is the operator's: a tenant never sets, changes or removes tenantward.io/* labels and annotations"
+	expect(t, "owner keeps the operator's labels", MetadataRule(owner, master, labels(v1.LabelOrganization, "acme", v1.LabelMasterKey, "true",
+		v1.LabelManagedBy, v1.ManagedByValue, "team", "blue")), "")
+	expect(t, "owner drops the master-key label", MetadataRule(owner, master, labels(v1.LabelOrganization, "acme", v1.LabelManagedBy, v1.ManagedByValue)),
+		`user "alice" (organization owner in acme)|metadata.labels[tenantward.io/master-key]|`+rule)
+	expect(t, "owner renames the organization label", MetadataRule(owner, labels(v1.LabelOrganization, "acme"), labels(v1.LabelOrganization, "victim")),
+		"metadata.labels[tenantward.io/organization]|"+rule)
+	expect(t, "owner hands the object to Helm", MetadataRule(owner, master, labels(v1.LabelOrganization, "acme", v1.LabelMasterKey, "true", v1.LabelManagedBy, "Helm")),
+		"metadata.labels[app.kubernetes.io/managed-by]|"+rule)
+	expect(t, "owner moves his own object from Helm to Argo CD", MetadataRule(owner, labels(v1.LabelManagedBy, "Helm"), labels(v1.LabelManagedBy, "argocd")), "")
+	create := attempt(admissionv1.Create, orgNS, orgRole(v1.RoleOwner))
+	expect(t, "owner creates with an owner-uid annotation", MetadataRule(create, Metadata{},
+		Metadata{Annotations: map[string]string{v1.AnnotationOwnerUID: "u"}}), "metadata.annotations[tenantward.io/owner-uid]|"+rule)
+	expect(t, "owner requests a rotation", MetadataRule(owner, Metadata{}, Metadata{Annotations: map[string]string{v1.AnnotationRotate: "1"}}), "")
+	operator := owner
+	operator.Who.Platform = true
+	expect(t, "the operator sets its labels", MetadataRule(operator, Metadata{}, master), "")
+}
+
 func TestAPIKeyRule(t *testing.T) {
 	key := func(ns string, p v1.APIKeyPermissions) *v1.APIKey {
 		return &v1.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "k", Namespace: ns}, Spec: v1.APIKeySpec{Permissions: p}}
@@ -255,7 +284,7 @@ func TestAPIKeyRule(t *testing.T) {
 	a := attempt(admissionv1.Update, wsNS, wsRole(v1.RoleManager))
 	expect(t, "rotate without the verb", APIKeyRule(a, old, rotated, KeyChecks{}), "needs the rotate verb")
 	expect(t, "rotate with the verb", APIKeyRule(a, old, rotated, KeyChecks{RotateAllows: true}), "")
-	expect(t, "status by a tenant", APIKeyStatusRule(attempt(admissionv1.Update, wsNS, orgRole(v1.RoleOwner))), "written only by the operator")
+	expect(t, "status by a tenant", StatusRule(attempt(admissionv1.Update, wsNS, orgRole(v1.RoleOwner))), "written only by the operator")
 }
 
 // TestAPIKeyChangesNeedTheKeyWithinTheCeiling: a manager may disable an

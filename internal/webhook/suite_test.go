@@ -230,3 +230,14 @@ func updateAs(c client.Client, obj client.Object, mutate func()) error {
 		return c.Update(testCtx, obj)
 	})
 }
+
+// updateStatusAs is updateAs for the status subresource.
+func updateStatusAs(c client.Client, obj client.Object, mutate func()) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := admin.Get(testCtx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		mutate()
+		return c.Status().Update(testCtx, obj)
+	})
+}
