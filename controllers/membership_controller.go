@@ -119,7 +119,11 @@ func (r *membershipReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 // another owner that carries it and is not being deleted (such an owner can
 // only go through this same check), or when the organization is gone or its
 // namespace is being deleted. When every owner is being deleted, the oldest is
-// held (returned, so that its role stays bound) and the others are let go.
+// held and the others are let go. The result names the Memberships whose role
+// must stay bound in this plan whatever the cache says by now: the held one
+// (true) and the owners the live read counted on to let others go (false) —
+// an owner counted live here may be deleted an instant later, and until its
+// own reconcile holds it, it must not drop out of the bindings.
 // A Membership that is not an owner does not keep the finalizer.
 func (r *membershipReconciler) guardOwners(ctx context.Context, orgName string, org *accessv1alpha1.Organization) (map[types.NamespacedName]bool, error) {
 	ns, releaseAll, err := r.ownersNamespace(ctx, orgName, org)
@@ -144,6 +148,7 @@ func (r *membershipReconciler) guardOwners(ctx context.Context, orgName string, 
 	live := 0
 	var leaving []*accessv1alpha1.Membership
 	var errs []error
+	held := map[types.NamespacedName]bool{}
 	for i := range list.Items {
 		m := &list.Items[i]
 		switch ownerAction(m, releaseAll) {
@@ -153,15 +158,16 @@ func (r *membershipReconciler) guardOwners(ctx context.Context, orgName string, 
 			leaving = append(leaving, m)
 		case ownerLive:
 			live++
+			held[client.ObjectKeyFromObject(m)] = false
 		case ownerGuard:
 			err := patchFinalizer(ctx, r.Client, m, accessv1alpha1.LastOwnerFinalizer, true)
 			if err == nil {
 				live++
+				held[client.ObjectKeyFromObject(m)] = false
 			}
 			errs = append(errs, err)
 		}
 	}
-	held := map[types.NamespacedName]bool{}
 	if live == 0 && len(leaving) > 0 {
 		slices.SortFunc(leaving, func(a, b *accessv1alpha1.Membership) int {
 			if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
@@ -235,7 +241,7 @@ func (r *membershipReconciler) ownersNamespace(ctx context.Context, orgName stri
 
 // input gathers what the plan needs: the org namespace, the live workspace
 // namespaces with their integration gates, and every Membership in them that
-// is not being deleted, or that guardOwners holds.
+// is not being deleted, or that guardOwners keeps bound.
 func (r *membershipReconciler) input(ctx context.Context, org *accessv1alpha1.Organization, held map[types.NamespacedName]bool) (tenancy.Input, []accessv1alpha1.Membership, error) {
 	in := tenancy.Input{Organization: org.Name, OrgNamespace: org.Status.Namespace, Features: r.features}
 	workspaces, err := workspacesOf(ctx, r.Client, org)
@@ -272,7 +278,7 @@ func (r *membershipReconciler) input(ctx context.Context, org *accessv1alpha1.Or
 			return in, nil, err
 		}
 		for _, m := range list.Items {
-			if m.DeletionTimestamp.IsZero() || held[client.ObjectKeyFromObject(&m)] {
+			if _, kept := held[client.ObjectKeyFromObject(&m)]; m.DeletionTimestamp.IsZero() || kept {
 				memberships = append(memberships, m)
 			}
 		}
