@@ -21,8 +21,11 @@ import (
 	tenancyv1alpha1 "github.com/tenantward/tenantward/api/tenancy/v1alpha1"
 )
 
-// Delegated authentication and authorization ask the kube-apiserver:
-// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// Delegated authentication and authorization ask the kube-apiserver
+// (TokenReviews and SubjectAccessReviews). The installs do not serve the view
+// yet, so the installed role does not grant tokenreviews (test/gitops refuses
+// a right no request uses); tests and local mode give the view's delegation
+// its own credentials (local.ServeTenantView).
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Scheme and Codecs serve the tenant view's kinds.
