@@ -1,7 +1,6 @@
 package frontdoor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +8,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/tenantward/tenantward/internal/syncbuf"
 )
 
 // StartTimeout bounds how long a process may take to listen (Node on a loaded
@@ -23,7 +23,7 @@ const StartTimeout = 60 * time.Second
 type Process struct {
 	cmd    *exec.Cmd
 	stop   os.Signal
-	out    syncBuffer
+	out    syncbuf.Buffer
 	exited chan struct{}
 }
 
@@ -77,21 +77,3 @@ func (p *Process) Stop() {
 
 // Output returns what the process printed so far.
 func (p *Process) Output() string { return p.out.String() }
-
-// syncBuffer is a bytes.Buffer the process and a reader share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tenantward/tenantward/internal/syncbuf"
 )
 
 // StubAnswer is the assistant's message in every chat completion the stub returns.
@@ -26,7 +28,7 @@ type Stub struct {
 	srv      *http.Server
 	mu       sync.Mutex
 	requests []StubRequest
-	log      syncBuffer
+	log      syncbuf.Buffer
 }
 
 // StubRequest is one request the stub received.

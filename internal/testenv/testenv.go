@@ -6,7 +6,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +32,7 @@ import (
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/local"
 	"github.com/tenantward/tenantward/internal/manager"
+	"github.com/tenantward/tenantward/internal/syncbuf"
 	"github.com/tenantward/tenantward/internal/webhook"
 )
 
@@ -77,7 +76,7 @@ type Operator struct {
 	// APIServerAuditLog is the kube-apiserver's audit log, with Options.AuditPolicy.
 	APIServerAuditLog string
 
-	log    syncBuffer
+	log    syncbuf.Buffer
 	dir    string
 	cancel context.CancelFunc
 	done   chan error
@@ -191,24 +190,6 @@ func waitTenantView(ctx context.Context, env *controlplane.Env) error {
 // Log returns everything the manager has logged so far, for tests that check
 // what it must never log (an API key's plaintext).
 func (op *Operator) Log() string { return op.log.String() }
-
-// syncBuffer is a bytes.Buffer safe for the logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Stop stops the manager and the control plane and removes the temporary files.
 func (op *Operator) Stop() error {
