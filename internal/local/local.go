@@ -251,7 +251,6 @@ Try it (in another terminal):
   kubectl get organizations.tenancy.tenantward.io --as alice@acme.example
   kubectl get workspaces.tenancy.tenantward.io --as erin@acme.example --as-group acme:engineers
   kubectl get accesses -n acme--research -o yaml --as dave@acme.example
-  kubectl auth can-i filter logs.gateway.tenantward.io -n acme--research --as erin@acme.example --as-group acme:engineers
   # the org switcher (go install ./cmd/kubectl-tenantward puts kubectl tenantward on your PATH):
   go run ./cmd/kubectl-tenantward whoami --as alice@acme.example
   go run ./cmd/kubectl-tenantward workspaces --as erin@acme.example --as-group acme:engineers
