@@ -78,9 +78,9 @@ func render() []byte {
 	for _, a := range authz.Actions {
 		w("| %s | %s |\n", a, strings.Join(a.Verbs(), ", "))
 	}
-	w("\n`publish`, `rotate`, `filter` and `group` are custom verbs: `kubectl auth can-i publish prompts`,\n")
-	w("`kubectl auth can-i rotate apikeys` and `kubectl auth can-i filter logs.gateway.tenantward.io`\n")
-	w("answer truthfully. Logs and analytics store no objects: a log or analytics front end asks\n")
+	w("\n`publish`, `rotate`, `filter` and `group` are custom verbs: `kubectl auth can-i publish prompts`\n")
+	w("and `kubectl auth can-i rotate apikeys` answer truthfully. Logs and analytics store no objects\n")
+	w("(and no API serves them, so kubectl's discovery cannot name them): a log or analytics front end asks\n")
 	w("a SubjectAccessReview for `get` (View), `filter` or `group` on `logs` or `analytics` in\n")
 	w("`gateway.tenantward.io` in the namespace whose logs it shows.\n\n")
 	w("## Role rank\n\nNobody grants a role above their own. From highest to lowest:\n\n")

@@ -101,7 +101,7 @@ var (
 // Everything else in this package is derived from it.
 var Table = []Row{
 	{Feature: LogsAnalytics, Title: "Logs and Analytics", Source: "seed 001",
-		Note: "logs and analytics in gateway.tenantward.io: no objects are stored, the RBAC is for a log or analytics front end to check with a SubjectAccessReview (View is get, Filter and Group the custom verbs filter and group), e.g. `kubectl auth can-i filter logs.gateway.tenantward.io -n <namespace>`. API keys reach logs through their Metrics permission.",
+		Note: "logs and analytics in gateway.tenantward.io: no objects are stored, the RBAC is for a log or analytics front end to check with a SubjectAccessReview (View is get, Filter and Group the custom verbs filter and group). API keys reach logs through their Metrics permission.",
 		Cells: map[Key]Cell{
 			OrgOwner: {Seed: logsAll}, OrgAdmin: {Seed: logsAll}, OrgMember: {Seed: logsAll},
 			WSAdmin: {Seed: logsAll}, WSManager: {Seed: logsAll}, WSMember: {Seed: logsAll},
