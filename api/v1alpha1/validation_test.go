@@ -68,13 +68,13 @@ func wantInvalid(t *testing.T, err error, msg string) {
 	}
 }
 
-func TestAPIKeyDefaultsFollowTheSeed(t *testing.T) {
+func TestAPIKeyDefaultsFollowTheProduct(t *testing.T) {
 	ctx := context.Background()
 	k := &v1.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "defaults", Namespace: ns(t, "keys")}}
 	if err := c.Create(ctx, k); err != nil {
 		t.Fatal(err)
 	}
-	// The seed's defaults: Metrics Disabled, Completions Enabled, Prompts Read, the rest Disabled.
+	// The product's defaults: Metrics Disabled, Completions Enabled, Prompts Read, the rest Disabled.
 	want := v1.APIKeyPermissions{
 		Metrics: "Disabled", Completions: "Enabled", Prompts: "Read", Configs: "Disabled",
 		Guardrails: "Disabled", Integrations: "Disabled", Providers: "Disabled", Models: "Disabled", Users: "Disabled",
@@ -325,7 +325,7 @@ func TestEnumsAndBoundsNameTheField(t *testing.T) {
 var nextField = regexp.MustCompile(`\n  [a-zA-Z]+\t`)
 
 // TestExplainDocumentsEveryKeyFeature runs `kubectl explain` as a user would:
-// every API-key feature of the seed is documented with its default.
+// every API-key feature is documented with its default.
 func TestExplainDocumentsEveryKeyFeature(t *testing.T) {
 	kubeconfig, err := env.WriteKubeconfig(t.TempDir(), "explainer")
 	if err != nil {
@@ -336,7 +336,7 @@ func TestExplainDocumentsEveryKeyFeature(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kubectl explain: %v\n%s", err, out)
 	}
-	// The seed's API-key table: feature, and its default.
+	// The API-key permissions table (docs/apikeys.md): feature, and its default.
 	for feature, def := range map[string]string{
 		"metrics": "Default Disabled", "completions": "Default Enabled", "prompts": "Default Read",
 		"configs": "Default Disabled", "guardrails": "Default Disabled", "integrations": "Default Disabled",

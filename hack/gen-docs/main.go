@@ -31,7 +31,7 @@ func main() {
 
 func cell(c authz.Cell) string {
 	var parts []string
-	for _, a := range c.Seed {
+	for _, a := range c.Matrix {
 		parts = append(parts, string(a))
 	}
 	for _, a := range c.Added {
@@ -50,7 +50,7 @@ func render() []byte {
 	w("# Permissions\n\n")
 	w("The permission matrix as tenantward enforces it. Organization roles apply in the org namespace\n")
 	w("and every workspace namespace of the organization; workspace roles in one workspace namespace.\n")
-	w("Actions in *italics* are granted beyond the seed matrix so that the product works with kubectl;\n")
+	w("Actions in *italics* are granted beyond the permission matrix so that the product works with kubectl;\n")
 	w("the notes say why. The generated ClusterRoles, the webhooks' decisions, the API-key ceilings and\n")
 	w("this page all come from the one table in `internal/authz/table.go`.\n\n")
 	w("| Feature | Org owner | Org admin | Org member | Workspace admin | Workspace manager | Workspace member |\n")

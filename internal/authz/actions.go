@@ -5,7 +5,7 @@ import "slices"
 // Action is an action of the permission matrix.
 type Action string
 
-// Actions, as the seed matrix names them.
+// Actions, as the permission matrix names them.
 const (
 	List        Action = "List"
 	View        Action = "View"

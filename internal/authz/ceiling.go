@@ -69,7 +69,7 @@ func LevelOfToggle(t v1alpha1.Toggle) (Level, error) {
 	return LevelDisabled, fmt.Errorf("unknown toggle %q: use Disabled or Enabled", t)
 }
 
-// KeyFeature is a feature of an API key's permissions (the seed's key table).
+// KeyFeature is a feature of an API key's permissions (the API key permissions table, docs/apikeys.md).
 type KeyFeature string
 
 // API-key features, as the APIKey spec.permissions fields name them.

@@ -9,7 +9,7 @@ import (
 // operator configuration's feature map.
 type Feature string
 
-// Features of seed 001's matrix.
+// Features of the permission matrix (docs/permissions.md).
 const (
 	LogsAnalytics Feature = "logs-and-analytics"
 	Prompts       Feature = "prompts"
@@ -24,37 +24,37 @@ const (
 	Billing       Feature = "billing"
 )
 
-// Features of seed 002 (integration access) and of the operator's own kinds.
+// Features of the integration access settings and of the operator's own kinds.
 const (
-	// MCPIntegrations and MCPServers have the Integrations column rights (seed 002).
+	// MCPIntegrations and MCPServers have the Integrations column rights (integration access settings).
 	MCPIntegrations Feature = "mcp-integrations"
 	MCPServers      Feature = "mcp-servers"
 	// Workspaces are the operator's Workspace objects.
 	Workspaces Feature = "workspaces"
 	// IntegrationAccess is the integration-access settings (IntegrationPolicy),
-	// the "Security" admin settings of seed 002.
+	// the "Security" admin settings of the integration access settings.
 	IntegrationAccess Feature = "integration-access"
 )
 
 // Cell is what one role may do with one feature.
 type Cell struct {
-	// Seed are the actions the seed matrix (or, for workspace roles, product.md's
-	// definition of them) gives the role.
-	Seed []Action
-	// Added are actions the operator grants beyond the seed so that the product
+	// Matrix are the actions the permission matrix gives the role (for
+	// workspace roles, as Table's comment defines them).
+	Matrix []Action
+	// Added are actions the operator grants beyond the matrix so that the product
 	// works with kubectl; Note in the Row says why.
 	Added []Action
 }
 
-// Actions returns the cell's seed and added actions.
+// Actions returns the cell's matrix and added actions.
 func (c Cell) Actions() []Action {
-	return append(slices.Clone(c.Seed), c.Added...)
+	return append(slices.Clone(c.Matrix), c.Added...)
 }
 
 // Row is one feature of the permission table.
 type Row struct {
 	Feature Feature
-	// Title is the feature's name as the seed matrix writes it.
+	// Title is the feature's name as the permission matrix writes it.
 	Title string
 	// Source says where the row comes from.
 	Source string
@@ -83,81 +83,82 @@ var (
 	keysAll      = acts(Create, Edit, Delete, Update, Rotate)
 	readOnly     = acts(List, View)
 	integrations = map[Key]Cell{
-		OrgOwner:  {Seed: catalogAll},
-		OrgAdmin:  {Seed: catalogAll},
-		OrgMember: {Seed: catalogRead},
-		WSAdmin:   {Seed: catalogAll},
-		WSManager: {Seed: catalogAll},
-		WSMember:  {Seed: catalogRead},
+		OrgOwner:  {Matrix: catalogAll},
+		OrgAdmin:  {Matrix: catalogAll},
+		OrgMember: {Matrix: catalogRead},
+		WSAdmin:   {Matrix: catalogAll},
+		WSManager: {Matrix: catalogAll},
+		WSMember:  {Matrix: catalogRead},
 	}
 )
 
-// Table is THE permission matrix: seed 001's cells for the org roles, the
-// workspace roles as product.md defines them (workspace admin: the Admin column
+// Table is THE permission matrix (docs/permissions.md is generated from it):
+// the matrix's cells for the org roles, the workspace roles as tenantward
+// defines them (workspace admin: the Admin column
 // without Organisation, Billing and org-wide Team and API-key rights; manager:
 // the workspace's team and keys, writes prompts, configs and guardrails, and
 // integrations, MCP integrations and MCP servers where the IntegrationPolicy
 // allows; member: the Member column), and the operator's own kinds.
 // Everything else in this package is derived from it.
 var Table = []Row{
-	{Feature: LogsAnalytics, Title: "Logs and Analytics", Source: "seed 001",
+	{Feature: LogsAnalytics, Title: "Logs and Analytics", Source: "permission matrix",
 		Note: "logs and analytics in gateway.tenantward.io: no objects are stored, the RBAC is for a log or analytics front end to check with a SubjectAccessReview (View is get, Filter and Group the custom verbs filter and group). API keys reach logs through their Metrics permission.",
 		Cells: map[Key]Cell{
-			OrgOwner: {Seed: logsAll}, OrgAdmin: {Seed: logsAll}, OrgMember: {Seed: logsAll},
-			WSAdmin: {Seed: logsAll}, WSManager: {Seed: logsAll}, WSMember: {Seed: logsAll},
+			OrgOwner: {Matrix: logsAll}, OrgAdmin: {Matrix: logsAll}, OrgMember: {Matrix: logsAll},
+			WSAdmin: {Matrix: logsAll}, WSManager: {Matrix: logsAll}, WSMember: {Matrix: logsAll},
 		}},
-	{Feature: Prompts, Title: "Prompts", Source: "seed 001", Cells: map[Key]Cell{
-		OrgOwner: {Seed: promptsAll}, OrgAdmin: {Seed: promptsAll}, OrgMember: {Seed: acts(List, View, Create, Update)},
-		WSAdmin: {Seed: promptsAll}, WSManager: {Seed: promptsAll}, WSMember: {Seed: acts(List, View, Create, Update)},
+	{Feature: Prompts, Title: "Prompts", Source: "permission matrix", Cells: map[Key]Cell{
+		OrgOwner: {Matrix: promptsAll}, OrgAdmin: {Matrix: promptsAll}, OrgMember: {Matrix: acts(List, View, Create, Update)},
+		WSAdmin: {Matrix: promptsAll}, WSManager: {Matrix: promptsAll}, WSMember: {Matrix: acts(List, View, Create, Update)},
 	}},
-	{Feature: Configs, Title: "Configs", Source: "seed 001", Cells: map[Key]Cell{
-		OrgOwner: {Seed: crudAll}, OrgAdmin: {Seed: crudAll}, OrgMember: {Seed: acts(List, View, Create)},
-		WSAdmin: {Seed: crudAll}, WSManager: {Seed: crudAll}, WSMember: {Seed: acts(List, View, Create)},
+	{Feature: Configs, Title: "Configs", Source: "permission matrix", Cells: map[Key]Cell{
+		OrgOwner: {Matrix: crudAll}, OrgAdmin: {Matrix: crudAll}, OrgMember: {Matrix: acts(List, View, Create)},
+		WSAdmin: {Matrix: crudAll}, WSManager: {Matrix: crudAll}, WSMember: {Matrix: acts(List, View, Create)},
 	}},
-	{Feature: Guardrails, Title: "Guardrails", Source: "seed 001", Cells: map[Key]Cell{
-		OrgOwner: {Seed: crudAll}, OrgAdmin: {Seed: crudAll}, OrgMember: {Seed: acts(List, View, Create, Update)},
-		WSAdmin: {Seed: crudAll}, WSManager: {Seed: crudAll}, WSMember: {Seed: acts(List, View, Create, Update)},
+	{Feature: Guardrails, Title: "Guardrails", Source: "permission matrix", Cells: map[Key]Cell{
+		OrgOwner: {Matrix: crudAll}, OrgAdmin: {Matrix: crudAll}, OrgMember: {Matrix: acts(List, View, Create, Update)},
+		WSAdmin: {Matrix: crudAll}, WSManager: {Matrix: crudAll}, WSMember: {Matrix: acts(List, View, Create, Update)},
 	}},
-	{Feature: Integrations, Title: "Integrations", Source: "seed 001", Gated: true, Cells: integrations},
-	{Feature: MCPIntegrations, Title: "MCP integrations", Source: "seed 002", Gated: true,
+	{Feature: Integrations, Title: "Integrations", Source: "permission matrix", Gated: true, Cells: integrations},
+	{Feature: MCPIntegrations, Title: "MCP integrations", Source: "integration access", Gated: true,
 		Note: "Same rights as Integrations.", Cells: integrations},
-	{Feature: MCPServers, Title: "MCP servers", Source: "seed 002", Gated: true,
+	{Feature: MCPServers, Title: "MCP servers", Source: "integration access", Gated: true,
 		Note: "Same rights as Integrations.", Cells: integrations},
-	{Feature: Providers, Title: "Model Catalog: Providers", Source: "seed 001", Cells: map[Key]Cell{
-		OrgOwner: {Seed: catalogAll}, OrgAdmin: {Seed: catalogAll}, OrgMember: {Seed: catalogRead},
-		WSAdmin: {Seed: catalogAll}, WSManager: {Seed: catalogRead}, WSMember: {Seed: catalogRead},
+	{Feature: Providers, Title: "Model Catalog: Providers", Source: "permission matrix", Cells: map[Key]Cell{
+		OrgOwner: {Matrix: catalogAll}, OrgAdmin: {Matrix: catalogAll}, OrgMember: {Matrix: catalogRead},
+		WSAdmin: {Matrix: catalogAll}, WSManager: {Matrix: catalogRead}, WSMember: {Matrix: catalogRead},
 	}},
-	{Feature: Models, Title: "Model Catalog: Models", Source: "seed 001", Cells: map[Key]Cell{
-		OrgOwner: {Seed: catalogAll}, OrgAdmin: {Seed: catalogAll}, OrgMember: {Seed: catalogRead},
-		WSAdmin: {Seed: catalogAll}, WSManager: {Seed: catalogRead}, WSMember: {Seed: catalogRead},
+	{Feature: Models, Title: "Model Catalog: Models", Source: "permission matrix", Cells: map[Key]Cell{
+		OrgOwner: {Matrix: catalogAll}, OrgAdmin: {Matrix: catalogAll}, OrgMember: {Matrix: catalogRead},
+		WSAdmin: {Matrix: catalogAll}, WSManager: {Matrix: catalogRead}, WSMember: {Matrix: catalogRead},
 	}},
-	{Feature: Team, Title: "Team", Source: "seed 001",
+	{Feature: Team, Title: "Team", Source: "permission matrix",
 		Note: "Memberships. Workspace admins and managers manage their workspace's team only.",
 		Cells: map[Key]Cell{
-			OrgOwner: {Seed: teamAll}, OrgAdmin: {Seed: teamAll},
-			WSAdmin: {Seed: teamAll}, WSManager: {Seed: teamAll},
+			OrgOwner: {Matrix: teamAll}, OrgAdmin: {Matrix: teamAll},
+			WSAdmin: {Matrix: teamAll}, WSManager: {Matrix: teamAll},
 		}},
-	{Feature: Organisation, Title: "Organisation", Source: "seed 001",
+	{Feature: Organisation, Title: "Organisation", Source: "permission matrix",
 		Note: "The Organization object, bound by resource name. View is added so that every org member can `kubectl get organization <name>`; Delete so that an owner can delete the organization (the webhook allows owners only).",
 		Cells: map[Key]Cell{
-			OrgOwner: {Seed: acts(Update), Added: acts(View, Delete)}, OrgAdmin: {Seed: acts(Update), Added: acts(View)},
+			OrgOwner: {Matrix: acts(Update), Added: acts(View, Delete)}, OrgAdmin: {Matrix: acts(Update), Added: acts(View)},
 			OrgMember: {Added: acts(View)},
 		}},
-	{Feature: APIKeys, Title: "API Keys", Source: "seed 001",
+	{Feature: APIKeys, Title: "API Keys", Source: "permission matrix",
 		Note: "APIKeys. List and View are added so that those who manage keys can see them. Workspace admins and managers manage their workspace's keys only.",
 		Cells: map[Key]Cell{
-			OrgOwner: {Seed: keysAll, Added: readOnly}, OrgAdmin: {Seed: keysAll, Added: readOnly},
-			WSAdmin: {Seed: keysAll, Added: readOnly}, WSManager: {Seed: keysAll, Added: readOnly},
+			OrgOwner: {Matrix: keysAll, Added: readOnly}, OrgAdmin: {Matrix: keysAll, Added: readOnly},
+			WSAdmin: {Matrix: keysAll, Added: readOnly}, WSManager: {Matrix: keysAll, Added: readOnly},
 		}},
-	{Feature: Billing, Title: "Billing", Source: "seed 001",
+	{Feature: Billing, Title: "Billing", Source: "permission matrix",
 		Note:  "No Kubernetes resource by default: the Organization's spec.billing, which the webhook lets only owners change.",
-		Cells: map[Key]Cell{OrgOwner: {Seed: acts(Manage)}}},
+		Cells: map[Key]Cell{OrgOwner: {Matrix: acts(Manage)}}},
 	{Feature: Workspaces, Title: "Workspaces", Source: "operator",
 		Note: "Workspace objects in the org namespace; workspace roles are not bound there.",
 		Cells: map[Key]Cell{
 			OrgOwner: {Added: crudAll}, OrgAdmin: {Added: crudAll}, OrgMember: {Added: readOnly},
 		}},
-	{Feature: IntegrationAccess, Title: "Integration access", Source: "seed 002",
+	{Feature: IntegrationAccess, Title: "Integration access", Source: "integration access",
 		Note: "IntegrationPolicies: owners and admins set the org policy; a workspace admin sets the workspace override; everyone else may read them.",
 		Cells: map[Key]Cell{
 			OrgOwner: {Added: crudAll}, OrgAdmin: {Added: crudAll}, OrgMember: {Added: readOnly},
@@ -220,7 +221,7 @@ func Allowed(k Key, f Feature, a Action, gate Gate) bool {
 		return false
 	}
 	c := r.Cells[k]
-	if !slices.Contains(c.Seed, a) && !slices.Contains(c.Added, a) {
+	if !slices.Contains(c.Matrix, a) && !slices.Contains(c.Added, a) {
 		return false
 	}
 	return !r.Gated || k != WSManager || !slices.Contains(GatedActions, a) || gate.open(f)

@@ -19,7 +19,7 @@ func TestOrganizationDefaults(t *testing.T) {
 	}
 }
 
-// TestWorkspaceCombinations walks every combination seed 002 describes for MCP
+// TestWorkspaceCombinations walks every combination of integration access settings for MCP
 // servers: org setting (unset/Allowed/Denied) × override switch × workspace value.
 func TestWorkspaceCombinations(t *testing.T) {
 	perms := []v1.Permission{"", v1.Allowed, v1.Denied}

@@ -197,7 +197,7 @@ func mcpServer(ns string) *unstructured.Unstructured {
 	return u
 }
 
-// TestManagerWritesFollowIntegrationPolicy walks seed 002's combinations for
+// TestManagerWritesFollowIntegrationPolicy walks the integration access combinations for
 // MCP servers: org setting, the org's override switch and the workspace's
 // override. The webhook and `kubectl auth can-i` must agree in each.
 func TestManagerWritesFollowIntegrationPolicy(t *testing.T) {
