@@ -11,10 +11,12 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 )
 
-// This file restates the permission matrix of docs/permissions.md by hand and
-// independently of internal/authz (which generates that page), so that a
-// wrong production table fails these tests. Actions granted beyond the
-// product's matrix (in italics in docs/permissions.md) are marked "+".
+// This file types the product's permission matrix by hand — the matrix
+// tenantward reproduces (Owner, Admin and Member columns for the organization
+// roles; the workspace roles as docs/tenancy.md defines them) — independently
+// of internal/authz and of docs/permissions.md, which is generated from it, so
+// that a wrong production table fails these tests. Actions the operator grants
+// beyond the matrix (in italics in docs/permissions.md) are marked "+".
 
 // actionVerbs maps matrix actions to Kubernetes verbs (docs/permissions.md,
 // "Actions and Kubernetes verbs"), Manage, Add users, Assign roles, Filter and

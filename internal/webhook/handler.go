@@ -74,7 +74,8 @@ func (v *Validator) handler(decide decideFunc) admission.Handler {
 		if r := (refusal{}); errors.As(err, &r) {
 			errs, err = append(errs, r.err), nil
 		}
-		if err == nil && req.SubResource == "" && req.Operation != admissionv1.Delete {
+		// Both rules leave platform identities alone: decode the metadata only for tenants.
+		if err == nil && !a.Who.Platform && req.SubResource == "" && req.Operation != admissionv1.Delete {
 			var old, updated Metadata
 			if len(req.OldObject.Raw) > 0 {
 				old, err = metadataOf(req.OldObject.Raw)
