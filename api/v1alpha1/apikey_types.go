@@ -111,6 +111,27 @@ type APIKeyPermissions struct {
 	Users AccessLevel `json:"users,omitempty"`
 }
 
+// RateLimit is one window of a rate limit: at most requests calls per period.
+type RateLimit struct {
+	// requests is the most calls allowed in one period.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000000
+	Requests int64 `json:"requests"`
+
+	// per is the period, from 1s to 720h (30 days), for example 1m, 1h or 24h.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('720h')",message="a rate limit's period is from 1s to 720h"
+	Per metav1.Duration `json:"per"`
+}
+
+// ModelPattern names the models a key may call: an exact model name, or a
+// pattern in which * stands for any characters (gpt-4o*, anthropic/*, *).
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._:/@+*-]+$`
+type ModelPattern string
+
 // Rotation configures automatic and on-demand rotation of a key.
 type Rotation struct {
 	// period rotates the key automatically this long after it was issued or last
@@ -129,6 +150,7 @@ type Rotation struct {
 
 // APIKeySpec is the desired state of an APIKey.
 // +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName) && (!has(self.secretName) || self.secretName == oldSelf.secretName)",message="secretName is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.owner) == has(oldSelf.owner) && (!has(self.owner) || self.owner == oldSelf.owner)",message="owner is immutable"
 type APIKeySpec struct {
 	// description says what the key is for and who uses it.
 	// +optional
@@ -162,6 +184,36 @@ type APIKeySpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	SecretName string `json:"secretName,omitempty"`
+
+	// rateLimits cap how fast the key may call: each entry allows at most
+	// requests calls per period, and every entry holds at once (for example
+	// 10 per 1s and 10000 per 24h). Unset takes the workspace's (or, for an
+	// admin key, the organization's) defaultRateLimits. May not exceed the
+	// workspace's nor the organization's maxRateLimits.
+	// +optional
+	// +listType=map
+	// +listMapKey=per
+	// +kubebuilder:validation:MaxItems=4
+	RateLimits []RateLimit `json:"rateLimits,omitempty"`
+
+	// models lists the models the key may call (exact names and * patterns).
+	// Unset takes the workspace's (or organization's) defaultModels; when
+	// neither sets any, the key may call any model. A request whose model the
+	// verifier cannot know is refused when the key restricts models. May not
+	// go beyond the workspace's nor the organization's allowedModels.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	Models []ModelPattern `json:"models,omitempty"`
+
+	// owner makes the key a personal key of this member of the organization:
+	// its permissions may not exceed the owner's role, and it stops verifying
+	// when the owner's last Membership in the organization goes. Workspaces
+	// allow personal keys only when their spec.apiKeys.personalKeys is
+	// Enabled. Immutable.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.kind != 'Group'",message="a key's owner is a User or a ServiceAccount, not a Group"
+	Owner *Subject `json:"owner,omitempty"`
 }
 
 // APIKeyStatus is the observed state of an APIKey. Only the operator writes it.
@@ -252,6 +304,29 @@ type APIKeyStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	ObservedRotateRequest string `json:"observedRotateRequest,omitempty"`
+
+	// rateLimits are the key's effective rate limits, which the verifier
+	// enforces: spec.rateLimits, or the defaults of its workspace or
+	// organization, each within their ceilings. Empty means unlimited.
+	// +optional
+	// +listType=map
+	// +listMapKey=per
+	// +kubebuilder:validation:MaxItems=4
+	RateLimits []RateLimit `json:"rateLimits,omitempty"`
+
+	// models are the key's effective model patterns, which the verifier
+	// enforces: spec.models, or the defaults of its workspace or organization,
+	// within their allowedModels. Empty means any model.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	Models []ModelPattern `json:"models,omitempty"`
+
+	// lastUsedAt is when the key last verified successfully, truncated to the
+	// verifier's usage period (an hour by default). Only the verifier writes
+	// it, at most once per key per period.
+	// +optional
+	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
 }
 
 // APIKey is a scoped key for the AI gateway. In an org namespace it is an admin
@@ -266,6 +341,7 @@ type APIKeyStatus struct {
 // +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=`.status.displayPrefix`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Last-Used",type=date,JSONPath=`.status.lastUsedAt`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type APIKey struct {

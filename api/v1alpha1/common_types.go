@@ -60,3 +60,47 @@ const (
 	// DeletionCascade deletes the children along with the object.
 	DeletionCascade DeletionPolicy = "Cascade"
 )
+
+// KeyPolicy holds the defaults and ceilings of the APIKeys under a Workspace or
+// an Organization.
+type KeyPolicy struct {
+	// defaultRateLimits apply to keys that set no spec.rateLimits.
+	// +optional
+	// +listType=map
+	// +listMapKey=per
+	// +kubebuilder:validation:MaxItems=4
+	DefaultRateLimits []RateLimit `json:"defaultRateLimits,omitempty"`
+
+	// maxRateLimits are ceilings: a key's limits (and, for an organization, a
+	// workspace's) may not exceed them.
+	// +optional
+	// +listType=map
+	// +listMapKey=per
+	// +kubebuilder:validation:MaxItems=4
+	MaxRateLimits []RateLimit `json:"maxRateLimits,omitempty"`
+
+	// defaultModels apply to keys that set no spec.models.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	DefaultModels []ModelPattern `json:"defaultModels,omitempty"`
+
+	// allowedModels is a ceiling: a key's models (and, for an organization, a
+	// workspace's) may not go beyond it. Unset allows any model.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	AllowedModels []ModelPattern `json:"allowedModels,omitempty"`
+}
+
+// WorkspaceKeyPolicy is a Workspace's KeyPolicy and whether its members may
+// create personal keys.
+type WorkspaceKeyPolicy struct {
+	KeyPolicy `json:",inline"`
+
+	// personalKeys says whether members may create personal keys (APIKeys with
+	// an owner) in the workspace. Default Disabled.
+	// +optional
+	// +kubebuilder:default=Disabled
+	PersonalKeys Toggle `json:"personalKeys,omitempty"`
+}

@@ -94,6 +94,11 @@ type OrganizationSpec struct {
 	// +optional
 	// +kubebuilder:default=Refuse
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// apiKeys holds the defaults and ceilings of the organization's APIKeys:
+	// its admin keys, and every workspace's keys and key policy.
+	// +optional
+	APIKeys *KeyPolicy `json:"apiKeys,omitempty"`
 }
 
 // OrganizationStatus is the observed state of an Organization.

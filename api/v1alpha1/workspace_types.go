@@ -46,6 +46,12 @@ type WorkspaceSpec struct {
 	// +optional
 	// +kubebuilder:default=Refuse
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// apiKeys holds the defaults and ceilings of the workspace's APIKeys (rate
+	// limits, models), within the organization's, and whether members may
+	// create personal keys.
+	// +optional
+	APIKeys *WorkspaceKeyPolicy `json:"apiKeys,omitempty"`
 }
 
 // WorkspaceStatus is the observed state of a Workspace.

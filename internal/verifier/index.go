@@ -42,12 +42,24 @@ type Entry struct {
 	Disabled     bool
 	// ExpiresAt is the key's expiry; zero when it does not expire.
 	ExpiresAt time.Time
+	// RateLimits are the key's effective rate limits (status.rateLimits);
+	// empty when it is unlimited.
+	RateLimits []Limit
+	// Models are the key's effective model patterns (status.models); empty
+	// when it may call any model.
+	Models []string
 
 	current, previous apikey.Hash
 	hasPrevious       bool
 	// organizationUID is the UID recorded in the key's status; empty for a
 	// key issued before the operator recorded it (then the name decides).
 	organizationUID types.UID
+}
+
+// Limit is one rate-limit window of a key: at most Requests calls per Per.
+type Limit struct {
+	Requests int64
+	Per      time.Duration
 }
 
 // ref is an index slot: the entry a hash belongs to, and for a previous key
@@ -240,6 +252,12 @@ func entryOf(k *accessv1alpha1.APIKey) (*Entry, bool) {
 	}
 	if k.Spec.ExpiresAt != nil {
 		e.ExpiresAt = k.Spec.ExpiresAt.Time
+	}
+	for _, l := range k.Status.RateLimits {
+		e.RateLimits = append(e.RateLimits, Limit{Requests: l.Requests, Per: l.Per.Duration})
+	}
+	for _, m := range k.Status.Models {
+		e.Models = append(e.Models, string(m))
 	}
 	if k.Status.PreviousHash != "" && k.Status.PreviousValidUntil != nil {
 		if prev, err := apikey.ParseHash(k.Status.PreviousHash); err == nil && prev != current {
