@@ -1,0 +1,185 @@
+package ratelimit_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenantward/tenantward/internal/ratelimit"
+)
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func windows(t testing.TB, pairs ...any) ratelimit.Windows {
+	t.Helper()
+	var ws ratelimit.Windows
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := ws.Add(int64(pairs[i].(int)), pairs[i+1].(time.Duration)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ws
+}
+
+var key = ratelimit.Key{Namespace: "acme--research", Name: "app"}
+
+// TestBurstThenSteadyRate: a window allows its requests at once, then one
+// call per period/requests, and says how long to wait.
+func TestBurstThenSteadyRate(t *testing.T) {
+	m := ratelimit.NewMemory()
+	ws := windows(t, 3, time.Second)
+	for i, want := range []int64{2, 1, 0} {
+		d, err := m.Allow(key, ws, t0)
+		if err != nil || !d.Allowed || d.Windows[0].Remaining != want {
+			t.Fatalf("call %d: %+v %v, want allowed with %d remaining", i+1, d, err, want)
+		}
+	}
+	d, _ := m.Allow(key, ws, t0)
+	third := time.Second/3 + 1 // the interval is rounded up to a nanosecond
+	if d.Allowed || d.RetryAfter != third || d.Windows[0].Remaining != 0 || d.Windows[0].Reset != 3*third {
+		t.Fatalf("the 4th call at once: %+v, want denied, retry after %s", d, third)
+	}
+	if d, _ := m.Allow(key, ws, t0.Add(third-1)); d.Allowed {
+		t.Fatalf("a nanosecond early: %+v", d)
+	}
+	if d, _ := m.Allow(key, ws, t0.Add(third)); !d.Allowed || d.Windows[0].Remaining != 0 {
+		t.Fatalf("after the retry delay: %+v", d)
+	}
+	// After a full period the whole burst is back.
+	later := t0.Add(third + time.Second + 3)
+	for i := range 3 {
+		if d, _ := m.Allow(key, ws, later); !d.Allowed {
+			t.Fatalf("call %d after a full period: %+v", i+1, d)
+		}
+	}
+}
+
+// TestEveryWindowHolds: with 2 per second and 5 per minute, the second
+// window caps a client that respects the first; a denied call costs nothing.
+func TestEveryWindowHolds(t *testing.T) {
+	m := ratelimit.NewMemory()
+	ws := windows(t, 2, time.Second, 5, time.Minute)
+	allowed := 0
+	now := t0
+	for range 600 { // one call every 100 ms for a minute
+		d, _ := m.Allow(key, ws, now)
+		if d.Allowed {
+			allowed++
+		} else if d.RetryAfter <= 0 || d.Windows[d.Decisive].Remaining != 0 {
+			t.Fatalf("a denial at %s: %+v", now.Sub(t0), d)
+		}
+		now = now.Add(100 * time.Millisecond)
+	}
+	// 5 at once, then one per 12 s over the minute: 5 + 4 (at 12, 24, 36, 48 s).
+	if allowed != 9 {
+		t.Fatalf("allowed %d calls in a minute, want 9", allowed)
+	}
+	d, _ := m.Allow(ratelimit.Key{Namespace: "n", Name: "k"}, ws, t0)
+	d, _ = m.Allow(ratelimit.Key{Namespace: "n", Name: "k"}, ws, t0)
+	if d.Decisive != 0 || d.Windows[0].Remaining != 0 || d.Windows[1].Remaining != 3 {
+		t.Fatalf("after 2 calls the per-second window decides: %+v", d)
+	}
+	d, _ = m.Allow(ratelimit.Key{Namespace: "n", Name: "k"}, ws, t0)
+	if d.Allowed || d.Decisive != 0 || d.RetryAfter != time.Second/2 || d.Windows[1].Remaining != 3 {
+		t.Fatalf("the third call: %+v, want denied by the per-second window without costing the per-minute one", d)
+	}
+}
+
+// TestKeysAreSeparateAndWindowsFollowTheSpec: keys do not share state; a
+// changed window starts full.
+func TestKeysAreSeparateAndWindowsFollowTheSpec(t *testing.T) {
+	m := ratelimit.NewMemory()
+	one := windows(t, 1, time.Hour)
+	if d, _ := m.Allow(key, one, t0); !d.Allowed {
+		t.Fatal(d)
+	}
+	if d, _ := m.Allow(key, one, t0); d.Allowed {
+		t.Fatalf("the second call of a 1/h key: %+v", d)
+	}
+	if d, _ := m.Allow(ratelimit.Key{Namespace: key.Namespace, Name: "other"}, one, t0); !d.Allowed {
+		t.Fatalf("another key: %+v", d)
+	}
+	if d, _ := m.Allow(key, windows(t, 2, time.Hour), t0); !d.Allowed {
+		t.Fatalf("the key's limit raised to 2/h: %+v", d)
+	}
+}
+
+// TestSweepBoundsMemory: a key whose windows are full again is forgotten.
+func TestSweepBoundsMemory(t *testing.T) {
+	m := ratelimit.NewMemory()
+	short, long := windows(t, 10, time.Second), windows(t, 10, time.Hour)
+	for i := range 1000 {
+		ws := short
+		if i%10 == 0 {
+			ws = long
+		}
+		_, _ = m.Allow(ratelimit.Key{Namespace: "ns", Name: fmt.Sprint(i)}, ws, t0)
+	}
+	if n := m.Sweep(t0); n != 1000 {
+		t.Fatalf("right after: %d keys held", n)
+	}
+	if n := m.Sweep(t0.Add(time.Second)); n != 100 {
+		t.Fatalf("a second later: %d keys held, want the 100 with an hourly window", n)
+	}
+	if n := m.Sweep(t0.Add(time.Hour)); n != 0 {
+		t.Fatalf("an hour later: %d keys held", n)
+	}
+}
+
+// TestAllowDoesNotAllocate: the hot path of a known key allocates nothing.
+func TestAllowDoesNotAllocate(t *testing.T) {
+	m := ratelimit.NewMemory()
+	ws := windows(t, 1000000, time.Second, 100000000, time.Hour)
+	now := t0
+	if a := testing.AllocsPerRun(1000, func() { _, _ = m.Allow(key, ws, now); now = now.Add(time.Millisecond) }); a != 0 {
+		t.Fatalf("Allow allocates %.1f times per call", a)
+	}
+}
+
+func TestWindowsAdd(t *testing.T) {
+	var ws ratelimit.Windows
+	for _, bad := range []struct {
+		n   int64
+		per time.Duration
+	}{{0, time.Second}, {1, time.Millisecond}, {-1, time.Hour}} {
+		if err := ws.Add(bad.n, bad.per); err == nil {
+			t.Fatalf("%d per %s was accepted", bad.n, bad.per)
+		}
+	}
+	for i := range 4 {
+		if err := ws.Add(1, time.Duration(i+1)*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ws.Add(1, time.Hour); err == nil || !strings.Contains(err.Error(), "at most 4") {
+		t.Fatalf("a fifth window: %v", err)
+	}
+}
+
+func TestParseFailMode(t *testing.T) {
+	for _, s := range []string{"local", "open", "closed"} {
+		if m, err := ratelimit.ParseFailMode(s); err != nil || string(m) != s {
+			t.Fatal(s, m, err)
+		}
+	}
+	if _, err := ratelimit.ParseFailMode("Open"); err == nil || !strings.Contains(err.Error(), `"Open" is not local, open or closed`) {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkMemoryAllow(b *testing.B) {
+	m := ratelimit.NewMemory()
+	ws := windows(b, 1000000000, time.Second)
+	keys := make([]ratelimit.Key, 100000)
+	for i := range keys {
+		keys[i] = ratelimit.Key{Namespace: fmt.Sprintf("org--ws%d", i%1000), Name: fmt.Sprintf("key-%d", i)}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		_, _ = m.Allow(keys[i%len(keys)], ws, t0)
+		i++
+	}
+}
