@@ -24,6 +24,9 @@ type NginxConfig struct {
 	Listen string
 	// Verifier is the verifier's HTTP host:port.
 	Verifier string
+	// MoreVerifiers are further verifier replicas (host:port): nginx sends
+	// each key to one replica, so that in-memory rate limits hold.
+	MoreVerifiers []string
 	// Upstream is the host:port nginx proxies allowed requests to (the gateway).
 	Upstream string
 }
@@ -44,13 +47,25 @@ http {
   fastcgi_temp_path {{.Dir}}/fastcgi;
   uwsgi_temp_path {{.Dir}}/uwsgi;
   scgi_temp_path {{.Dir}}/scgi;
-  upstream tenantward_verifier { server {{.Verifier}}; keepalive 16; }
+  # The key as the verifier reads it (x-portkey-api-key, else the bearer
+  # token; spaces and the scheme's case do not count), hashed to pick one
+  # verifier replica per key, so that in-memory rate limits hold across replicas.
+  map $http_authorization $tenantward_bearer { "~*^bearer\s+(\S+)\s*$" $1; default ""; }
+  map $http_x_portkey_api_key $tenantward_key { "~^\s*(\S+)\s*$" $1; default $tenantward_bearer; }
+  upstream tenantward_verifier {
+    hash $tenantward_key consistent;
+    server {{.Verifier}};{{range .MoreVerifiers}}
+    server {{.}};{{end}}
+    keepalive 16;
+  }
   upstream ai_gateway { server {{.Upstream}}; keepalive 16; }
   server {
     listen {{.Listen}};
     location = /_tenantward_auth {
       internal;
-      proxy_pass http://tenantward_verifier/v1/auth;
+      # A key over its rate limit is answered 403 (auth_request passes 401
+      # and 403 alone), which @tenantward_refused turns back into the 429.
+      proxy_pass http://tenantward_verifier/v1/auth?rate-limited-status=403;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       # The verifier needs the headers only.
@@ -62,8 +77,17 @@ http {
       proxy_read_timeout 2s;
     }
     location / {
-      # 2xx passes; 401 and 403 are returned; anything else is a 500 (fail closed).
+      # 2xx passes; 401 and 403 are returned (a rate-limited 403 as 429);
+      # anything else is a 500 (fail closed).
       auth_request /_tenantward_auth;
+      auth_request_set $tw_result $upstream_http_x_tenantward_result;
+      auth_request_set $tw_retry_after $upstream_http_retry_after;
+      auth_request_set $tw_ratelimit $upstream_http_ratelimit;
+      auth_request_set $tw_ratelimit_policy $upstream_http_ratelimit_policy;
+      error_page 403 = @tenantward_refused;
+      # The key's rate-limit state, on the answers of a key with limits.
+      add_header RateLimit $tw_ratelimit always;
+      add_header RateLimit-Policy $tw_ratelimit_policy always;
       auth_request_set $tw_org $upstream_http_x_tenantward_organization;
       auth_request_set $tw_ws $upstream_http_x_tenantward_workspace;
       auth_request_set $tw_key $upstream_http_x_tenantward_key;
@@ -78,6 +102,17 @@ http {
       proxy_buffering off;
       proxy_read_timeout 300s;
       proxy_pass http://ai_gateway;
+    }
+    location @tenantward_refused {
+      if ($tw_result = RATE_LIMITED) {
+        add_header X-Tenantward-Result RATE_LIMITED always;
+        add_header Retry-After $tw_retry_after always;
+        add_header RateLimit $tw_ratelimit always;
+        add_header RateLimit-Policy $tw_ratelimit_policy always;
+        return 429 "the key is over its rate limit\n";
+      }
+      add_header X-Tenantward-Result $tw_result always;
+      return 403;
     }
   }
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/ratelimit"
 )
 
 // Header names of the auth endpoints.
@@ -19,12 +20,16 @@ const (
 
 // Decision is the answer to a gateway's authorization request.
 type Decision struct {
-	// Status is 200, 401 (no valid key) or 403 (a valid key without the
-	// permission the route needs, or a route that is not allowed).
+	// Status is 200, 401 (no valid key), 403 (a valid key without the
+	// permission the route needs, or a route that is not allowed) or 429 (a
+	// key over its rate limit).
 	Status int
 	Result Result
 	// Reason says why a request was refused; empty when allowed.
 	Reason string
+	// RateLimit is the rate-limit decision of a key with limits that would
+	// otherwise pass (RateLimit.N is 0 for any other).
+	RateLimit ratelimit.Decision
 }
 
 // Authorizer decides gateway requests: the route map gives the permissions a
@@ -32,6 +37,8 @@ type Decision struct {
 type Authorizer struct {
 	Index  *Index
 	Router *Router
+	// Limiter enforces the keys' rate limits; nil enforces none.
+	Limiter ratelimit.Limiter
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }
@@ -55,7 +62,9 @@ const (
 // a missing or wrong key is 401 whatever the route; then a valid key is
 // refused (403) on an ambiguous method or path (CanonicalPath), on an
 // organization-level route when it is a workspace key, on an unmapped route,
-// and without the permissions the route needs, in that order.
+// and without the permissions the route needs, in that order; last, a key
+// over one of its rate limits is refused (429), and only calls that pass
+// every other check count against the limits.
 func (a *Authorizer) Authorize(key, method, target string) Decision {
 	path, perr := CanonicalPath(target)
 	if merr := CanonicalMethod(method); merr != nil {
@@ -85,7 +94,7 @@ func (a *Authorizer) Authorize(key, method, target string) Decision {
 	case res.Code == InsufficientPermissions:
 		return forbidden(reasonLacks)
 	}
-	return Decision{Status: http.StatusOK, Result: res}
+	return a.limit(Decision{Status: http.StatusOK, Result: res})
 }
 
 // refusalOf says why a key did not verify.

@@ -26,6 +26,10 @@ func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 	d := x.Authorizer.Authorize(key, h.GetMethod(), h.GetPath())
 	count(endpointGRPC, d.Result.Code)
 	result := header(HeaderResult, d.Result.Code.String())
+	// The rate-limit fields go to the client: on the answer when allowed,
+	// on the refusal when denied.
+	var limits []*corev3.HeaderValueOption
+	rateLimitHeaders(d.RateLimit, func(k, v string) { limits = append(limits, header(k, v)) })
 	if d.Status == 200 {
 		e := d.Result.Entry
 		return &authv3.CheckResponse{
@@ -37,18 +41,22 @@ func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 					header(HeaderWorkspace, e.Workspace),
 					header(HeaderKey, e.Namespace+"/"+e.Name),
 				},
+				ResponseHeadersToAdd: limits,
 			}},
 		}, nil
 	}
 	code, httpCode := codes.Unauthenticated, typev3.StatusCode_Unauthorized
-	if d.Status == 403 {
+	switch d.Status {
+	case 403:
 		code, httpCode = codes.PermissionDenied, typev3.StatusCode_Forbidden
+	case 429:
+		code, httpCode = codes.ResourceExhausted, typev3.StatusCode_TooManyRequests
 	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(code), Message: d.Reason},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
 			Status:  &typev3.HttpStatus{Code: httpCode},
-			Headers: []*corev3.HeaderValueOption{result},
+			Headers: append([]*corev3.HeaderValueOption{result}, limits...),
 			Body:    d.Reason + "\n",
 		}},
 	}, nil

@@ -21,6 +21,13 @@ const MaxBodyBytes = 4 << 10
 // prefix for Envoy's HTTP ext_authz, which appends the original path.
 const AuthPath = "/v1/auth"
 
+// RateLimitedAs403 is the query of AuthPath that makes it answer a key over
+// its rate limit with 403 rather than 429: nginx's auth_request passes on
+// 401 and 403 alone (anything else becomes a 500), so the nginx
+// configuration asks for 403 and turns it back into the 429 from
+// x-tenantward-result (internal/frontdoor/nginx.go).
+const RateLimitedAs403 = "rate-limited-status=403"
+
 // VerifyRequest is the body of POST /v1/verify.
 type VerifyRequest struct {
 	// Key is the API key to verify.
@@ -42,6 +49,10 @@ type VerifyResponse struct {
 	Type         accessv1alpha1.KeyType            `json:"type,omitempty"`
 	Permissions  *accessv1alpha1.APIKeyPermissions `json:"permissions,omitempty"`
 	ExpiresAt    *time.Time                        `json:"expiresAt,omitempty"`
+	// RateLimits are the key's windows after this call (a key with limits
+	// that is otherwise VALID); RetryAfterSeconds is set when RATE_LIMITED.
+	RateLimits        []RateLimitState `json:"rateLimits,omitempty"`
+	RetryAfterSeconds int64            `json:"retryAfterSeconds,omitempty"`
 }
 
 // NewHandler serves POST /v1/verify, the auth endpoint (AuthPath and
@@ -91,12 +102,17 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		}
 		n = append(n, need)
 	}
-	res := a.Index.Verify(req.Key, n, a.now())
+	d := Decision{Result: a.Index.Verify(req.Key, n, a.now())}
+	if d.Result.Code == Valid {
+		d = a.limit(d)
+	}
+	res := d.Result
 	count(endpointVerify, res.Code)
-	resp := VerifyResponse{Result: res.Code.String()}
+	resp := VerifyResponse{Result: res.Code.String(), Reason: d.Reason}
 	if res.Reason != nil {
 		resp.Reason = res.Reason.Error()
 	}
+	resp.RateLimits, resp.RetryAfterSeconds = rateLimitStates(d.RateLimit)
 	if e := res.Entry; e != nil {
 		perms := e.Permissions.API()
 		resp.Organization, resp.Workspace, resp.Namespace, resp.KeyName, resp.Type = e.Organization, e.Workspace, e.Namespace, e.Name, e.Type
@@ -145,6 +161,7 @@ func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target st
 	count(endpointAuth, d.Result.Code)
 	h := w.Header()
 	h.Set(HeaderResult, d.Result.Code.String())
+	rateLimitHeaders(d.RateLimit, h.Set)
 	if d.Status == http.StatusOK {
 		e := d.Result.Entry
 		h.Set(HeaderOrganization, e.Organization)
@@ -157,7 +174,11 @@ func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target st
 		h.Set("WWW-Authenticate", `Bearer realm="tenantward"`)
 	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(d.Status)
+	status := d.Status
+	if status == http.StatusTooManyRequests && target == AuthPath+"?"+RateLimitedAs403 {
+		status = http.StatusForbidden
+	}
+	w.WriteHeader(status)
 	_, _ = w.Write([]byte(d.Reason + "\n"))
 }
 

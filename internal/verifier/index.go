@@ -22,10 +22,13 @@ const (
 	Disabled
 	InsufficientPermissions
 	Malformed
+	// RateLimited is a valid key, allowed on the route, over one of its rate
+	// limits (internal/verifier/ratelimit.go).
+	RateLimited
 	numCodes
 )
 
-var codeNames = [numCodes]string{"VALID", "NOT_FOUND", "EXPIRED", "DISABLED", "INSUFFICIENT_PERMISSIONS", "MALFORMED"}
+var codeNames = [numCodes]string{"VALID", "NOT_FOUND", "EXPIRED", "DISABLED", "INSUFFICIENT_PERMISSIONS", "MALFORMED", "RATE_LIMITED"}
 
 // String returns the code as on the wire, e.g. NOT_FOUND.
 func (c Code) String() string { return codeNames[c] }

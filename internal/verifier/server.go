@@ -35,6 +35,12 @@ type Options struct {
 	GRPCAddr string
 	// Routes is the route map of the auth endpoints.
 	Routes RouteMap
+	// RateLimitStore keeps the keys' rate-limit state: "" or "memory" (each
+	// replica alone) or redis://[[user]:password@]host:port[/db] (shared).
+	RateLimitStore string
+	// RateLimitFailMode is what a Redis store does when Redis fails: local
+	// (the default), open or closed.
+	RateLimitFailMode string
 }
 
 // Limits of the servers.
@@ -55,6 +61,7 @@ type Server struct {
 	cfg   *rest.Config
 	opts  Options
 	auth  *Authorizer
+	limit rateLimiter
 	ready chan struct{}
 	// synced is set once the index holds every APIKey and Organization.
 	synced atomic.Bool
@@ -68,10 +75,15 @@ func New(cfg *rest.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	limit, err := newRateLimiter(o.RateLimitStore, o.RateLimitFailMode)
+	if err != nil {
+		return nil, err
+	}
 	return &Server{
 		cfg:   cfg,
 		opts:  o,
-		auth:  &Authorizer{Index: NewIndex(), Router: rt},
+		auth:  &Authorizer{Index: NewIndex(), Router: rt, Limiter: limit},
+		limit: limit,
 		ready: make(chan struct{}),
 	}, nil
 }
@@ -97,6 +109,7 @@ func (s *Server) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("verifier")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go s.limit.sweep(ctx)
 	var serves []func() error
 	if enabled(s.opts.HTTPAddr) {
 		ln, err := net.Listen("tcp", s.opts.HTTPAddr)
@@ -365,6 +378,7 @@ func slim(obj any) (any, error) {
 	out.Status = accessv1alpha1.APIKeyStatus{
 		Type: k.Status.Type, Organization: k.Status.Organization, OrganizationUID: k.Status.OrganizationUID, Workspace: k.Status.Workspace,
 		Hash: k.Status.Hash, PreviousHash: k.Status.PreviousHash, PreviousValidUntil: k.Status.PreviousValidUntil,
+		RateLimits: k.Status.RateLimits,
 	}
 	return out, nil
 }

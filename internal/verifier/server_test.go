@@ -68,8 +68,8 @@ func controlPlane(t testing.TB) *controlplane.Env {
 
 // startVerifier runs a verifier as its own service account, bound only by
 // the generated role the installs give it (list and watch apikeys), as
-// `tenantward verifier` runs.
-func startVerifier(t testing.TB) *verifier.Server {
+// `tenantward verifier` runs; configure changes its options.
+func startVerifier(t testing.TB, configure ...func(*verifier.Options)) *verifier.Server {
 	t.Helper()
 	env := controlPlane(t)
 	ctx := context.Background()
@@ -77,7 +77,11 @@ func startVerifier(t testing.TB) *verifier.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := verifier.New(ids.Verifier.Config(), verifier.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"})
+	o := verifier.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"}
+	for _, c := range configure {
+		c(&o)
+	}
+	v, err := verifier.New(ids.Verifier.Config(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

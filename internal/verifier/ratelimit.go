@@ -1,0 +1,199 @@
+package verifier
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/tenantward/tenantward/internal/ratelimit"
+)
+
+// Rate-limit header fields, as draft-ietf-httpapi-ratelimit-headers-10
+// defines them: one policy per window, named by its period.
+const (
+	headerRateLimit       = "RateLimit"
+	headerRateLimitPolicy = "RateLimit-Policy"
+	headerRetryAfter      = "Retry-After"
+)
+
+var (
+	rateLimitedVec = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tenantward_verifier_rate_limited_total",
+		Help: "Calls refused because the key was over a rate limit, by organization and workspace (empty for admin keys).",
+	}, []string{"organization", "workspace"})
+	storeErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tenantward_verifier_rate_limit_store_errors_total",
+		Help: "Rate-limit decisions the shared store (Redis) could not make; the fail mode decided them.",
+	})
+	rateLimitKeys = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tenantward_verifier_rate_limit_keys",
+		Help: "APIKeys whose rate-limit state this replica holds in memory (used within their longest period).",
+	})
+)
+
+func init() { metrics.Registry.MustRegister(rateLimitedVec, storeErrors, rateLimitKeys) }
+
+// limit applies the rate limits of the key of d, a decision that passes
+// every other check: over a limit it becomes a 429 RATE_LIMITED.
+func (a *Authorizer) limit(d Decision) Decision {
+	e := d.Result.Entry
+	if a.Limiter == nil || len(e.RateLimits) == 0 {
+		return d
+	}
+	var ws ratelimit.Windows
+	for _, l := range e.RateLimits {
+		// The CRD allows 4 windows of 1 request or more per 1s or more,
+		// which is what Add accepts.
+		_ = ws.Add(l.Requests, l.Per)
+	}
+	rl, err := a.Limiter.Allow(ratelimit.Key{Namespace: e.Namespace, Name: e.Name}, ws, a.now())
+	if err != nil {
+		storeErrors.Inc()
+		storeErrorLog.record(err)
+	}
+	d.RateLimit = rl
+	if !rl.Allowed {
+		rateLimitedVec.WithLabelValues(e.Organization, e.Workspace).Inc()
+		w := rl.Windows[rl.Decisive]
+		d.Status, d.Result.Code = http.StatusTooManyRequests, RateLimited
+		d.Reason = fmt.Sprintf("the key is over its rate limit of %d calls per %s; retry after %ds", w.Requests, w.Per, seconds(rl.RetryAfter))
+	}
+	return d
+}
+
+// rateLimitHeaders returns the RateLimit-Policy, RateLimit and, when denied,
+// Retry-After fields of rl (none for a key without limits) to set with set.
+func rateLimitHeaders(rl ratelimit.Decision, set func(name, value string)) {
+	if rl.N == 0 {
+		return
+	}
+	var policy, state []byte
+	for i := range rl.N {
+		w := rl.Windows[i]
+		if i > 0 {
+			policy, state = append(policy, ", "...), append(state, ", "...)
+		}
+		name := strconv.Quote(w.Per.String())
+		policy = append(append(policy, name...), ";q="...)
+		policy = strconv.AppendInt(policy, w.Requests, 10)
+		policy = strconv.AppendInt(append(policy, ";w="...), seconds(w.Per), 10)
+		state = append(append(state, name...), ";r="...)
+		state = strconv.AppendInt(state, w.Remaining, 10)
+		state = strconv.AppendInt(append(state, ";t="...), seconds(w.Reset), 10)
+	}
+	set(headerRateLimitPolicy, string(policy))
+	set(headerRateLimit, string(state))
+	if !rl.Allowed {
+		set(headerRetryAfter, strconv.FormatInt(seconds(rl.RetryAfter), 10))
+	}
+}
+
+// seconds rounds d up to whole seconds, as the header fields count.
+func seconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+
+// storeErrorLog logs the shared store's failures, at most once per
+// storeErrorLogEvery with how many there were (the metric counts each):
+// Redis down at a thousand calls a second must not become a thousand lines.
+var storeErrorLog errorLog
+
+const storeErrorLogEvery = 10 * time.Second
+
+type errorLog struct {
+	mu     sync.Mutex
+	last   time.Time
+	missed atomic.Int64
+}
+
+func (l *errorLog) record(err error) {
+	if !l.mu.TryLock() {
+		l.missed.Add(1)
+		return
+	}
+	defer l.mu.Unlock()
+	if now := time.Now(); now.Sub(l.last) >= storeErrorLogEvery {
+		l.last = now
+		ctrl.Log.WithName("verifier").Error(err, "the rate-limit store failed; the fail mode decided", "failuresSinceLastLine", l.missed.Swap(0)+1)
+		return
+	}
+	l.missed.Add(1)
+}
+
+// RateLimitState is one window of a key in the answer of /v1/verify.
+type RateLimitState struct {
+	Requests     int64  `json:"requests"`
+	Per          string `json:"per"`
+	Remaining    int64  `json:"remaining"`
+	ResetSeconds int64  `json:"resetSeconds"`
+}
+
+// rateLimitStates returns the windows of rl and, when denied, the seconds to wait.
+func rateLimitStates(rl ratelimit.Decision) (states []RateLimitState, retryAfter int64) {
+	for i := range rl.N {
+		w := rl.Windows[i]
+		states = append(states, RateLimitState{Requests: w.Requests, Per: w.Per.String(), Remaining: w.Remaining, ResetSeconds: seconds(w.Reset)})
+	}
+	if rl.N > 0 && !rl.Allowed {
+		retryAfter = seconds(rl.RetryAfter)
+	}
+	return states, retryAfter
+}
+
+// sweepEvery is how often a replica drops the in-memory state of keys whose
+// windows are full again.
+const sweepEvery = 30 * time.Second
+
+// rateLimiter is the verifier's limiter built from its options.
+type rateLimiter struct {
+	ratelimit.Limiter
+	// memory is the state in this process: the limiter's own, or the Redis
+	// store's local fallback.
+	memory *ratelimit.Memory
+	close  func()
+}
+
+// newRateLimiter builds the limiter of store, "" or "memory" (each replica
+// counts alone) or a redis:// URL (one exact count shared by the replicas,
+// deciding as failMode says when Redis fails: "" is local).
+func newRateLimiter(store, failMode string) (rateLimiter, error) {
+	memory := ratelimit.NewMemory()
+	if store == "" || store == "memory" {
+		if failMode != "" {
+			return rateLimiter{}, fmt.Errorf("a rate-limit fail mode (%s) applies to a redis:// store only", failMode)
+		}
+		return rateLimiter{Limiter: memory, memory: memory, close: func() {}}, nil
+	}
+	r, err := ratelimit.NewRedis(store)
+	if err != nil {
+		return rateLimiter{}, err
+	}
+	mode := ratelimit.FailLocal
+	if failMode != "" {
+		if mode, err = ratelimit.ParseFailMode(failMode); err != nil {
+			return rateLimiter{}, err
+		}
+	}
+	return rateLimiter{Limiter: &ratelimit.Fallback{Primary: r, Mode: mode, Local: memory}, memory: memory, close: r.Close}, nil
+}
+
+// sweep drops the idle keys' in-memory state every sweepEvery until ctx ends.
+func (l rateLimiter) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	defer l.close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			rateLimitKeys.Set(float64(l.memory.Sweep(now)))
+		}
+	}
+}
