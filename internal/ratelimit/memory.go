@@ -10,8 +10,8 @@ import (
 const shards = 64
 
 // Memory keeps the windows' state of each key in this process. Allow takes
-// one shard's lock, does not allocate once the key is known, and costs the
-// same whatever the number of keys. A key whose windows are all full again
+// one shard's lock and one map lookup, does not allocate once the key is
+// known, and costs the same whatever the number of keys. A key whose windows are all full again
 // holds nothing that a missing entry would not say, so Sweep drops it: the
 // memory is bounded by the keys used within their longest period.
 type Memory struct {
@@ -21,7 +21,7 @@ type Memory struct {
 
 type shard struct {
 	mu sync.Mutex
-	m  map[Key]memState
+	m  map[Key]*memState
 }
 
 // memState is a key's windows and, for each, when it is full again (unix
@@ -35,7 +35,7 @@ type memState struct {
 func NewMemory() *Memory {
 	m := &Memory{seed: maphash.MakeSeed()}
 	for i := range m.shards {
-		m.shards[i].m = map[Key]memState{}
+		m.shards[i].m = map[Key]*memState{}
 	}
 	return m
 }
@@ -46,30 +46,34 @@ func (m *Memory) shard(k Key) *shard {
 }
 
 // Allow decides one call of k under ws at now. A window whose requests or
-// period changed starts full. It never fails.
+// period changed starts full. It never fails, and allocates only for a key
+// it holds no state of.
 func (m *Memory) Allow(k Key, ws Windows, now time.Time) (Decision, error) {
 	t := now.UnixNano()
 	s := m.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, known := s.m[k]
+	st := s.m[k]
 	var debts [MaxWindows]int64
-	if known {
+	if st != nil {
 		for i := range ws.N {
-			for j := range old.ws.N {
-				if old.ws.W[j] == ws.W[i] {
-					debts[i] = old.full[j] - t
+			for j := range st.ws.N {
+				if st.ws.W[j] == ws.W[i] {
+					debts[i] = st.full[j] - t
 				}
 			}
 		}
 	}
 	d, after := Decide(ws, debts)
 	if d.Allowed {
-		st := memState{ws: ws}
+		if st == nil {
+			st = &memState{}
+			s.m[k] = st
+		}
+		st.ws = ws
 		for i := range ws.N {
 			st.full[i] = t + after[i]
 		}
-		s.m[k] = st
 	}
 	return d, nil
 }
@@ -93,7 +97,7 @@ func (m *Memory) Sweep(now time.Time) int {
 	return n
 }
 
-func (st memState) fullBy(t int64) bool {
+func (st *memState) fullBy(t int64) bool {
 	for i := range st.ws.N {
 		if st.full[i] > t {
 			return false

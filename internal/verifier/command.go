@@ -27,7 +27,11 @@ func Command(args []string) error {
 	fs.StringVar(&o.GRPCAddr, "grpc-bind-address", ":8091", "address of Envoy's gRPC ext_authz; 0 disables it")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG and ~/.kube/config)")
 	fs.StringVar(&configFile, "config", "", "operator configuration file; the verifier reads its routes: section")
-	fs.StringVar(&o.RateLimitStore, "rate-limit-store", "memory", "where the keys' rate-limit state is kept: memory (each replica alone) or redis://[[user]:password@]host:port[/db] (one exact count shared by the replicas)")
+	store := os.Getenv("TENANTWARD_RATE_LIMIT_STORE") // keeps a Redis password off the command line
+	if store == "" {
+		store = "memory"
+	}
+	fs.StringVar(&o.RateLimitStore, "rate-limit-store", store, "where the keys' rate-limit state is kept: memory (each replica alone) or redis://[[user]:password@]host:port[/db] (one exact count shared by the replicas); default $TENANTWARD_RATE_LIMIT_STORE, else memory")
 	fs.StringVar(&o.RateLimitFailMode, "rate-limit-fail-mode", "", "with a redis:// store, what decides when Redis fails: local (each replica's own memory; the default), open (allow) or closed (refuse)")
 	zo := zap.Options{}
 	zo.BindFlags(fs)

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -134,4 +135,36 @@ func headerValue(hs []*corev3.HeaderValueOption, name string) string {
 		}
 	}
 	return ""
+}
+
+// BenchmarkAuthorizeRateLimited is Authorize at 100,000 keys, each with a
+// rate limit too high to reach, without a limiter and with the in-memory one.
+func BenchmarkAuthorizeRateLimited(b *testing.B) {
+	ix := NewIndex()
+	ix.SetOrganization("acme", "acme-uid")
+	keys := make([]string, 0, 1024)
+	for i := range 100_000 {
+		key, k := issued(b, "ns", fmt.Sprintf("key-%d", i))
+		k.Status.RateLimits = []accessv1alpha1.RateLimit{{Requests: 1_000_000_000, Per: metav1.Duration{Duration: time.Second}}}
+		ix.Set(k)
+		if len(keys) < cap(keys) {
+			keys = append(keys, key)
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		limiter ratelimit.Limiter
+	}{{"none", nil}, {"memory", ratelimit.NewMemory()}} {
+		a := &Authorizer{Index: ix, Router: mustRouter(b, RouteMap{}), Limiter: c.limiter}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if d := a.Authorize(keys[i%len(keys)], "POST", "/v1/chat/completions"); d.Status != 200 {
+					b.Fatal(d)
+				}
+				i++
+			}
+		})
+	}
 }
