@@ -96,7 +96,7 @@ func (r *Redis) Allow(k Key, ws Windows, _ time.Time) (Decision, error) {
 		args = append(args, strconv.FormatInt(ws.W[i].interval(), 10), strconv.FormatInt(ws.W[i].capacity(), 10))
 	}
 	reply, err := r.do(args)
-	if e, ok := err.(redisError); ok && strings.HasPrefix(string(e), "NOSCRIPT") {
+	if e := redisError(""); errors.As(err, &e) && strings.HasPrefix(string(e), "NOSCRIPT") {
 		args[0], args[1] = "EVAL", script
 		reply, err = r.do(args)
 	}
@@ -150,7 +150,7 @@ func (r *Redis) do(args []string) (any, error) {
 		}
 	}
 	reply, err := c.do(args, time.Now().Add(RedisTimeout))
-	if _, serverErr := err.(redisError); err != nil && !serverErr {
+	if e := redisError(""); err != nil && !errors.As(err, &e) {
 		_ = c.conn.Close()
 		return nil, err
 	}

@@ -38,7 +38,8 @@ func TestRateLimitOnTheAuthEndpoints(t *testing.T) {
 	a, valid, limited, clock := limitedAuthorizer(t)
 	srv := httptest.NewServer(NewHandler(a))
 	defer srv.Close()
-	call := func(target, key, method, uri string) *http.Response {
+	// call returns the answer's status and header fields.
+	call := func(target, key, method, uri string) response {
 		t.Helper()
 		req, _ := http.NewRequest("GET", srv.URL+target, nil)
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -49,7 +50,7 @@ func TestRateLimitOnTheAuthEndpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = resp.Body.Close()
-		return resp
+		return response{resp.StatusCode, resp.Header}
 	}
 	// A refused route does not count.
 	for range 5 {
@@ -83,6 +84,11 @@ func TestRateLimitOnTheAuthEndpoints(t *testing.T) {
 	if r := call("/v1/auth", valid, "POST", "/v1/chat/completions"); r.StatusCode != 200 || r.Header.Get("RateLimit") != "" || r.Header.Get("RateLimit-Policy") != "" {
 		t.Fatalf("a key without limits: %d %v", r.StatusCode, r.Header)
 	}
+}
+
+type response struct {
+	StatusCode int
+	Header     http.Header
 }
 
 func TestRateLimitOnVerify(t *testing.T) {
