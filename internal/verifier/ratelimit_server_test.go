@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +219,25 @@ func TestRateLimitSharedOnRedis(t *testing.T) {
 	}
 	if statuses[200] != 7 || statuses[429] != 3 {
 		t.Fatalf("with Redis down, one replica answered %v; want its own limit (7 × 200, then 429)", statuses)
+	}
+	// The failures and the refusals are counted, per workspace, never per key.
+	resp, err := http.Get("http://" + v1.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if !strings.Contains(string(metrics), `tenantward_verifier_rate_limited_total{organization="acme",workspace="acme-ws`) {
+		t.Fatal("/metrics counts no rate-limited call of workspace acme-ws…")
+	}
+	m := regexp.MustCompile(`\ntenantward_verifier_rate_limit_store_errors_total (\d+)\n`).FindSubmatch(metrics)
+	if m == nil {
+		t.Fatal("/metrics has no tenantward_verifier_rate_limit_store_errors_total")
+	}
+	if n, _ := strconv.Atoi(string(m[1])); n < 10 {
+		t.Fatalf("/metrics counts %d store errors, want at least the 10 calls made with Redis down", n)
+	}
+	if strings.Contains(string(metrics), key[4:20]) {
+		t.Fatal("/metrics holds the key")
 	}
 }
