@@ -4,6 +4,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -92,6 +93,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TenantView.Host, "tenant-view-host", "", "address the tenant view (the aggregated API tenancy.tenantward.io) binds to (all interfaces when empty)")
 	fs.IntVar(&o.TenantView.Port, "tenant-view-port", 0, "port the tenant view listens on; 0 disables it")
 	fs.StringVar(&o.TenantView.CertDir, "tenant-view-cert-dir", "", "directory with tls.crt and tls.key for the tenant view, valid for <service>.<namespace>.svc of its APIService")
+	fs.StringVar(&o.TenantView.Service, "tenant-view-service-name", "tenantward-tenant-view", "Service the tenant view's APIService names; self-managed webhook certificates are also for <service>.<namespace>.svc")
 	fs.StringVar(&o.TenantView.Kubeconfig, "tenant-view-kubeconfig", "", "kubeconfig for the tenant view's delegated authentication and authorization; empty in a cluster")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long a stopping replica waits for in-flight admissions and reconciles to finish")
 }
@@ -128,6 +130,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	recorder, err := newAuditRecorder(mgr, conf.Audit, o.AuditFile)
 	if err != nil {
+		return nil, err
+	}
+	if err := tenantViewCerts(&o); err != nil {
 		return nil, err
 	}
 	reserved := tenancy.NewReserved(o.OperatorNamespace, conf.ExcludedNamespaces)
@@ -169,6 +174,19 @@ func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) (*verifi
 		return nil, fmt.Errorf("setting up the key verifier: %w", err)
 	}
 	return v, mgr.Add(v)
+}
+
+// tenantViewCerts: the tenant view serves with the webhooks' certificate, so
+// self-managed certificates also name its Service and go into its APIService.
+func tenantViewCerts(o *Options) error {
+	if o.TenantView.Port == 0 || o.WebhookCerts.Mode == admissionwebhooks.CertsExternal {
+		return nil
+	}
+	if !o.EnableWebhooks {
+		return errors.New("--tenant-view-port with --enable-webhooks=false: the tenant view serves with the self-managed webhook certificate; enable the webhooks or use --webhook-cert-mode=external")
+	}
+	o.WebhookCerts.API = admissionwebhooks.ServedAPI{APIService: tenantview.APIService, Service: o.TenantView.Service}
+	return nil
 }
 
 // addTenantView serves the tenant view on every replica when its port is set.
