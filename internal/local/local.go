@@ -112,12 +112,12 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if o.Manager.TenantView, err = ServeTenantView(ctx, env, admin, o.Dir); err != nil {
-		return err
-	}
 	// The operator runs as its service account, with only the rights an install grants.
 	ids, err := env.InstallRBAC(ctx)
 	if err != nil {
+		return err
+	}
+	if o.Manager.TenantView, err = ServeTenantView(ctx, env, admin, ids.Manager, o.Dir); err != nil {
 		return err
 	}
 	mgr, err := manager.New(ids.Manager.Config(), o.Manager)
