@@ -2,9 +2,11 @@ package tenantview_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -248,23 +250,42 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 	})
 
 	t.Run("kubectl get prints the view", func(t *testing.T) {
-		kubeconfig, err := op.Env.WriteKubeconfig(t.TempDir(), "kubectl-admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir, err := controlplane.BinaryDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.CommandContext(ctx, filepath.Join(dir, "kubectl"), "--kubeconfig", kubeconfig, "--as", "erin@view.test",
-			"get", "organizations.tenancy.tenantward.io").CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl get organizations as erin: %v\n%s", err, out)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		out := kubectl(t, "--as", "erin@view.test", "get", "organizations.tenancy.tenantward.io")
+		lines := strings.Split(out, "\n")
 		if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ROLE NAMESPACE DISPLAY-NAME WORKSPACES" ||
 			!strings.HasPrefix(lines[1], "view-acme ") || !strings.HasPrefix(lines[2], "view-globex ") {
 			t.Errorf("kubectl get organizations as erin printed:\n%s", out)
+		}
+	})
+
+	t.Run("kubectl auth can-i answers logs and analytics", func(t *testing.T) {
+		// kubectl resolves logs.gateway.tenantward.io through discovery (the
+		// gateway CRDs serve logs and analytics), then asks a
+		// SelfSubjectAccessReview: the answer is the table's RBAC.
+		for _, tc := range []struct {
+			who  []string
+			ns   string
+			want string
+		}{
+			{[]string{"--as", "alice@view.test"}, acmeNS, "yes"},                               // owner
+			{[]string{"--as", "erin@view.test"}, acmeNS, "yes"},                                // member
+			{[]string{"--as", "erin@view.test"}, acmeWS["research"], "yes"},                    // workspace admin
+			{[]string{"--as", "dave@view.test", "--as-group", "globex-devs"}, globexNS, "yes"}, // admin through a group
+			{[]string{"--as", "dave@view.test", "--as-group", "globex-devs"}, acmeNS, "no"},    // another org's user
+			{[]string{"--as", "nobody@view.test"}, acmeWS["research"], "no"},                   // in no org
+		} {
+			for _, verb := range []string{"get", "filter", "group"} {
+				for _, res := range []string{"logs.gateway.tenantward.io", "analytics.gateway.tenantward.io"} {
+					args := append(append([]string{}, tc.who...), "auth", "can-i", verb, res, "-n", tc.ns)
+					// The operator binds the roles shortly after the Memberships appear.
+					eventually(t, "kubectl "+strings.Join(args, " "), func() error {
+						if got := kubectl(t, args...); got != tc.want {
+							return fmt.Errorf("%q, want %q", got, tc.want)
+						}
+						return nil
+					})
+				}
+			}
 		}
 	})
 
@@ -279,6 +300,34 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 			t.Fatalf("erin still sees acme's sales workspace: %q, %v", got, err)
 		}
 	})
+}
+
+// kubectl runs the control plane's kubectl as the admin and returns its
+// trimmed standard output; `auth can-i` answering no (exit status 1) is an
+// answer, not a failure. Anything on standard error fails the test but
+// kubectl's note that a custom verb (filter, group) is not one it knows.
+var customVerb = regexp.MustCompile(`(?m)^Warning: verb '(filter|group)' is not a known verb\s*`)
+
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	kubeconfig, err := op.Env.WriteKubeconfig(t.TempDir(), "kubectl-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := controlplane.BinaryDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...) //nolint:gosec // the control plane's own kubectl
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	warning := strings.TrimSpace(customVerb.ReplaceAllString(stderr.String(), ""))
+	if (err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1 && strings.TrimSpace(stdout.String()) == "no")) || warning != "" {
+		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
 }
 
 // BenchmarkThroughAPIServer lists a user's organizations through the
