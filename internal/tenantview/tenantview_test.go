@@ -324,7 +324,8 @@ func kubectl(t *testing.T, args ...string) string {
 	err = cmd.Run()
 	var exit *exec.ExitError
 	warning := strings.TrimSpace(customVerb.ReplaceAllString(stderr.String(), ""))
-	if (err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1 && strings.TrimSpace(stdout.String()) == "no")) || warning != "" {
+	answeredNo := errors.As(err, &exit) && exit.ExitCode() == 1 && strings.TrimSpace(stdout.String()) == "no"
+	if (err != nil && !answeredNo) || warning != "" {
 		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return strings.TrimSpace(stdout.String())
