@@ -155,12 +155,16 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 	member(t, globexWS["labs"], user("erin@view.test"), accessv1alpha1.RoleManager)
 	member(t, globexNS, accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectGroup, Name: "globex-devs"}, accessv1alpha1.RoleAdmin)
 	member(t, acmeWS["sales"], accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectServiceAccount, Namespace: "ci", Name: "deployer"}, accessv1alpha1.RoleMember)
+	member(t, globexNS, accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectServiceAccount, Namespace: "ci", Name: "deployer"}, accessv1alpha1.RoleMember)
+	member(t, acmeNS, accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectGroup, Name: "contractors"}, accessv1alpha1.RoleMember)
+	member(t, globexWS["labs"], accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectGroup, Name: "contractors"}, accessv1alpha1.RoleAdmin)
 
 	alice := asUser(t, "alice@view.test")
 	erin := asUser(t, "erin@view.test")
 	dave := asUser(t, "dave@view.test", "globex-devs")
 	bot := asUser(t, "system:serviceaccount:ci:deployer", "system:serviceaccounts", "system:serviceaccounts:ci")
 	nobody := asUser(t, "nobody@view.test")
+	carol := asUser(t, "carol@view.test", "contractors")
 
 	t.Run("organizations", func(t *testing.T) {
 		expect(t, "alice's organizations", func() (string, error) { return orgsOf(alice) },
@@ -170,7 +174,9 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 		expect(t, "dave's organizations, through his group", func() (string, error) { return orgsOf(dave) },
 			"view-globex:organization/admin:"+globexNS+":VIEW-GLOBEX:labs")
 		expect(t, "the service account's organizations", func() (string, error) { return orgsOf(bot) },
-			"view-acme::"+acmeNS+":VIEW-ACME:sales")
+			"view-acme::"+acmeNS+":VIEW-ACME:sales view-globex:organization/member:"+globexNS+":VIEW-GLOBEX:labs")
+		expect(t, "carol's organizations, through a group in two of them", func() (string, error) { return orgsOf(carol) },
+			"view-acme:organization/member:"+acmeNS+":VIEW-ACME:research,sales view-globex::"+globexNS+":VIEW-GLOBEX:labs")
 		expect(t, "a user in no organization sees an empty list", func() (string, error) { return orgsOf(nobody) }, "")
 	})
 
@@ -183,7 +189,11 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 			return workspacesOf(erin, client.MatchingLabels{accessv1alpha1.LabelOrganization: "view-globex"})
 		}, "view-globex/labs:workspace/manager:"+globexWS["labs"])
 		expect(t, "the service account's workspaces", func() (string, error) { return workspacesOf(bot) },
-			"view-acme/sales:workspace/member:"+acmeWS["sales"])
+			"view-acme/sales:workspace/member:"+acmeWS["sales"]+" view-globex/labs:organization/member:"+globexWS["labs"])
+		expect(t, "carol's workspaces, through her group", func() (string, error) { return workspacesOf(carol) },
+			"view-acme/research:organization/member:"+acmeWS["research"]+
+				" view-acme/sales:organization/member:"+acmeWS["sales"]+
+				" view-globex/labs:workspace/admin:"+globexWS["labs"])
 		expect(t, "a user in no organization sees no workspaces", func() (string, error) { return workspacesOf(nobody) }, "")
 	})
 
