@@ -13,6 +13,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -295,6 +296,20 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 						return nil
 					})
 				}
+			}
+		}
+	})
+
+	t.Run("logs and analytics store nothing", func(t *testing.T) {
+		for _, kind := range []string{"Log", "Analytics"} {
+			u := &unstructured.Unstructured{}
+			u.SetAPIVersion("gateway.tenantward.io/v1alpha1")
+			u.SetKind(kind)
+			u.SetName("any")
+			u.SetNamespace(acmeNS)
+			err := op.Admin.Create(ctx, u)
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "store no objects") {
+				t.Errorf("the admin creating a %s: got %v, want it refused (store no objects)", kind, err)
 			}
 		}
 	})
