@@ -16,6 +16,8 @@ HELM_LDFLAGS = -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
 	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
 	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
 IMG ?= ghcr.io/tenantward/tenantward:dev
+# VERSION is the release `make krew` builds the plugin archives for.
+VERSION ?= v0.1.0
 
 # The real kube-apiserver, etcd and kubectl, built from Go modules and cached outside the checkout.
 K8S_ASSETS = $(shell bash hack/k8s-binaries.sh)
@@ -96,6 +98,10 @@ kustomize-build: ## Render the kustomize install (config/default) to dist/instal
 	@mkdir -p dist
 	"$(K8S_ASSETS)/kubectl" kustomize config/default > dist/install.yaml
 	@echo "wrote dist/install.yaml"
+
+.PHONY: krew
+krew: ## Build the kubectl plugin's release archives and krew manifest into dist/krew (VERSION=vX.Y.Z).
+	go run ./hack/krew -version $(VERSION) -out dist/krew
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

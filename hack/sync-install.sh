@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 files=charts/tenantward/files
 rm -rf "$files"
-mkdir -p "$files/crds/access" "$files/crds/gateway" "$files/rbac" "$files/webhook"
+mkdir -p "$files/crds/access" "$files/crds/gateway" "$files/rbac" "$files/tenantview" "$files/webhook"
 cp config/crd/bases/*.yaml "$files/crds/access/"
 cp config/crd/gateway/*.yaml "$files/crds/gateway/"
 # The rules of the hand-written roles, and of the generated ones (present once
@@ -18,6 +18,7 @@ cp config/crd/gateway/*.yaml "$files/crds/gateway/"
 cp config/rbac/leader_election_role.yaml "$files/rbac/"
 cp config/rbac/verifier/role.yaml "$files/rbac/verifier_role.yaml"
 if [[ -f config/rbac/role.yaml ]]; then cp config/rbac/role.yaml "$files/rbac/"; fi
+cp config/tenantview/reader.yaml "$files/tenantview/"
 if [[ -f config/webhook/manifests.yaml ]]; then cp config/webhook/manifests.yaml "$files/webhook/"; fi
 
 {

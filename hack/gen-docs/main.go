@@ -78,10 +78,12 @@ func render() []byte {
 	for _, a := range authz.Actions {
 		w("| %s | %s |\n", a, strings.Join(a.Verbs(), ", "))
 	}
-	w("\n`publish`, `rotate`, `filter` and `group` are custom verbs: `kubectl auth can-i publish prompts`\n")
-	w("and `kubectl auth can-i rotate apikeys` answer truthfully. Logs and analytics store no objects\n")
-	w("(and no API serves them, so kubectl's discovery cannot name them): a log or analytics front end asks\n")
-	w("a SubjectAccessReview for `get` (View), `filter` or `group` on `logs` or `analytics` in\n")
+	w("\n`publish`, `rotate`, `filter` and `group` are custom verbs: `kubectl auth can-i publish prompts`,\n")
+	w("`kubectl auth can-i rotate apikeys` and `kubectl auth can-i filter logs.gateway.tenantward.io -n <namespace>`\n")
+	w("answer truthfully (kubectl notes that it does not know the custom verb, and answers anyway). Logs and\n")
+	w("analytics store no objects: their CRDs in `gateway.tenantward.io` (hack/gen-gateway-crds) refuse every\n")
+	w("object and exist so that discovery names them. A log or analytics front end asks a\n")
+	w("SubjectAccessReview for `get` (View), `filter` or `group` on `logs` or `analytics` in\n")
 	w("`gateway.tenantward.io` in the namespace whose logs it shows.\n\n")
 	w("## Role rank\n\nNobody grants a role above their own. From highest to lowest:\n\n")
 	for _, k := range authz.Keys {

@@ -105,5 +105,31 @@ func crd(k gatewayv1alpha1.Kind) *apiextensionsv1.CustomResourceDefinition {
 			}},
 		},
 	}
+	if k.NoObjects {
+		noObjects(c, k)
+	}
 	return c
+}
+
+// noObjects makes k's CRD a name without objects: discovery serves it (so
+// kubectl resolves it for `auth can-i`), no category lists it, and the API
+// server refuses every object.
+func noObjects(c *apiextensionsv1.CustomResourceDefinition, k gatewayv1alpha1.Kind) {
+	c.Spec.Names.Categories = nil
+	v := &c.Spec.Versions[0]
+	v.Subresources = nil
+	v.AdditionalPrinterColumns = nil
+	v.Schema.OpenAPIV3Schema = &apiextensionsv1.JSONSchemaProps{
+		Type:        "object",
+		Description: k.Description + " It stores no objects: the resource exists for RBAC and discovery.",
+		Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"apiVersion": {Type: "string"},
+			"kind":       {Type: "string"},
+			"metadata":   {Type: "object"},
+		},
+		XValidations: apiextensionsv1.ValidationRules{{
+			Rule:    "false",
+			Message: k.Plural + " store no objects: the resource exists so that RBAC can grant get, filter and group on it",
+		}},
+	}
 }

@@ -33,8 +33,8 @@ type FeatureMap map[Feature][]GroupResources
 
 // DefaultFeatureMap points the gateway features at the reference
 // gateway.tenantward.io CRDs and the operator's features at its own kinds.
-// Logs and Analytics are resources without objects (logs, analytics) that a
-// front end asks SubjectAccessReviews about; Billing has no resource by default.
+// Logs and Analytics are resources without objects (logs, analytics; their
+// CRDs refuse every object) that a front end asks SubjectAccessReviews about; Billing has no resource by default.
 func DefaultFeatureMap() FeatureMap {
 	gw := func(plural string) []GroupResources {
 		return []GroupResources{{Group: gatewayv1alpha1.GroupVersion.Group, Resources: []string{plural}}}

@@ -102,7 +102,7 @@ var (
 // Everything else in this package is derived from it.
 var Table = []Row{
 	{Feature: LogsAnalytics, Title: "Logs and Analytics", Source: "permission matrix",
-		Note: "logs and analytics in gateway.tenantward.io: no objects are stored, the RBAC is for a log or analytics front end to check with a SubjectAccessReview (View is get, Filter and Group the custom verbs filter and group). API keys reach logs through their Metrics permission.",
+		Note: "logs and analytics in gateway.tenantward.io: no objects are stored (their CRDs refuse every object and exist for discovery), the RBAC is for a log or analytics front end to check with a SubjectAccessReview (View is get, Filter and Group the custom verbs filter and group), and `kubectl auth can-i filter logs.gateway.tenantward.io -n <namespace>` answers it. API keys reach logs through their Metrics permission.",
 		Cells: map[Key]Cell{
 			OrgOwner: {Matrix: logsAll}, OrgAdmin: {Matrix: logsAll}, OrgMember: {Matrix: logsAll},
 			WSAdmin: {Matrix: logsAll}, WSManager: {Matrix: logsAll}, WSMember: {Matrix: logsAll},

@@ -112,12 +112,12 @@ func Run(ctx context.Context, o Options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if o.Manager.TenantView, err = ServeTenantView(ctx, env, admin, o.Dir); err != nil {
-		return err
-	}
 	// The operator runs as its service account, with only the rights an install grants.
 	ids, err := env.InstallRBAC(ctx)
 	if err != nil {
+		return err
+	}
+	if o.Manager.TenantView, err = ServeTenantView(ctx, env, admin, ids.Manager, o.Dir); err != nil {
 		return err
 	}
 	mgr, err := manager.New(ids.Manager.Config(), o.Manager)
@@ -243,10 +243,12 @@ Try it (in another terminal):
   kubectl get organizations,workspaces -A
   kubectl get memberships -n org-acme
   # as the org owner, an org member and a workspace manager:
-  kubectl auth can-i delete workspaces -n org-acme --as alice@acme.example
-  kubectl auth can-i create prompts -n acme--research --as erin@acme.example --as-group acme:engineers
-  kubectl auth can-i publish prompts -n acme--research --as erin@acme.example --as-group acme:engineers
-  kubectl auth can-i create memberships -n acme--research --as dave@acme.example
+  kubectl auth can-i delete workspaces -n org-acme --as alice@acme.example                                   # yes
+  kubectl auth can-i create prompts -n acme--research --as erin@acme.example --as-group acme:engineers       # yes
+  kubectl auth can-i publish prompts -n acme--research --as erin@acme.example --as-group acme:engineers      # no
+  kubectl auth can-i create memberships -n acme--research --as dave@acme.example                             # yes
+  kubectl auth can-i filter logs.gateway.tenantward.io -n acme--research --as dave@acme.example              # yes
+  kubectl auth can-i group analytics.gateway.tenantward.io -n org-acme --as dave@acme.example                # no
   # the tenant view: what each of them sees of their own tenancy
   kubectl get organizations.tenancy.tenantward.io --as alice@acme.example
   kubectl get workspaces.tenancy.tenantward.io --as erin@acme.example --as-group acme:engineers

@@ -171,14 +171,7 @@ func TestLocalMode(t *testing.T) {
 	if !strings.Contains(printed.String(), "kubectl get organizations.tenancy.tenantward.io --as alice@acme.example") {
 		t.Errorf("local mode printed no tenant view line:\n%s", printed.String())
 	}
-	var whoami strings.Builder
-	if err := plugin.Run(context.Background(), []string{"whoami", "--kubeconfig", kubeconfig, "--as", "alice@acme.example"}, &whoami); err != nil ||
-		!strings.Contains(whoami.String(), "User:   alice@acme.example") || !strings.Contains(whoami.String(), "organization/owner") {
-		t.Errorf("kubectl tenantward whoami --as alice@acme.example: %v\n%s", err, whoami.String())
-	}
-	if !strings.Contains(printed.String(), "kubectl auth can-i") {
-		t.Errorf("local mode printed no commands to try:\n%s", printed.String())
-	}
+	runPrintedLines(t, printed.String(), kubeconfig, filepath.Join(assets, "kubectl"))
 	if !strings.Contains(printed.String(), "audit trail: "+auditFile) {
 		t.Errorf("local mode did not print the audit trail's path %s:\n%s", auditFile, printed.String())
 	}
@@ -239,6 +232,44 @@ func TestLocalMode(t *testing.T) {
 	}
 	if !strings.Contains(printed.String(), "stopping the control plane") {
 		t.Errorf("local mode did not say it stopped the control plane:\n%s", printed.String())
+	}
+}
+
+// runPrintedLines runs the lines local mode printed to try: every plugin line
+// (`go run ./cmd/kubectl-tenantward ...`, as alice, erin and dave) must
+// answer with acme's tenancy, and every `kubectl auth can-i` line must
+// answer what its comment says.
+func runPrintedLines(t *testing.T, printed, kubeconfig, kubectl string) {
+	t.Helper()
+	var plugins, canI int
+	for _, line := range strings.Split(printed, "\n") {
+		command, comment, _ := strings.Cut(strings.TrimSpace(line), "#")
+		args := strings.Fields(command)
+		switch {
+		case strings.HasPrefix(command, "go run ./cmd/kubectl-tenantward "):
+			plugins++
+			var out strings.Builder
+			if err := plugin.Run(context.Background(), append(args[3:], "--kubeconfig", kubeconfig), &out); err != nil || !strings.Contains(out.String(), "acme") {
+				t.Errorf("%s: %v\n%s", command, err, out.String())
+			}
+			if args[3] == "whoami" && !strings.Contains(out.String(), "organization/owner") {
+				t.Errorf("%s does not say alice owns acme:\n%s", command, out.String())
+			}
+		case strings.HasPrefix(command, "kubectl auth can-i "):
+			canI++
+			want := strings.TrimSpace(comment)
+			var got []byte
+			// The operator binds the sample Memberships' roles shortly after ready.
+			if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+				got, _ = exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig}, args[1:]...)...).Output() //nolint:gosec // the control plane's own kubectl
+				return strings.TrimSpace(string(got)) == want, nil
+			}); err != nil {
+				t.Errorf("%s: %q, the printed line says %q", command, strings.TrimSpace(string(got)), want)
+			}
+		}
+	}
+	if plugins != 3 || canI < 4 {
+		t.Errorf("local mode printed %d plugin lines (want alice, erin and dave) and %d kubectl auth can-i lines:\n%s", plugins, canI, printed)
 	}
 }
 

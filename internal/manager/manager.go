@@ -4,6 +4,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -91,7 +92,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.VerifierGRPCAddr, "verifier-grpc-bind-address", ":8091", "address of the key verifier's Envoy gRPC ext_authz; 0 disables it")
 	fs.StringVar(&o.TenantView.Host, "tenant-view-host", "", "address the tenant view (the aggregated API tenancy.tenantward.io) binds to (all interfaces when empty)")
 	fs.IntVar(&o.TenantView.Port, "tenant-view-port", 0, "port the tenant view listens on; 0 disables it")
-	fs.StringVar(&o.TenantView.CertDir, "tenant-view-cert-dir", "", "directory with tls.crt and tls.key for the tenant view, valid for <service>.<namespace>.svc of its APIService")
+	fs.StringVar(&o.TenantView.CertDir, "tenant-view-cert-dir", "", "directory with tls.crt and tls.key for the tenant view, valid for <service>.<namespace>.svc of its APIService; when it is --webhook-cert-dir, the self-managed webhook certificate serves the view too")
+	fs.StringVar(&o.TenantView.Service, "tenant-view-service-name", "tenantward-tenant-view", "Service the tenant view's APIService names; self-managed webhook certificates are also for <service>.<namespace>.svc")
 	fs.StringVar(&o.TenantView.Kubeconfig, "tenant-view-kubeconfig", "", "kubeconfig for the tenant view's delegated authentication and authorization; empty in a cluster")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long a stopping replica waits for in-flight admissions and reconciles to finish")
 }
@@ -128,6 +130,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	recorder, err := newAuditRecorder(mgr, conf.Audit, o.AuditFile)
 	if err != nil {
+		return nil, err
+	}
+	if err := tenantViewCerts(&o); err != nil {
 		return nil, err
 	}
 	reserved := tenancy.NewReserved(o.OperatorNamespace, conf.ExcludedNamespaces)
@@ -169,6 +174,27 @@ func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) (*verifi
 		return nil, fmt.Errorf("setting up the key verifier: %w", err)
 	}
 	return v, mgr.Add(v)
+}
+
+// tenantViewCerts: a tenant view serving from the webhooks' certificate
+// directory serves with their certificate, so self-managed certificates also
+// name its Service and go into its APIService.
+func tenantViewCerts(o *Options) error {
+	v := o.TenantView
+	if v.Port == 0 {
+		return nil
+	}
+	if v.CertDir == "" {
+		return errors.New("--tenant-view-port needs --tenant-view-cert-dir (the webhook certificate directory to serve with the webhook certificate)")
+	}
+	if v.CertDir != o.WebhookCertDir || o.WebhookCerts.Mode == admissionwebhooks.CertsExternal {
+		return nil
+	}
+	if !o.EnableWebhooks {
+		return errors.New("the tenant view serves from the self-managed webhook certificate, but --enable-webhooks=false: enable the webhooks, or give the view a certificate of its own (--webhook-cert-mode=external or another --tenant-view-cert-dir)")
+	}
+	o.WebhookCerts.API = admissionwebhooks.ServedAPI{APIService: tenantview.APIService, Service: v.Service}
+	return nil
 }
 
 // addTenantView serves the tenant view on every replica when its port is set.

@@ -2,6 +2,7 @@ package tenantview
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apiserver/pkg/apis/apiserver"
+	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -21,11 +24,12 @@ import (
 	tenancyv1alpha1 "github.com/tenantward/tenantward/api/tenancy/v1alpha1"
 )
 
-// Delegated authentication and authorization ask the kube-apiserver
-// (TokenReviews and SubjectAccessReviews). The installs do not serve the view
-// yet, so the installed role does not grant tokenreviews (test/gitops refuses
-// a right no request uses); tests and local mode give the view's delegation
-// its own credentials (local.ServeTenantView).
+// Delegated authorization asks the kube-apiserver with SubjectAccessReviews.
+// Delegated authentication reads the front-proxy CA from
+// kube-system/extension-apiserver-authentication (the installs bind the
+// operator to the role extension-apiserver-authentication-reader there) and
+// accepts only the callers the aggregation layer forwards: the view does no
+// TokenReviews (see New), so the operator holds no tokenreviews right.
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Scheme and Codecs serve the tenant view's kinds.
@@ -46,14 +50,20 @@ func init() {
 		&metav1.Status{}, &metav1.APIVersions{}, &metav1.APIGroupList{}, &metav1.APIGroup{}, &metav1.APIResourceList{})
 }
 
+// APIService is the name of the view's APIService.
+var APIService = tenancyv1alpha1.GroupVersion.Version + "." + tenancyv1alpha1.GroupVersion.Group
+
 // Options say where and how the tenant view is served.
 type Options struct {
 	// Host and Port are where it listens (Host empty: all interfaces).
 	Host string
 	Port int
 	// CertDir holds tls.crt and tls.key, the serving certificate for
-	// <service>.<namespace>.svc that the APIService's caBundle verifies.
+	// <Service>.<namespace>.svc that the APIService's caBundle verifies.
 	CertDir string
+	// Service is the Service the APIService names, in the operator's
+	// namespace; self-managed webhook certificates name it too.
+	Service string
 	// Kubeconfig is the kubeconfig for delegated authentication and
 	// authorization (TokenReviews, SubjectAccessReviews and the
 	// extension-apiserver-authentication ConfigMap); empty in a cluster, where
@@ -96,6 +106,9 @@ func New(o Options, source Source) (*Server, error) {
 	if err := authn.ApplyTo(&cfg.Authentication, cfg.SecureServing, nil); err != nil {
 		return nil, fmt.Errorf("tenant view: delegated authentication: %w", err)
 	}
+	if err := forwardedCallersOnly(&cfg.Authentication); err != nil {
+		return nil, err
+	}
 	authz := genericoptions.NewDelegatingAuthorizationOptions()
 	authz.RemoteKubeConfigFile = o.Kubeconfig
 	if err := authz.ApplyTo(&cfg.Authorization); err != nil {
@@ -119,4 +132,25 @@ func New(o Options, source Source) (*Server, error) {
 		return nil, fmt.Errorf("tenant view: installing %s: %w", tenancyv1alpha1.GroupVersion, err)
 	}
 	return &Server{server: server}, nil
+}
+
+// forwardedCallersOnly replaces the delegated authenticator with one that
+// knows only the callers the aggregation layer forwards (the front-proxy
+// client certificate and its X-Remote-* headers), anonymous otherwise: every
+// tenant reaches the view through the kube-apiserver, which has already
+// authenticated them, so the view never sends a bearer token to a TokenReview
+// and holds no right to.
+func forwardedCallersOnly(info *genericapiserver.AuthenticationInfo) error {
+	if info.RequestHeaderConfig == nil {
+		return errors.New("tenant view: no front-proxy (requestheader) configuration in kube-system/extension-apiserver-authentication: start the kube-apiserver with --requestheader-client-ca-file")
+	}
+	a, _, err := authenticatorfactory.DelegatingAuthenticatorConfig{
+		Anonymous:           &apiserver.AnonymousAuthConfig{Enabled: true},
+		RequestHeaderConfig: info.RequestHeaderConfig,
+	}.New()
+	if err != nil {
+		return fmt.Errorf("tenant view: delegated authentication: %w", err)
+	}
+	info.Authenticator = a
+	return nil
 }

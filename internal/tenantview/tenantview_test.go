@@ -2,15 +2,18 @@ package tenantview_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -153,12 +156,16 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 	member(t, globexWS["labs"], user("erin@view.test"), accessv1alpha1.RoleManager)
 	member(t, globexNS, accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectGroup, Name: "globex-devs"}, accessv1alpha1.RoleAdmin)
 	member(t, acmeWS["sales"], accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectServiceAccount, Namespace: "ci", Name: "deployer"}, accessv1alpha1.RoleMember)
+	member(t, globexNS, accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectServiceAccount, Namespace: "ci", Name: "deployer"}, accessv1alpha1.RoleMember)
+	member(t, acmeNS, accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectGroup, Name: "contractors"}, accessv1alpha1.RoleMember)
+	member(t, globexWS["labs"], accessv1alpha1.Subject{Kind: accessv1alpha1.SubjectGroup, Name: "contractors"}, accessv1alpha1.RoleAdmin)
 
 	alice := asUser(t, "alice@view.test")
 	erin := asUser(t, "erin@view.test")
 	dave := asUser(t, "dave@view.test", "globex-devs")
 	bot := asUser(t, "system:serviceaccount:ci:deployer", "system:serviceaccounts", "system:serviceaccounts:ci")
 	nobody := asUser(t, "nobody@view.test")
+	carol := asUser(t, "carol@view.test", "contractors")
 
 	t.Run("organizations", func(t *testing.T) {
 		expect(t, "alice's organizations", func() (string, error) { return orgsOf(alice) },
@@ -168,7 +175,9 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 		expect(t, "dave's organizations, through his group", func() (string, error) { return orgsOf(dave) },
 			"view-globex:organization/admin:"+globexNS+":VIEW-GLOBEX:labs")
 		expect(t, "the service account's organizations", func() (string, error) { return orgsOf(bot) },
-			"view-acme::"+acmeNS+":VIEW-ACME:sales")
+			"view-acme::"+acmeNS+":VIEW-ACME:sales view-globex:organization/member:"+globexNS+":VIEW-GLOBEX:labs")
+		expect(t, "carol's organizations, through a group in two of them", func() (string, error) { return orgsOf(carol) },
+			"view-acme:organization/member:"+acmeNS+":VIEW-ACME:research,sales view-globex::"+globexNS+":VIEW-GLOBEX:labs")
 		expect(t, "a user in no organization sees an empty list", func() (string, error) { return orgsOf(nobody) }, "")
 	})
 
@@ -181,7 +190,11 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 			return workspacesOf(erin, client.MatchingLabels{accessv1alpha1.LabelOrganization: "view-globex"})
 		}, "view-globex/labs:workspace/manager:"+globexWS["labs"])
 		expect(t, "the service account's workspaces", func() (string, error) { return workspacesOf(bot) },
-			"view-acme/sales:workspace/member:"+acmeWS["sales"])
+			"view-acme/sales:workspace/member:"+acmeWS["sales"]+" view-globex/labs:organization/member:"+globexWS["labs"])
+		expect(t, "carol's workspaces, through her group", func() (string, error) { return workspacesOf(carol) },
+			"view-acme/research:organization/member:"+acmeWS["research"]+
+				" view-acme/sales:organization/member:"+acmeWS["sales"]+
+				" view-globex/labs:workspace/admin:"+globexWS["labs"])
 		expect(t, "a user in no organization sees no workspaces", func() (string, error) { return workspacesOf(nobody) }, "")
 	})
 
@@ -248,23 +261,56 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 	})
 
 	t.Run("kubectl get prints the view", func(t *testing.T) {
-		kubeconfig, err := op.Env.WriteKubeconfig(t.TempDir(), "kubectl-admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir, err := controlplane.BinaryDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.CommandContext(ctx, filepath.Join(dir, "kubectl"), "--kubeconfig", kubeconfig, "--as", "erin@view.test",
-			"get", "organizations.tenancy.tenantward.io").CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl get organizations as erin: %v\n%s", err, out)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		out := kubectl(t, "--as", "erin@view.test", "get", "organizations.tenancy.tenantward.io")
+		lines := strings.Split(out, "\n")
 		if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ROLE NAMESPACE DISPLAY-NAME WORKSPACES" ||
 			!strings.HasPrefix(lines[1], "view-acme ") || !strings.HasPrefix(lines[2], "view-globex ") {
 			t.Errorf("kubectl get organizations as erin printed:\n%s", out)
+		}
+	})
+
+	t.Run("kubectl auth can-i answers logs and analytics", func(t *testing.T) {
+		// kubectl resolves logs.gateway.tenantward.io through discovery (the
+		// gateway CRDs serve logs and analytics), then asks a
+		// SelfSubjectAccessReview: the answer is the table's RBAC.
+		for _, tc := range []struct {
+			who  []string
+			ns   string
+			want string
+		}{
+			{[]string{"--as", "alice@view.test"}, acmeNS, "yes"},                               // owner
+			{[]string{"--as", "erin@view.test"}, acmeNS, "yes"},                                // member
+			{[]string{"--as", "erin@view.test"}, acmeWS["research"], "yes"},                    // workspace admin
+			{[]string{"--as", "dave@view.test", "--as-group", "globex-devs"}, globexNS, "yes"}, // admin through a group
+			{[]string{"--as", "dave@view.test", "--as-group", "globex-devs"}, acmeNS, "no"},    // another org's user
+			{[]string{"--as", "nobody@view.test"}, acmeWS["research"], "no"},                   // in no org
+		} {
+			for _, verb := range []string{"get", "filter", "group"} {
+				for _, res := range []string{"logs.gateway.tenantward.io", "analytics.gateway.tenantward.io"} {
+					args := append(append([]string{}, tc.who...), "auth", "can-i", verb, res, "-n", tc.ns)
+					// The operator binds the roles shortly after the Memberships appear.
+					eventually(t, "kubectl "+strings.Join(args, " "), func() error {
+						if got := kubectl(t, args...); got != tc.want {
+							return fmt.Errorf("%q, want %q", got, tc.want)
+						}
+						return nil
+					})
+				}
+			}
+		}
+	})
+
+	t.Run("logs and analytics store nothing", func(t *testing.T) {
+		for _, kind := range []string{"Log", "Analytics"} {
+			u := &unstructured.Unstructured{}
+			u.SetAPIVersion("gateway.tenantward.io/v1alpha1")
+			u.SetKind(kind)
+			u.SetName("any")
+			u.SetNamespace(acmeNS)
+			err := op.Admin.Create(ctx, u)
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "store no objects") {
+				t.Errorf("the admin creating a %s: got %v, want it refused (store no objects)", kind, err)
+			}
 		}
 	})
 
@@ -279,6 +325,35 @@ func TestTenantsSeeTheirOwnTenancy(t *testing.T) {
 			t.Fatalf("erin still sees acme's sales workspace: %q, %v", got, err)
 		}
 	})
+}
+
+// kubectl runs the control plane's kubectl as the admin and returns its
+// trimmed standard output; `auth can-i` answering no (exit status 1) is an
+// answer, not a failure. Anything on standard error fails the test but
+// kubectl's note that a custom verb (filter, group) is not one it knows.
+var customVerb = regexp.MustCompile(`(?m)^Warning: verb '(filter|group)' is not a known verb\s*`)
+
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	kubeconfig, err := op.Env.WriteKubeconfig(t.TempDir(), "kubectl-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := controlplane.BinaryDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...) //nolint:gosec // the control plane's own kubectl
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	warning := strings.TrimSpace(customVerb.ReplaceAllString(stderr.String(), ""))
+	answeredNo := errors.As(err, &exit) && exit.ExitCode() == 1 && strings.TrimSpace(stdout.String()) == "no"
+	if (err != nil && !answeredNo) || warning != "" {
+		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
 }
 
 // BenchmarkThroughAPIServer lists a user's organizations through the

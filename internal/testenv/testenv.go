@@ -148,7 +148,7 @@ func Start(o Options) (op *Operator, err error) {
 		return op, err
 	}
 	if o.TenantView {
-		if mo.TenantView, err = local.ServeTenantView(context.Background(), op.Env, op.Admin, op.dir); err != nil {
+		if mo.TenantView, err = local.ServeTenantView(context.Background(), op.Env, op.Admin, op.Identities.Manager, op.dir); err != nil {
 			return op, err
 		}
 	}

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,7 +21,8 @@ import (
 
 // TestSelfManagedCertificates runs the Rotator against the real API server:
 // it stores the CA in a Secret, writes the files the webhook server reloads,
-// injects the caBundle, renews the serving certificate when due without
+// injects the caBundle (into the webhooks and into the APIService served with
+// the same certificate, as the tenant view is), renews the serving certificate when due without
 // replacing the CA, and writes nothing when nothing is due.
 func TestSelfManagedCertificates(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: unique("operator")}}
@@ -39,10 +42,21 @@ func TestSelfManagedCertificates(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = admin.Delete(testCtx, cfg) })
 
+	api := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+		"metadata": map[string]any{"name": "v1alpha1." + cfg.Name + ".tenantward.io"},
+		"spec": map[string]any{"group": cfg.Name + ".tenantward.io", "version": "v1alpha1", "groupPriorityMinimum": int64(1000), "versionPriority": int64(15),
+			"service": map[string]any{"namespace": ns.Name, "name": "tenant-view", "port": int64(443)}},
+	}}
+	if err := admin.Create(testCtx, api); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Delete(testCtx, api) })
+
 	now := time.Now()
 	dir := t.TempDir()
 	r := &certs.Rotator{Reader: admin, Writer: admin, Secret: types.NamespacedName{Namespace: ns.Name, Name: "webhook-tls"},
-		WebhookConfig: cfg.Name, DNSNames: []string{"tenantward-webhook." + ns.Name + ".svc"}, CertDir: dir, Now: func() time.Time { return now }}
+		WebhookConfig: cfg.Name, APIService: api.GetName(), DNSNames: []string{"tenantward-webhook." + ns.Name + ".svc"}, CertDir: dir, Now: func() time.Time { return now }}
 	if err := r.Ensure(testCtx); err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +69,12 @@ func TestSelfManagedCertificates(t *testing.T) {
 	}
 	if !bytes.Equal(cfg.Webhooks[0].ClientConfig.CABundle, secret.Data[certs.CAKey]) {
 		t.Fatal("caBundle is not the Secret's CA")
+	}
+	if err := admin.Get(testCtx, client.ObjectKeyFromObject(api), api); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedString(api.Object, "spec", "caBundle"); got != base64.StdEncoding.EncodeToString(secret.Data[certs.CAKey]) {
+		t.Fatal("the APIService's caBundle is not the Secret's CA")
 	}
 	served, err := os.ReadFile(filepath.Join(dir, certs.CertKey))
 	if err != nil || !bytes.Equal(served, secret.Data[certs.CertKey]) {

@@ -28,6 +28,19 @@ type CertOptions struct {
 	Secret      string
 	ConfigName  string
 	ServiceName string
+	// API, when set (by the manager, not a flag), is an aggregated API served
+	// with the same certificate.
+	API ServedAPI
+}
+
+// ServedAPI is an aggregated API (the tenant view) served with the webhooks'
+// certificate: the certificate also names its Service, and the self-managed
+// CA goes into its APIService's caBundle.
+type ServedAPI struct {
+	// APIService is the APIService's name (<version>.<group>).
+	APIService string
+	// Service is its Service in the operator's namespace.
+	Service string
 }
 
 // BindFlags registers the certificate flags.
@@ -53,17 +66,26 @@ func setupCertificates(ctx context.Context, mgr ctrl.Manager, o CertOptions, nam
 		// controller-runtime's default certificate directory.
 		certDir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")
 	}
-	svc := o.ServiceName + "." + namespace
 	r := &certs.Rotator{
 		Reader:        mgr.GetAPIReader(),
 		Writer:        mgr.GetClient(),
 		Secret:        types.NamespacedName{Namespace: namespace, Name: o.Secret},
 		WebhookConfig: o.ConfigName,
-		DNSNames:      []string{svc + ".svc", svc + ".svc.cluster.local", svc, o.ServiceName},
+		APIService:    o.API.APIService,
+		DNSNames:      serviceNames(o.ServiceName, namespace),
 		CertDir:       certDir,
+	}
+	if o.API.Service != "" {
+		r.DNSNames = append(r.DNSNames, serviceNames(o.API.Service, namespace)...)
 	}
 	if err := r.Ensure(ctx); err != nil {
 		return fmt.Errorf("self-managed webhook certificates: %w", err)
 	}
 	return mgr.Add(r)
+}
+
+// serviceNames are the names a Service is reached by in the cluster.
+func serviceNames(service, namespace string) []string {
+	svc := service + "." + namespace
+	return []string{svc + ".svc", svc + ".svc.cluster.local", svc, service}
 }

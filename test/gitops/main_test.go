@@ -55,6 +55,8 @@ func TestMain(m *testing.M) {
 		AuditPolicy: auditPolicy,
 		// As many clusters run it: setting blockOwnerDeletion needs update on the owner's finalizers.
 		APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"},
+		// The tenant view, served as installed, delegates as the operator.
+		TenantView: true,
 	}
 	// Leader election on, as the installs run it, so its rights are used too.
 	o.Manager.LeaderElection = true

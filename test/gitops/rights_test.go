@@ -23,7 +23,8 @@ import (
 )
 
 // TestGitOps walks each kind through its states (see walk_test.go), runs a
-// standalone verifier as its service account, and then reads the API
+// standalone verifier as its service account, has a tenant ask the tenant
+// view through the kube-apiserver, and then reads the API
 // server's audit log of this run: the operator was never refused, and used
 // every right its installed roles grant.
 func TestGitOps(t *testing.T) {
@@ -42,6 +43,7 @@ func TestGitOps(t *testing.T) {
 		walked = t.Run(w.kind, w.walk) && walked
 	}
 	walked = t.Run("StandaloneVerifier", runStandaloneVerifier) && walked
+	walked = t.Run("TenantView", runTenantView) && walked
 	events := readAudit(t)
 	// A refusal explains a failed walk best: checked whatever happened.
 	t.Run("NeverForbidden", func(t *testing.T) { neverForbidden(t, events) })
@@ -159,9 +161,6 @@ var notExercisedHere = map[string]string{
 	// this run's events do not repeat within the series window.
 	"patch events.events.k8s.io": "an event that repeats (client-go's event series)",
 	"patch events.":              "an event that repeats (leader election's recorder)",
-	// Only the webhooks ask access reviews; internal/webhook's suite runs
-	// them as the operator's service account under the same role.
-	"create subjectaccessreviews.authorization.k8s.io": "internal/webhook (TestMain runs the webhooks as the service account)",
 }
 
 // checkedOnRequest are rights the API server checks, not as a request of their

@@ -20,9 +20,17 @@ type Kind struct {
 	ShortNames []string
 	// Description documents the resource in its schema.
 	Description string
+	// NoObjects marks a resource that stores nothing (logs, analytics): its
+	// CRD refuses every object and exists so that discovery names it, and so
+	// `kubectl auth can-i filter logs.gateway.tenantward.io` resolves it; the
+	// RBAC the permission table generates grants verbs on it (get, filter,
+	// group) that a log or analytics front end checks with a
+	// SubjectAccessReview.
+	NoObjects bool
 }
 
-// Kinds lists the reference gateway resources, one per feature of the permission matrix.
+// Kinds lists the reference gateway resources: one per feature of the
+// permission matrix, and logs and analytics for Logs and Analytics.
 var Kinds = []Kind{
 	{Kind: "Prompt", Plural: "prompts", ShortNames: []string{"prompt"}, Description: "Prompt is a prompt template of the AI gateway."},
 	{Kind: "Config", Plural: "configs", ShortNames: []string{"gwconfig"}, Description: "Config is a routing, fallback and caching configuration of the AI gateway."},
@@ -32,6 +40,8 @@ var Kinds = []Kind{
 	{Kind: "MCPServer", Plural: "mcpservers", ShortNames: []string{"mcpserver"}, Description: "MCPServer is an MCP server registered with the AI gateway."},
 	{Kind: "Provider", Plural: "providers", ShortNames: []string{"provider"}, Description: "Provider is a Model Catalog provider of the AI gateway."},
 	{Kind: "Model", Plural: "models", ShortNames: []string{"model"}, Description: "Model is a Model Catalog model of the AI gateway."},
+	{Kind: "Log", Plural: "logs", Description: "Log stands for the AI gateway's request logs: RBAC on it says who may view (get), filter and group them.", NoObjects: true},
+	{Kind: "Analytics", Plural: "analytics", Description: "Analytics stands for the AI gateway's analytics: RBAC on it says who may view (get), filter and group them.", NoObjects: true},
 }
 
 // Resource returns the group-version-resource of a reference gateway kind.

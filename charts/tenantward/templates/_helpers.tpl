@@ -59,6 +59,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-webhook" (include "tenantward.fullname" .) -}}
 {{- end -}}
 
+{{/* The tenant view is served with the webhook certificate: only with the webhooks. */}}
+{{- define "tenantward.tenantViewEnabled" -}}
+{{- if and .Values.tenantView.enabled .Values.webhook.enabled }}true{{ end -}}
+{{- end -}}
+
+{{- define "tenantward.tenantViewServiceName" -}}
+{{- printf "%s-tenant-view" (include "tenantward.fullname" .) -}}
+{{- end -}}
+
 {{- define "tenantward.webhookSecretName" -}}
 {{- default (printf "%s-webhook-tls" (include "tenantward.fullname" .)) .Values.webhook.certificate.secretName -}}
 {{- end -}}

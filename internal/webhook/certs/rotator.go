@@ -3,6 +3,7 @@ package certs
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,9 +24,10 @@ import (
 )
 
 // The Rotator's permissions are not markers: a marker would grant them on every
-// Secret and every webhook configuration in the cluster. The chart and
+// Secret, webhook configuration and APIService in the cluster. The chart and
 // config/rbac/webhook_cert_role.yaml grant them by name: its Secret in the
-// operator's namespace, and its own ValidatingWebhookConfiguration.
+// operator's namespace, its own ValidatingWebhookConfiguration, and the tenant
+// view's APIService.
 
 // CheckInterval is how often a running Rotator checks its certificates.
 const CheckInterval = time.Hour
@@ -38,6 +42,9 @@ type Rotator struct {
 	Secret types.NamespacedName
 	// WebhookConfig is the ValidatingWebhookConfiguration whose caBundle it sets.
 	WebhookConfig string
+	// APIService, when set, is an APIService served with the same certificate
+	// (the tenant view's, internal/tenantview) whose spec.caBundle it sets.
+	APIService string
 	// DNSNames are the serving certificate's names (<service>.<namespace>.svc ...).
 	DNSNames []string
 	// CertDir receives tls.crt and tls.key.
@@ -55,7 +62,10 @@ func (r *Rotator) Ensure(ctx context.Context) error {
 	if err := writeFiles(r.CertDir, b); err != nil {
 		return err
 	}
-	return r.injectCABundle(ctx, b.CACert)
+	if err := r.injectCABundle(ctx, b.CACert); err != nil {
+		return err
+	}
+	return r.injectAPIServiceCABundle(ctx, b.CACert)
 }
 
 // Start checks the certificates every CheckInterval until ctx ends; every
@@ -163,6 +173,29 @@ func (r *Rotator) injectCABundle(ctx context.Context, ca []byte) error {
 	}
 	if err := r.Writer.Patch(ctx, cfg, client.RawPatch(types.JSONPatchType, patch)); err != nil {
 		return fmt.Errorf("setting the caBundle of %s: %w", r.WebhookConfig, err)
+	}
+	return nil
+}
+
+// injectAPIServiceCABundle sets the APIService's spec.caBundle when it differs.
+func (r *Rotator) injectAPIServiceCABundle(ctx context.Context, ca []byte) error {
+	if r.APIService == "" {
+		return nil
+	}
+	api := &unstructured.Unstructured{}
+	api.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiregistration.k8s.io", Version: "v1", Kind: "APIService"})
+	if err := r.Reader.Get(ctx, types.NamespacedName{Name: r.APIService}, api); err != nil {
+		return fmt.Errorf("reading APIService %s: %w", r.APIService, err)
+	}
+	if current, _, _ := unstructured.NestedString(api.Object, "spec", "caBundle"); current == base64.StdEncoding.EncodeToString(ca) {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"caBundle": ca}})
+	if err != nil {
+		return err
+	}
+	if err := r.Writer.Patch(ctx, api, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("setting the caBundle of APIService %s: %w", r.APIService, err)
 	}
 	return nil
 }
