@@ -15,7 +15,8 @@ func TestOwnerRole(t *testing.T) {
 		return &v1alpha1.Membership{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "m"}, Spec: v1alpha1.MembershipSpec{Subject: s, Role: role}}
 	}
 	leaving := m("org-acme", alice, v1alpha1.RoleAdmin)
-	leaving.DeletionTimestamp = &metav1.Time{}
+	now := metav1.Now()
+	leaving.DeletionTimestamp = &now
 	cases := []struct {
 		name        string
 		orgNS, wsNS string
