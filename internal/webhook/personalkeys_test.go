@@ -134,3 +134,43 @@ func TestPersonalKeyAttacks(t *testing.T) {
 	denied(t, "the platform drops the owner", updateAs(admin, own, func() { own.Spec.Owner = nil }), "owner is immutable")
 	allowed(t, "erin deletes her own key", asErin.Delete(testCtx, own))
 }
+
+// TestLeftOwnersKeyIsNotRevived: the owner of a personal key leaves, the
+// operator disables the key, and a GitOps applier (a platform identity, as
+// Argo CD with selfHeal would be) re-applies state: Enabled: refused, as is
+// the manager's attempt. Once the owner is a member again, the manager may.
+func TestLeftOwnersKeyIsNotRevived(t *testing.T) {
+	tn := newTenant(t)
+	allowPersonalKeys(t, tn)
+	applier := as(t, "system:serviceaccount:argocd:applier")
+	key := personalKey(tn.wsNS, tn.wsMember, completions)
+	allowed(t, "the applier creates a member's personal key", applier.Create(testCtx, key))
+
+	var m v1.MembershipList
+	if err := admin.List(testCtx, &m, client.InNamespace(tn.wsNS)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Items {
+		if m.Items[i].Spec.Subject.Name == tn.wsMember {
+			allowed(t, "the platform removes the member", admin.Delete(testCtx, &m.Items[i]))
+		}
+	}
+	eventually(t, "the operator disables the key", func() error {
+		if err := admin.Get(testCtx, client.ObjectKeyFromObject(key), key); err != nil {
+			return err
+		}
+		if key.Spec.State != v1.KeyDisabled {
+			return fmt.Errorf("spec.state %s", key.Spec.State)
+		}
+		return nil
+	})
+	left := "holds no role in " + tn.org.Name + "/team through a Membership naming them"
+	enable := func() { key.Spec.State = v1.KeyEnabled }
+	denied(t, "the applier re-applies state: Enabled", updateAs(applier, key, enable), left)
+	denied(t, "the manager re-enables it", updateAs(as(t, tn.manager), key, enable), left)
+	denied(t, "the manager edits its description while its owner is away", updateAs(as(t, tn.manager), key, func() { key.Spec.Description = "left" }), left)
+	allowed(t, "the manager labels it", updateAs(as(t, tn.manager), key, func() { key.Labels = map[string]string{"owner-left": "true"} }))
+
+	grant(t, tn.wsNS, tn.wsMember, v1.RoleMember)
+	allowed(t, "the manager re-enables it once the owner is back", updateAs(as(t, tn.manager), key, enable))
+}
