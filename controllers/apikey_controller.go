@@ -83,7 +83,7 @@ func setupAPIKey(mgr ctrl.Manager, d Deps) error {
 		For(&accessv1alpha1.APIKey{}, builder.WithPredicates(predicate.Funcs{DeleteFunc: r.revoked})).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.keysInNamespace), builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(r.owners.keysOf)).
+		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(r.owners.keysOf), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }
 

@@ -60,8 +60,10 @@ func indexOwners(mgr ctrl.Manager) error {
 	})
 }
 
-// keysOf maps a Membership (created, changed or deleted; on a change, the
-// old and the new subject each) to the personal keys of its subject.
+// keysOf maps a Membership to the personal keys of its subject: created,
+// deleted, or its spec changed or its deletion begun (both bump the
+// generation; the watch ignores status-only updates). On a change the old
+// and the new subject are each mapped.
 func (o *owners) keysOf(ctx context.Context, obj client.Object) []reconcile.Request {
 	m, ok := obj.(*accessv1alpha1.Membership)
 	if !ok {
