@@ -33,6 +33,15 @@ func GatedClusterRoleName(f Feature) string {
 // whose spec.apiKeys.personalKeys is Enabled.
 const PersonalKeysClusterRoleName = "tenantward:workspace:member:personal-api-keys"
 
+// ResourcesOf is the feature whose resources f's rights act on: the API Keys
+// row's for Personal API keys, f's own for every other feature.
+func ResourcesOf(f Feature) Feature {
+	if f == PersonalAPIKeys {
+		return APIKeys
+	}
+	return f
+}
+
 // ClusterRoleNames are the names of every generated ClusterRole, sorted. They
 // do not depend on the feature map, so the operator's own right to bind and
 // escalate them (controllers/zz_generated.rbac.go, written by hack/gen-rbac)
@@ -79,7 +88,7 @@ func ClusterRoles(m FeatureMap) []ClusterRole {
 		})})
 	}
 	out = append(out, ClusterRole{Name: PersonalKeysClusterRoleName, Rules: rules(m, func(f Feature) []string {
-		if f != APIKeys {
+		if f != ResourcesOf(PersonalAPIKeys) {
 			return nil
 		}
 		return Verbs(WSMember, PersonalAPIKeys, nil)
