@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
@@ -63,6 +64,7 @@ type apiKeyReconciler struct {
 	apiReader client.Reader
 	events    events.EventRecorder
 	audit     audit.Recorder
+	owners    *owners
 }
 
 func setupAPIKey(mgr ctrl.Manager, d Deps) error {
@@ -71,12 +73,17 @@ func setupAPIKey(mgr ctrl.Manager, d Deps) error {
 		apiReader: mgr.GetAPIReader(),
 		events:    mgr.GetEventRecorder("tenantward"),
 		audit:     d.Audit,
+		owners:    &owners{Client: mgr.GetClient(), live: mgr.GetAPIReader()},
+	}
+	if err := indexOwners(mgr); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("apikey").
 		For(&accessv1alpha1.APIKey{}, builder.WithPredicates(predicate.Funcs{DeleteFunc: r.revoked})).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.keysInNamespace), builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(r.owners.keysOf), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }
 
@@ -89,6 +96,10 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	key := &accessv1alpha1.APIKey{}
 	if err := r.Get(ctx, req.NamespacedName, key); err != nil || !key.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ownerLeft, err := r.owners.check(ctx, key)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	before := key.DeepCopy()
 	secret, ok, err := r.place(ctx, key)
@@ -103,7 +114,7 @@ func (r *apiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		return result, patchStatusLocked(ctx, r.Client, before, key, &before.Status, &key.Status)
 	}
-	return r.issue(ctx, before, key, secret)
+	return r.issue(ctx, before, key, secret, ownerLeft)
 }
 
 // place sets the key's organization, workspace, type and Secret name from
@@ -140,11 +151,11 @@ func (r *apiKeyReconciler) place(ctx context.Context, key *accessv1alpha1.APIKey
 
 // issue lets the lifecycle decide from the key and its Secret's state, writes
 // status and, when a new key is issued, delivers it to the Secret.
-func (r *apiKeyReconciler) issue(ctx context.Context, before, key *accessv1alpha1.APIKey, secret lifecycle.SecretState) (ctrl.Result, error) {
+func (r *apiKeyReconciler) issue(ctx context.Context, before, key *accessv1alpha1.APIKey, secret lifecycle.SecretState, ownerLeft string) (ctrl.Result, error) {
 	in := lifecycle.Input{
 		Now: time.Now(), Generation: key.Generation, Spec: key.Spec,
 		RotateRequest: key.Annotations[accessv1alpha1.AnnotationRotate],
-		Status:        key.Status, Secret: secret,
+		Status:        key.Status, Secret: secret, OwnerLeft: ownerLeft,
 	}
 	d := lifecycle.Decide(in)
 	var plaintext string
@@ -272,6 +283,10 @@ func (r *apiKeyReconciler) report(ctx context.Context, before, key *accessv1alph
 	}
 	switch key.Status.Phase {
 	case accessv1alpha1.KeyPhaseDisabled:
+		if c := meta.FindStatusCondition(key.Status.Conditions, accessv1alpha1.ConditionReady); c != nil && c.Reason == accessv1alpha1.ReasonOwnerLeft {
+			emit(audit.ActionKeyDisabled, corev1.EventTypeWarning, "Disable", fmt.Sprintf("personal key %s disabled: %s", display, c.Message))
+			break
+		}
 		emit(audit.ActionKeyDisabled, corev1.EventTypeNormal, "Disable", fmt.Sprintf("key %s disabled: it stops verifying", display))
 	case accessv1alpha1.KeyPhaseExpired:
 		emit(audit.ActionKeyExpired, corev1.EventTypeNormal, "Expire", fmt.Sprintf("key %s expired at %s", display, key.Spec.ExpiresAt.UTC().Format(time.RFC3339)))

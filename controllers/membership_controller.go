@@ -268,7 +268,7 @@ func (r *membershipReconciler) input(ctx context.Context, org *accessv1alpha1.Or
 		if !live[ns] || w.Status.Namespace != ns {
 			continue
 		}
-		in.Workspaces = append(in.Workspaces, tenancy.WorkspaceNS{Name: w.Name, Namespace: ns, Gate: tenancy.GateOf(w)})
+		in.Workspaces = append(in.Workspaces, tenancy.WorkspaceNS{Name: w.Name, Namespace: ns, Gate: tenancy.GateOf(w), PersonalKeys: tenancy.PersonalKeysEnabled(w)})
 		nsList = append(nsList, ns)
 	}
 	var memberships []accessv1alpha1.Membership

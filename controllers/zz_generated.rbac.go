@@ -5,4 +5,4 @@ package controllers
 // The operator grants the generated tenant ClusterRoles through bindings, so it
 // may bind them, and write them, which needs escalate: they hold custom verbs
 // it does not hold itself. Only these roles, by name.
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind;escalate,resourceNames=tenantward:organization:admin;tenantward:organization:member;tenantward:organization:owner;tenantward:workspace:admin;tenantward:workspace:manager;tenantward:workspace:manager:write-integrations;tenantward:workspace:manager:write-mcp-integrations;tenantward:workspace:manager:write-mcp-servers;tenantward:workspace:member
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind;escalate,resourceNames=tenantward:organization:admin;tenantward:organization:member;tenantward:organization:owner;tenantward:workspace:admin;tenantward:workspace:manager;tenantward:workspace:manager:write-integrations;tenantward:workspace:manager:write-mcp-integrations;tenantward:workspace:manager:write-mcp-servers;tenantward:workspace:member;tenantward:workspace:member:personal-api-keys

@@ -221,7 +221,7 @@ type APIKeyStatus struct {
 	// conditions describe the state of the key (kstatus conventions, see
 	// docs/gitops.md). Ready: True once the key is issued and verifies (Active),
 	// or is disabled as spec.state asks (Disabled); False with Stalled=True when
-	// someone must act (Expired, SecretConflict, NotInTenantNamespace).
+	// someone must act (Expired, SecretConflict, NotInTenantNamespace, OwnerLeft).
 	// ExpiringSoon: True (ExpiresSoon) within 7 days of spec.expiresAt.
 	// Stalled: True when the operator cannot reconcile the key without a change.
 	// +optional

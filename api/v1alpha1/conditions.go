@@ -74,6 +74,9 @@ const (
 	ReasonNotInTenantNamespace = "NotInTenantNamespace"
 	// ReasonSecretConflict (Stalled): a Secret of the delivery Secret's name exists and is not this key's.
 	ReasonSecretConflict = "SecretConflict"
+	// ReasonOwnerLeft (Stalled): the owner of a personal key holds no role
+	// where it lives any more; the operator disabled it (docs/apikeys.md).
+	ReasonOwnerLeft = "OwnerLeft"
 )
 
 // Reasons of the conditions of IntegrationPolicies.
@@ -104,6 +107,7 @@ var stalledReasons = map[string]bool{
 	ReasonExpired:              true,
 	ReasonNotInTenantNamespace: true,
 	ReasonSecretConflict:       true,
+	ReasonOwnerLeft:            true,
 	ReasonNotTenantNamespace:   true,
 	ReasonOverrideNotAllowed:   true,
 }

@@ -115,6 +115,9 @@ func render() []byte {
 			rs = append(rs, "`"+gr.String()+"`")
 		}
 		slices.Sort(rs)
+		if f == authz.PersonalAPIKeys {
+			rs = []string{"those of " + string(authz.APIKeys) + ", through `" + authz.PersonalKeysClusterRoleName + "` (bound where personal keys are Enabled)"}
+		}
 		if len(rs) == 0 {
 			rs = []string{"none"}
 		}

@@ -108,10 +108,11 @@ func TestFeatureMapValidate(t *testing.T) {
 		m    FeatureMap
 		want string
 	}{
-		"unknown feature": {FeatureMap{"virtual-keys": {{Group: "x.io", Resources: []string{"vk"}}}}, "features.virtual-keys: unknown feature"},
-		"no resources":    {FeatureMap{Prompts: {{Group: "x.io"}}}, "features.prompts[0].resources: list at least one"},
-		"bad resource":    {FeatureMap{Prompts: {{Group: "x.io", Resources: []string{"Prompts"}}}}, `features.prompts[0].resources[0] "Prompts"`},
-		"bad group":       {FeatureMap{Prompts: {{Group: "X_io", Resources: []string{"prompts"}}}}, `features.prompts[0].group "X_io"`},
+		"unknown feature":      {FeatureMap{"virtual-keys": {{Group: "x.io", Resources: []string{"vk"}}}}, "features.virtual-keys: unknown feature"},
+		"no resources":         {FeatureMap{Prompts: {{Group: "x.io"}}}, "features.prompts[0].resources: list at least one"},
+		"bad resource":         {FeatureMap{Prompts: {{Group: "x.io", Resources: []string{"Prompts"}}}}, `features.prompts[0].resources[0] "Prompts"`},
+		"bad group":            {FeatureMap{Prompts: {{Group: "X_io", Resources: []string{"prompts"}}}}, `features.prompts[0].group "X_io"`},
+		"personal keys mapped": {FeatureMap{PersonalAPIKeys: {{Group: "x.io", Resources: []string{"keys"}}}}, "its rights act on the resources of api-keys"},
 		"mapped twice": {FeatureMap{
 			Configs: {{Group: "x.io", Resources: []string{"things"}}},
 			Prompts: {{Group: "x.io", Resources: []string{"things"}}},
@@ -136,8 +137,8 @@ func TestClusterRoles(t *testing.T) {
 	for _, cr := range ClusterRoles(DefaultFeatureMap()) {
 		roles[cr.Name] = cr.Rules
 	}
-	if len(roles) != len(Keys)+3 {
-		t.Fatalf("got %d ClusterRoles, want one per column and one per gated feature", len(roles))
+	if len(roles) != len(Keys)+3+1 {
+		t.Fatalf("got %d ClusterRoles, want one per column, one per gated feature and the personal keys' one", len(roles))
 	}
 	checks := []struct {
 		role, resource, verb string
@@ -152,6 +153,10 @@ func TestClusterRoles(t *testing.T) {
 		{"tenantward:workspace:manager:write-integrations", "integrations", "create", true},
 		{"tenantward:workspace:manager:write-integrations", "integrations", "list", false},
 		{"tenantward:workspace:manager:write-mcp-servers", "mcpservers", "delete", true},
+		{"tenantward:workspace:member", "apikeys", "create", false},
+		{PersonalKeysClusterRoleName, "apikeys", "create", true},
+		{PersonalKeysClusterRoleName, "apikeys", "rotate", true},
+		{PersonalKeysClusterRoleName, "prompts", "get", false},
 	}
 	for _, c := range checks {
 		if got := hasRule(roles[c.role], c.resource, c.verb); got != c.want {

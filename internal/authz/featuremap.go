@@ -68,6 +68,9 @@ func (m FeatureMap) Validate() error {
 		if _, ok := rowIndex[f]; !ok {
 			return fmt.Errorf("features.%s: unknown feature; known features are %v", f, Features)
 		}
+		if f == PersonalAPIKeys {
+			return fmt.Errorf("features.%s: maps no resources of its own: its rights act on the resources of %s", f, APIKeys)
+		}
 		for i, gr := range m[f] {
 			path := fmt.Sprintf("features.%s[%d]", f, i)
 			if gr.Group != "" {

@@ -27,6 +27,21 @@ func GatedClusterRoleName(f Feature) string {
 	return ClusterRoleName(WSManager) + ":write-" + string(f)
 }
 
+// PersonalKeysClusterRoleName is the ClusterRole holding the Personal API keys
+// row's rights on the API Keys row's resources. The operator binds it to a
+// workspace's members (organization and workspace members) only in workspaces
+// whose spec.apiKeys.personalKeys is Enabled.
+const PersonalKeysClusterRoleName = "tenantward:workspace:member:personal-api-keys"
+
+// ResourcesOf is the feature whose resources f's rights act on: the API Keys
+// row's for Personal API keys, f's own for every other feature.
+func ResourcesOf(f Feature) Feature {
+	if f == PersonalAPIKeys {
+		return APIKeys
+	}
+	return f
+}
+
 // ClusterRoleNames are the names of every generated ClusterRole, sorted. They
 // do not depend on the feature map, so the operator's own right to bind and
 // escalate them (controllers/zz_generated.rbac.go, written by hack/gen-rbac)
@@ -41,6 +56,7 @@ func ClusterRoleNames() []string {
 			out = append(out, GatedClusterRoleName(r.Feature))
 		}
 	}
+	out = append(out, PersonalKeysClusterRoleName)
 	slices.Sort(out)
 	return out
 }
@@ -71,6 +87,12 @@ func ClusterRoles(m FeatureMap) []ClusterRole {
 			return gatedVerbs(f)
 		})})
 	}
+	out = append(out, ClusterRole{Name: PersonalKeysClusterRoleName, Rules: rules(m, func(f Feature) []string {
+		if f != ResourcesOf(PersonalAPIKeys) {
+			return nil
+		}
+		return Verbs(WSMember, PersonalAPIKeys, nil)
+	})})
 	return out
 }
 

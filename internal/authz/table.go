@@ -34,6 +34,11 @@ const (
 	// IntegrationAccess is the integration-access settings (IntegrationPolicy),
 	// the "Security" admin settings of the integration access settings.
 	IntegrationAccess Feature = "integration-access"
+	// PersonalAPIKeys are a member's own API keys: APIKeys whose spec.owner
+	// names the requester, in workspaces whose spec.apiKeys.personalKeys is
+	// Enabled. The row maps no resources of its own: its rights act on the
+	// API Keys row's resources, through PersonalKeysClusterRoleName.
+	PersonalAPIKeys Feature = "personal-api-keys"
 )
 
 // Cell is what one role may do with one feature.
@@ -82,6 +87,7 @@ var (
 	teamAll      = acts(AddUsers, AssignRoles)
 	keysAll      = acts(Create, Edit, Delete, Update, Rotate)
 	readOnly     = acts(List, View)
+	personalKeys = acts(List, View, Create, Edit, Delete, Rotate)
 	integrations = map[Key]Cell{
 		OrgOwner:  {Matrix: catalogAll},
 		OrgAdmin:  {Matrix: catalogAll},
@@ -149,6 +155,11 @@ var Table = []Row{
 		Cells: map[Key]Cell{
 			OrgOwner: {Matrix: keysAll, Added: readOnly}, OrgAdmin: {Matrix: keysAll, Added: readOnly},
 			WSAdmin: {Matrix: keysAll, Added: readOnly}, WSManager: {Matrix: keysAll, Added: readOnly},
+		}},
+	{Feature: PersonalAPIKeys, Title: "Personal API keys", Source: "operator",
+		Note: "APIKeys with spec.owner naming the requester (docs/apikeys.md): members create, edit, rotate and delete their own keys, only in workspaces whose spec.apiKeys.personalKeys is Enabled, where the operator binds these rights on apikeys (ClusterRole " + PersonalKeysClusterRoleName + "); List and View so that they find them. The webhook refuses a member any key that is not their own; those with the API Keys row manage every key of their workspace, a personal key within its owner's ceiling too.",
+		Cells: map[Key]Cell{
+			OrgMember: {Added: personalKeys}, WSMember: {Added: personalKeys},
 		}},
 	{Feature: Billing, Title: "Billing", Source: "permission matrix",
 		Note:  "No Kubernetes resource by default: the Organization's spec.billing, which the webhook lets only owners change.",

@@ -19,6 +19,10 @@ type WorkspaceNS struct {
 	// Gate says whether the effective IntegrationPolicy lets the workspace's
 	// managers write each gated feature; nil allows all.
 	Gate authz.Gate
+	// PersonalKeys is true where the Workspace's spec.apiKeys.personalKeys is
+	// Enabled: its members (org and workspace) are bound to
+	// authz.PersonalKeysClusterRoleName there.
+	PersonalKeys bool
 }
 
 // Input is what an organization's RBAC depends on.
@@ -120,6 +124,11 @@ func PlanOrganization(in Input) Plan {
 						p.RoleBindings = append(p.RoleBindings, roleBinding(ns, authz.GatedClusterRoleName(f), labels, subjects))
 					}
 				}
+			}
+		}
+		if w.PersonalKeys {
+			if members := slices.Concat(orgSubjects[authz.OrgMember], wsSubjects[ns][authz.WSMember]); len(members) > 0 {
+				p.RoleBindings = append(p.RoleBindings, roleBinding(ns, authz.PersonalKeysClusterRoleName, labels, sortSubjects(members)))
 			}
 		}
 	}

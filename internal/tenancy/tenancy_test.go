@@ -137,7 +137,7 @@ func TestPlanOrganization(t *testing.T) {
 	closedAI := func(f authz.Feature) bool { return f != authz.Integrations }
 	in := Input{
 		Organization: "acme", OrgNamespace: "org-acme",
-		Workspaces: []WorkspaceNS{{Name: "a", Namespace: "acme-a"}, {Name: "b", Namespace: "acme-b", Gate: closedAI}},
+		Workspaces: []WorkspaceNS{{Name: "a", Namespace: "acme-a"}, {Name: "b", Namespace: "acme-b", Gate: closedAI, PersonalKeys: true}},
 		Memberships: []v1alpha1.Membership{
 			member("org-acme", "o1", "olga", v1alpha1.RoleOwner),
 			member("org-acme", "o2", "olga", v1alpha1.RoleOwner), // the same subject twice is bound once
@@ -146,6 +146,7 @@ func TestPlanOrganization(t *testing.T) {
 			member("acme-a", "w1", "wes", v1alpha1.RoleManager),
 			member("acme-b", "w2", "wes", v1alpha1.RoleManager),
 			member("acme-b", "w3", "zed", v1alpha1.RoleOwner),
+			member("acme-b", "w4", "wanda", v1alpha1.RoleMember),
 			member("elsewhere", "x", "xi", v1alpha1.RoleMember),
 		},
 		Features: authz.DefaultFeatureMap(),
@@ -171,6 +172,9 @@ func TestPlanOrganization(t *testing.T) {
 		"acme-b/tenantward:workspace:manager:write-mcp-integrations=wes",
 		"acme-b/tenantward:workspace:manager:write-mcp-servers=wes",
 		"acme-b/tenantward:organization:member=mia",
+		"acme-b/tenantward:workspace:member=wanda",
+		// Personal keys are Enabled in b only: its members, org and workspace.
+		"acme-b/tenantward:workspace:member:personal-api-keys=mia,wanda",
 		"org-acme/tenantward:organization:owner=olga",
 		"org-acme/tenantward:organization:member=mia",
 	}

@@ -18,6 +18,7 @@ import (
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/authz"
 	"github.com/tenantward/tenantward/internal/integrationpolicy"
+	"github.com/tenantward/tenantward/internal/tenancy"
 	"github.com/tenantward/tenantward/internal/webhook"
 )
 
@@ -227,16 +228,20 @@ func (s Source) Access(ctx context.Context, who webhook.Requester, namespace str
 		return nil, fmt.Errorf("reading the integration access of %s: %w", namespace, err)
 	}
 	gate := integrationpolicy.Gate(a.IntegrationAccess)
+	personal, err := s.personalKeys(ctx, t)
+	if err != nil {
+		return nil, err
+	}
 	for _, row := range authz.Table {
 		actions := authz.ActionsOf(role, row.Feature, gate)
-		if len(actions) == 0 {
+		if len(actions) == 0 || (row.Feature == authz.PersonalAPIKeys && !personal) {
 			continue
 		}
 		p := tenancyv1alpha1.AccessPermission{Feature: string(row.Feature), Title: row.Title, Verbs: authz.VerbsOf(actions)}
 		for _, act := range actions {
 			p.Actions = append(p.Actions, string(act))
 		}
-		for _, gr := range s.Features.GroupResourcesOf(row.Feature) {
+		for _, gr := range s.Features.GroupResourcesOf(authz.ResourcesOf(row.Feature)) {
 			p.Resources = append(p.Resources, gr.String())
 		}
 		a.Permissions = append(a.Permissions, p)
@@ -245,4 +250,17 @@ func (s Source) Access(ctx context.Context, who webhook.Requester, namespace str
 		a.KeyCeiling = append(a.KeyCeiling, tenancyv1alpha1.KeyCeiling{Permission: string(kf), Level: authz.Ceiling(role, kf, gate).String()})
 	}
 	return []tenancyv1alpha1.Access{a}, nil
+}
+
+// personalKeys reports whether the workspace t lands in allows personal keys
+// (the Personal API keys row is bound only there).
+func (s Source) personalKeys(ctx context.Context, t webhook.Tenancy) (bool, error) {
+	if t.Workspace == "" {
+		return false, nil
+	}
+	ws := &accessv1alpha1.Workspace{}
+	if err := s.Cache.Get(ctx, client.ObjectKey{Namespace: t.OrgNamespace, Name: t.Workspace}, ws); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return tenancy.PersonalKeysEnabled(ws), nil
 }

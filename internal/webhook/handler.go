@@ -331,7 +331,15 @@ func (v *Validator) apiKey(ctx context.Context, req admission.Request) (Attempt,
 			}
 		}
 	}
-	return a, APIKeyRule(a, old, updated, checks), nil
+	errs := APIKeyRule(a, old, updated, checks)
+	if updated != nil && updated.Spec.Owner != nil {
+		owner, err := v.ownerChecks(*updated.Spec.Owner, a.Where, checks.Gate)
+		if err != nil {
+			return a, nil, err
+		}
+		errs = append(errs, PersonalKeyRule(a, old, updated, owner)...)
+	}
+	return a, errs, nil
 }
 
 // mayRotate asks the API server whether the requester holds the rotate verb on

@@ -12,6 +12,7 @@ import (
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/config"
+	"github.com/tenantward/tenantward/internal/tenancy"
 )
 
 // serviceAccountPrefix starts the user name of every service account.
@@ -43,12 +44,7 @@ func (r Requester) SubjectKeys() []string {
 
 // SubjectKey is the index key of a Membership subject: Kind:name, with
 // namespace/name for a service account.
-func SubjectKey(s accessv1alpha1.Subject) string {
-	if s.Kind == accessv1alpha1.SubjectServiceAccount {
-		return string(s.Kind) + ":" + s.Namespace + "/" + s.Name
-	}
-	return string(s.Kind) + ":" + s.Name
-}
+var SubjectKey = tenancy.SubjectKey
 
 // serviceAccountOf splits system:serviceaccount:<namespace>:<name>.
 func serviceAccountOf(user string) (ns, name string, ok bool) {

@@ -385,7 +385,7 @@ func APIKeyRule(a Attempt, old, updated *accessv1alpha1.APIKey, c KeyChecks) fie
 	rotation := RotationRequested(old, updated)
 	specPath := field.NewPath("spec")
 	if a.Operation != admissionv1.Update || !rotation || !equality.Semantic.DeepEqual(old.Spec, updated.Spec) {
-		if errs := a.requireTable(specPath, authz.APIKeys, tableAction(a.Operation, authz.Edit), nil, rule); errs != nil {
+		if errs := a.keyTable(old, updated, tableAction(a.Operation, authz.Edit), rule); errs != nil {
 			return errs
 		}
 	}
@@ -438,15 +438,21 @@ func OnlyReducesAccess(old, updated *accessv1alpha1.APIKey) bool {
 // ceiling refuses permissions above what the requester's role holds; rule and
 // verb word the message ("providers requested Delete", "providers is Delete").
 func (a Attempt) ceiling(path *field.Path, p accessv1alpha1.APIKeyPermissions, gate authz.Gate, rule, verb string) field.ErrorList {
-	excess, err := authz.ExceedsCeiling(a.actor(), p, gate)
+	return a.ceilingOf(a.actor(), "your role", path, p, gate, rule, verb)
+}
+
+// ceilingOf refuses permissions above the ceiling of role k, whose says whose
+// role it is in the message.
+func (a Attempt) ceilingOf(k authz.Key, whose string, path *field.Path, p accessv1alpha1.APIKeyPermissions, gate authz.Gate, rule, verb string) field.ErrorList {
+	excess, err := authz.ExceedsCeiling(k, p, gate)
 	if err != nil {
 		return field.ErrorList{field.Invalid(path, p, err.Error())}
 	}
 	var errs field.ErrorList
 	for _, e := range excess {
 		errs = append(errs, a.forbid(path.Child(string(e.Feature)), fmt.Sprintf(
-			"%s: %s %s %s, the most your role grants is %s",
-			rule, e.Feature, verb, levelName(e.Feature, e.Requested), levelName(e.Feature, e.Ceiling)), authz.Key{}))
+			"%s: %s %s %s, the most %s grants is %s",
+			rule, e.Feature, verb, levelName(e.Feature, e.Requested), whose, levelName(e.Feature, e.Ceiling)), authz.Key{}))
 	}
 	return errs
 }

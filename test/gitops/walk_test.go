@@ -211,7 +211,8 @@ func walkMembership(t *testing.T) {
 }
 
 // APIKey: new (InProgress) → Active (Current); Disabled as asked (Current,
-// Suspended in Argo CD); expired (Failed); its Secret's name taken (Failed).
+// Suspended in Argo CD); expired (Failed); its Secret's name taken (Failed);
+// a personal key whose owner left (Failed).
 func walkAPIKey(t *testing.T) {
 	orgName := uniqueName("org")
 	orgNS := readyOrg(t, orgName)
@@ -230,6 +231,17 @@ func walkAPIKey(t *testing.T) {
 
 	create(t, object(t, `{apiVersion: v1, kind: Secret, metadata: {name: taken-apikey, namespace: %s}}`, wsNS))
 	eventually(t, create(t, apiKey(t, wsNS, "taken", "")), failed, "SecretConflict")
+
+	// A personal key, in a workspace that allows them (so its member's
+	// personal-keys role is bound): its owner leaves, the operator disables
+	// it (Failed, OwnerLeft).
+	pws := eventually(t, create(t, object(t, `{apiVersion: %s, kind: Workspace, metadata: {name: personal, namespace: %s}, spec: {organization: %s, apiKeys: {personalKeys: Enabled}}}`,
+		group, orgNS, orgName)), current, "Reconciled")
+	pwsNS, _, _ := unstructured.NestedString(pws.Object, "status", "namespace")
+	owner := eventually(t, create(t, membership(t, pwsNS, "pat@example.com", "member")), current, "Bound")
+	personal := eventually(t, create(t, apiKey(t, pwsNS, "pats", "owner: {kind: User, name: pat@example.com}")), current, "Active")
+	remove(t, owner)
+	eventually(t, personal, failed, "OwnerLeft")
 }
 
 // IntegrationPolicy: new (InProgress) → Applied (Current); a workspace

@@ -64,6 +64,7 @@ const (
 	ReasonExpired         = accessv1alpha1.ReasonExpired
 	ReasonExpiresSoon     = accessv1alpha1.ReasonExpiresSoon
 	ReasonNotExpiringSoon = accessv1alpha1.ReasonNotExpiringSoon
+	ReasonOwnerLeft       = accessv1alpha1.ReasonOwnerLeft
 )
 
 // Input is everything a decision depends on.
@@ -75,6 +76,9 @@ type Input struct {
 	RotateRequest string
 	Status        accessv1alpha1.APIKeyStatus
 	Secret        SecretState
+	// OwnerLeft says why a personal key's owner no longer counts (they hold
+	// no role where the key lives); empty while they do, and for other keys.
+	OwnerLeft string
 }
 
 // Decision is what to do.
@@ -170,6 +174,11 @@ func phase(in Input, conds []metav1.Condition, display string) (accessv1alpha1.K
 		Status: metav1.ConditionFalse, Reason: ReasonNotExpiringSoon, Message: "the key does not expire within 7 days"}
 	var p accessv1alpha1.KeyPhase
 	switch {
+	case in.OwnerLeft != "":
+		// Disabled by the operator (or already), and Stalled: only someone
+		// entitled re-enables it, once the owner is a member again.
+		p = accessv1alpha1.KeyPhaseDisabled
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonOwnerLeft, in.OwnerLeft
 	case in.Spec.State == accessv1alpha1.KeyDisabled:
 		p = accessv1alpha1.KeyPhaseDisabled
 		// Reconciled as asked: Ready, so that GitOps tools see a disabled key as done.

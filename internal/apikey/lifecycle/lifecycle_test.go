@@ -94,27 +94,30 @@ func TestPhasesAndConditions(t *testing.T) {
 	cases := []struct {
 		name  string
 		spec  accessv1alpha1.APIKeySpec
+		left  string
 		now   time.Time
 		phase accessv1alpha1.KeyPhase
 		ready metav1.ConditionStatus
 		soon  metav1.ConditionStatus
 		next  time.Duration
 	}{
-		{"active", accessv1alpha1.APIKeySpec{}, t0, accessv1alpha1.KeyPhaseActive, metav1.ConditionTrue, metav1.ConditionFalse, 0},
-		{"expiring soon", accessv1alpha1.APIKeySpec{ExpiresAt: expires}, t0, accessv1alpha1.KeyPhaseActive, metav1.ConditionTrue, metav1.ConditionTrue, 48*time.Hour + time.Second},
-		{"not yet expiring soon", accessv1alpha1.APIKeySpec{ExpiresAt: expires}, t0.Add(-7 * 24 * time.Hour), accessv1alpha1.KeyPhaseActive, metav1.ConditionTrue, metav1.ConditionFalse, 48*time.Hour + time.Second},
-		{"expired", accessv1alpha1.APIKeySpec{ExpiresAt: expires}, t0.Add(48 * time.Hour), accessv1alpha1.KeyPhaseExpired, metav1.ConditionFalse, metav1.ConditionFalse, 0},
+		{"active", accessv1alpha1.APIKeySpec{}, "", t0, accessv1alpha1.KeyPhaseActive, metav1.ConditionTrue, metav1.ConditionFalse, 0},
+		{"expiring soon", accessv1alpha1.APIKeySpec{ExpiresAt: expires}, "", t0, accessv1alpha1.KeyPhaseActive, metav1.ConditionTrue, metav1.ConditionTrue, 48*time.Hour + time.Second},
+		{"not yet expiring soon", accessv1alpha1.APIKeySpec{ExpiresAt: expires}, "", t0.Add(-7 * 24 * time.Hour), accessv1alpha1.KeyPhaseActive, metav1.ConditionTrue, metav1.ConditionFalse, 48*time.Hour + time.Second},
+		{"expired", accessv1alpha1.APIKeySpec{ExpiresAt: expires}, "", t0.Add(48 * time.Hour), accessv1alpha1.KeyPhaseExpired, metav1.ConditionFalse, metav1.ConditionFalse, 0},
 		// Disabled as asked: reconciled (Ready), though it does not verify.
-		{"disabled", accessv1alpha1.APIKeySpec{State: accessv1alpha1.KeyDisabled}, t0, accessv1alpha1.KeyPhaseDisabled, metav1.ConditionTrue, metav1.ConditionFalse, 0},
+		{"disabled", accessv1alpha1.APIKeySpec{State: accessv1alpha1.KeyDisabled}, "", t0, accessv1alpha1.KeyPhaseDisabled, metav1.ConditionTrue, metav1.ConditionFalse, 0},
+		// A personal key whose owner left: disabled, and Stalled until someone entitled re-enables it.
+		{"owner left", accessv1alpha1.APIKeySpec{State: accessv1alpha1.KeyDisabled}, "its owner left", t0, accessv1alpha1.KeyPhaseDisabled, metav1.ConditionFalse, metav1.ConditionFalse, 0},
 	}
 	for _, c := range cases {
-		in := Input{Now: c.now, Spec: c.spec, Status: issuedAt(t0.Add(-30 * 24 * time.Hour)), Secret: SecretCurrent}
+		in := Input{Now: c.now, Spec: c.spec, OwnerLeft: c.left, Status: issuedAt(t0.Add(-30 * 24 * time.Hour)), Secret: SecretCurrent}
 		st := Decide(in).Status(in, "", "")
 		if st.Phase != c.phase || condition(st, accessv1alpha1.ConditionReady).Status != c.ready || condition(st, accessv1alpha1.ConditionExpiringSoon).Status != c.soon {
 			t.Errorf("%s: phase %s, conditions %+v", c.name, st.Phase, st.Conditions)
 		}
-		if stalled := condition(st, accessv1alpha1.ConditionStalled).Status == metav1.ConditionTrue; stalled != (c.phase == accessv1alpha1.KeyPhaseExpired) {
-			t.Errorf("%s: Stalled=%v, want it exactly for an expired key: %+v", c.name, stalled, st.Conditions)
+		if stalled := condition(st, accessv1alpha1.ConditionStalled).Status == metav1.ConditionTrue; stalled != (c.phase == accessv1alpha1.KeyPhaseExpired || c.left != "") {
+			t.Errorf("%s: Stalled=%v, want it exactly for an expired key and one whose owner left: %+v", c.name, stalled, st.Conditions)
 		}
 		if got := Next(in, &st); got != c.next {
 			t.Errorf("%s: Next = %s, want %s", c.name, got, c.next)
