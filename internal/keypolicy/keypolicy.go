@@ -35,6 +35,9 @@ import (
 // matches it, whatever model a request names.
 const NoModel v1alpha1.ModelPattern = "tenantward.io/no-model"
 
+// maxModels is the most patterns status.models holds.
+const maxModels = 64
+
 // Effective are the limits and models the verifier enforces for a key.
 type Effective struct {
 	RateLimits []v1alpha1.RateLimit
@@ -65,6 +68,9 @@ func Of(spec *v1alpha1.APIKeySpec, ws, org *v1alpha1.KeyPolicy) Effective {
 			limits = ClampRateLimits(limits, p.MaxRateLimits)
 			models = ClampModels(models, p.AllowedModels)
 		}
+	}
+	if len(models) > maxModels {
+		models = models[:maxModels] // fewer patterns only narrow what the key may call
 	}
 	slices.SortFunc(limits, func(a, b v1alpha1.RateLimit) int { return int(a.Per.Duration - b.Per.Duration) })
 	return Effective{RateLimits: limits, Models: models}
