@@ -79,8 +79,9 @@ func TestCovers(t *testing.T) {
 }
 
 func TestMatchAllocatesNothing(t *testing.T) {
-	if n := testing.AllocsPerRun(100, func() { Match("anthropic/*-sonnet*", "anthropic/claude-3-5-sonnet-20241022") }); n != 0 {
-		t.Fatalf("Match allocates %v times", n)
+	matched := false
+	if n := testing.AllocsPerRun(100, func() { matched = Match("anthropic/*-sonnet*", "anthropic/claude-3-5-sonnet-20241022") }); n != 0 || !matched {
+		t.Fatalf("Match allocates %v times (matched: %v)", n, matched)
 	}
 }
 
@@ -115,10 +116,10 @@ func TestLimit(t *testing.T) {
 	}{
 		{nil, time.Hour, -1},
 		{[]v1alpha1.RateLimit{rl(1000, time.Hour)}, time.Hour, 1000},
-		{[]v1alpha1.RateLimit{rl(1000, 24 * time.Hour)}, time.Hour, 1000},
+		{[]v1alpha1.RateLimit{rl(1000, 24*time.Hour)}, time.Hour, 1000},
 		{[]v1alpha1.RateLimit{rl(10, time.Second)}, time.Hour, 36000},
 		{[]v1alpha1.RateLimit{rl(10, time.Second), rl(500, time.Hour)}, time.Hour, 500},
-		{[]v1alpha1.RateLimit{rl(7, 40 * time.Second)}, time.Minute, 14},
+		{[]v1alpha1.RateLimit{rl(7, 40*time.Second)}, time.Minute, 14},
 		{[]v1alpha1.RateLimit{rl(1_000_000_000, time.Second)}, 720 * time.Hour, 1_000_000_000 * 2_592_000},
 	} {
 		if got := Limit(c.windows, c.per); got != c.want {
