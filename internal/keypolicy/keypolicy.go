@@ -135,8 +135,24 @@ func ClampRateLimits(limits, ceiling []v1alpha1.RateLimit) []v1alpha1.RateLimit 
 }
 
 // Match reports whether pattern matches name: * stands for any characters,
-// everything else for itself, case-sensitively. It does not allocate.
+// everything else for itself, case-sensitively. It does not allocate. The
+// literal prefix (all of an exact name, gpt-4o- of gpt-4o-*) is compared at
+// once; the rest, when it has more than a trailing *, by backtracking.
 func Match(pattern, name string) bool {
+	star := strings.IndexByte(pattern, '*')
+	switch {
+	case star < 0:
+		return pattern == name
+	case !strings.HasPrefix(name, pattern[:star]):
+		return false
+	case star == len(pattern)-1:
+		return true
+	}
+	return matchStars(pattern[star:], name[star:])
+}
+
+// matchStars matches by backtracking to the last * (no recursion, no allocation).
+func matchStars(pattern, name string) bool {
 	p, n := 0, 0
 	star, mark := -1, 0
 	for n < len(name) {

@@ -32,6 +32,9 @@ type Decision struct {
 type Authorizer struct {
 	Index  *Index
 	Router *Router
+	// ModelHeader is the request header the auth endpoints read the model
+	// from (models.go); DefaultModelHeader when empty.
+	ModelHeader string
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }
@@ -55,8 +58,9 @@ const (
 // a missing or wrong key is 401 whatever the route; then a valid key is
 // refused (403) on an ambiguous method or path (CanonicalPath), on an
 // organization-level route when it is a workspace key, on an unmapped route,
-// and without the permissions the route needs, in that order.
-func (a *Authorizer) Authorize(key, method, target string) Decision {
+// without the permissions the route needs, and calling a model the key may
+// not call (models.go), in that order.
+func (a *Authorizer) Authorize(key, method, target string, model RequestModel) Decision {
 	path, perr := CanonicalPath(target)
 	if merr := CanonicalMethod(method); merr != nil {
 		perr = merr
@@ -84,6 +88,11 @@ func (a *Authorizer) Authorize(key, method, target string) Decision {
 		return forbidden(reasonUnmapped)
 	case res.Code == InsufficientPermissions:
 		return forbidden(reasonLacks)
+	}
+	if callsModel(m.Needs) {
+		if reason := modelRefusal(res.Entry.Models, model); reason != "" {
+			return forbidden(reason)
+		}
 	}
 	return Decision{Status: http.StatusOK, Result: res}
 }

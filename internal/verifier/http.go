@@ -29,6 +29,10 @@ type VerifyRequest struct {
 	// permission (INSUFFICIENT_PERMISSIONS otherwise).
 	Feature string `json:"feature,omitempty"`
 	Level   string `json:"level,omitempty"`
+	// Model is the model the request calls. A key limited to models verifies
+	// only with a model they match, unless feature names another feature
+	// than completions.
+	Model string `json:"model,omitempty"`
 }
 
 // VerifyResponse is the answer of POST /v1/verify.
@@ -78,7 +82,7 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The decoder's message can quote the body; say only what is wrong.
-		writeError(w, http.StatusBadRequest, "the body is not a JSON object {\"key\": ..., \"feature\": ..., \"level\": ...}: "+jsonProblem(err))
+		writeError(w, http.StatusBadRequest, "the body is not a JSON object {\"key\": ..., \"feature\": ..., \"level\": ..., \"model\": ...}: "+jsonProblem(err))
 		return
 	}
 	var needs [1]Need
@@ -92,8 +96,14 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		n = append(n, need)
 	}
 	res := a.Index.Verify(req.Key, n, a.now())
+	var reason string
+	if res.Code == Valid && (len(n) == 0 || callsModel(n)) {
+		if reason = modelRefusal(res.Entry.Models, RequestModel{Name: req.Model}); reason != "" {
+			res.Code = InsufficientPermissions
+		}
+	}
 	count(endpointVerify, res.Code)
-	resp := VerifyResponse{Result: res.Code.String()}
+	resp := VerifyResponse{Result: res.Code.String(), Reason: reason}
 	if res.Reason != nil {
 		resp.Reason = res.Reason.Error()
 	}
@@ -141,7 +151,7 @@ func jsonProblem(err error) string {
 
 func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target string) {
 	method, path := originalRequest(r, target)
-	d := a.Authorize(keyFromHeaders(r.Header.Get), method, path)
+	d := a.Authorize(keyFromHeaders(r.Header.Get), method, path, a.httpModel(r.Header))
 	count(endpointAuth, d.Result.Code)
 	h := w.Header()
 	h.Set(HeaderResult, d.Result.Code.String())

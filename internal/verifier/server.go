@@ -35,6 +35,9 @@ type Options struct {
 	GRPCAddr string
 	// Routes is the route map of the auth endpoints.
 	Routes RouteMap
+	// ModelHeader is the header the auth endpoints read a request's model
+	// from; DefaultModelHeader when empty.
+	ModelHeader string
 }
 
 // Limits of the servers.
@@ -71,7 +74,7 @@ func New(cfg *rest.Config, o Options) (*Server, error) {
 	return &Server{
 		cfg:   cfg,
 		opts:  o,
-		auth:  &Authorizer{Index: NewIndex(), Router: rt},
+		auth:  &Authorizer{Index: NewIndex(), Router: rt, ModelHeader: o.ModelHeader},
 		ready: make(chan struct{}),
 	}, nil
 }
@@ -365,6 +368,7 @@ func slim(obj any) (any, error) {
 	out.Status = accessv1alpha1.APIKeyStatus{
 		Type: k.Status.Type, Organization: k.Status.Organization, OrganizationUID: k.Status.OrganizationUID, Workspace: k.Status.Workspace,
 		Hash: k.Status.Hash, PreviousHash: k.Status.PreviousHash, PreviousValidUntil: k.Status.PreviousValidUntil,
+		Models: k.Status.Models,
 	}
 	return out, nil
 }
