@@ -3,6 +3,7 @@ package verifier
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -81,7 +82,7 @@ func TestModelFromBody(t *testing.T) {
 		{`{"model":"gpt-4o"}`, true, "", errPartialBody},
 	} {
 		got, err := modelFromBody([]byte(c.body), c.partial)
-		if got != c.want || err != c.err {
+		if got != c.want || !errors.Is(err, c.err) {
 			t.Errorf("modelFromBody(%s, %v) = %q, %v; want %q, %v", c.body, c.partial, got, err, c.want, c.err)
 		}
 	}
