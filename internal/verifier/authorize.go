@@ -32,9 +32,6 @@ type Decision struct {
 type Authorizer struct {
 	Index  *Index
 	Router *Router
-	// ModelHeader is the request header the auth endpoints read the model
-	// from (models.go); DefaultModelHeader when empty.
-	ModelHeader string
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }

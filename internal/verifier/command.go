@@ -26,7 +26,6 @@ func Command(args []string) error {
 	fs.StringVar(&o.HTTPAddr, "bind-address", ":8090", "address of /v1/verify, /v1/auth, /metrics and /healthz; 0 disables it")
 	fs.StringVar(&o.GRPCAddr, "grpc-bind-address", ":8091", "address of Envoy's gRPC ext_authz; 0 disables it")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG and ~/.kube/config)")
-	fs.StringVar(&o.ModelHeader, "model-header", DefaultModelHeader, "request header the auth endpoints read the model from (Envoy AI Gateway: x-ai-eg-model); see docs/verifier.md")
 	fs.StringVar(&configFile, "config", "", "operator configuration file; the verifier reads its routes: section")
 	zo := zap.Options{}
 	zo.BindFlags(fs)

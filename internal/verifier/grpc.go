@@ -27,7 +27,7 @@ func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 	if len(body) == 0 {
 		body = []byte(h.GetBody())
 	}
-	d := x.Authorizer.Authorize(key, h.GetMethod(), h.GetPath(), grpcModel(headers, body, x.Authorizer.modelHeader()))
+	d := x.Authorizer.Authorize(key, h.GetMethod(), h.GetPath(), grpcModel(headers, body, x.Authorizer.Router.modelHeader.lower))
 	count(endpointGRPC, d.Result.Code)
 	result := header(HeaderResult, d.Result.Code.String())
 	if d.Status == 200 {

@@ -180,23 +180,24 @@ func grpcModel(headers map[string]string, body []byte, header string) RequestMod
 	return RequestModel{Name: model, Unknown: err}
 }
 
-// modelHeader is the header the auth endpoints read the model from, in lower
-// case as Envoy sends header names over gRPC.
-func (a *Authorizer) modelHeader() string {
-	if a.ModelHeader == "" {
-		return DefaultModelHeader
+// modelHeader is the header the auth endpoints read the model from: in lower
+// case as Envoy sends header names over gRPC, and in Go's canonical form for
+// HTTP (so that reading it allocates nothing).
+type modelHeader struct{ lower, canonical string }
+
+// compileModelHeader checks the routes.modelHeader setting.
+func compileModelHeader(name string) (modelHeader, error) {
+	if name == "" {
+		name = DefaultModelHeader
 	}
-	return strings.ToLower(a.ModelHeader)
+	if strings.TrimLeft(strings.ToLower(name), "abcdefghijklmnopqrstuvwxyz0123456789-_.") != "" {
+		return modelHeader{}, fmt.Errorf("routes.modelHeader: %q is not a header name", name)
+	}
+	return modelHeader{lower: strings.ToLower(name), canonical: textproto.CanonicalMIMEHeaderKey(name)}, nil
 }
 
 // httpModel is the model an HTTP auth request names in the model header, sent
 // exactly once (two values are ambiguous: none is taken).
 func (a *Authorizer) httpModel(h http.Header) RequestModel {
-	name := canonicalDefaultModelHeader // no allocation for the default
-	if a.ModelHeader != "" {
-		name = textproto.CanonicalMIMEHeaderKey(a.ModelHeader)
-	}
-	return RequestModel{Name: single(h, name)}
+	return RequestModel{Name: single(h, a.Router.modelHeader.canonical)}
 }
-
-const canonicalDefaultModelHeader = "X-Tenantward-Model"

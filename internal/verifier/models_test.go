@@ -183,8 +183,11 @@ func TestModelAccessOverHTTP(t *testing.T) {
 		})
 	}
 
+	if _, err := (RouteMap{ModelHeader: "x model"}).Compile(); err == nil || !strings.Contains(err.Error(), `routes.modelHeader: "x model" is not a header name`) {
+		t.Fatalf("a bad routes.modelHeader: %v", err)
+	}
 	t.Run("a configured header", func(t *testing.T) {
-		b := &Authorizer{Index: a.Index, Router: a.Router, ModelHeader: "x-ai-eg-model"}
+		b := &Authorizer{Index: a.Index, Router: mustRouter(t, RouteMap{ModelHeader: "X-AI-EG-Model"})}
 		srv := httptest.NewServer(NewHandler(b))
 		defer srv.Close()
 		for model, want := range map[string]int{"gpt-4o": 200, "o1-pro": 403} {

@@ -35,9 +35,6 @@ type Options struct {
 	GRPCAddr string
 	// Routes is the route map of the auth endpoints.
 	Routes RouteMap
-	// ModelHeader is the header the auth endpoints read a request's model
-	// from; DefaultModelHeader when empty.
-	ModelHeader string
 }
 
 // Limits of the servers.
@@ -74,7 +71,7 @@ func New(cfg *rest.Config, o Options) (*Server, error) {
 	return &Server{
 		cfg:   cfg,
 		opts:  o,
-		auth:  &Authorizer{Index: NewIndex(), Router: rt, ModelHeader: o.ModelHeader},
+		auth:  &Authorizer{Index: NewIndex(), Router: rt},
 		ready: make(chan struct{}),
 	}, nil
 }
