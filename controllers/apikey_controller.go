@@ -84,6 +84,8 @@ func setupAPIKey(mgr ctrl.Manager, d Deps) error {
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.keysInNamespace), builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Watches(&accessv1alpha1.Membership{}, handler.EnqueueRequestsFromMapFunc(r.owners.keysOf), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&accessv1alpha1.Workspace{}, handler.EnqueueRequestsFromMapFunc(r.keysOfWorkspace), keyPolicyChanged).
+		Watches(&accessv1alpha1.Organization{}, handler.EnqueueRequestsFromMapFunc(r.keysOfOrganization), keyPolicyChanged).
 		Complete(r)
 }
 
@@ -133,6 +135,9 @@ func (r *apiKeyReconciler) place(ctx context.Context, key *accessv1alpha1.APIKey
 		return 0, false, nil
 	}
 	if err := r.recordOrganization(ctx, key, org); err != nil {
+		return 0, false, err
+	}
+	if err := r.effectivePolicy(ctx, key, org, ws); err != nil {
 		return 0, false, err
 	}
 	key.Status.Organization, key.Status.Workspace, key.Status.Type = org, ws, keyType(ws)
@@ -310,15 +315,7 @@ func (r *apiKeyReconciler) revoked(e event.DeleteEvent) bool {
 // keysInNamespace maps a namespace whose labels changed to its APIKeys, so
 // that a key waiting for its namespace's tenancy labels is placed.
 func (r *apiKeyReconciler) keysInNamespace(ctx context.Context, ns client.Object) []reconcile.Request {
-	keys := &accessv1alpha1.APIKeyList{}
-	if err := r.List(ctx, keys, client.InNamespace(ns.GetName())); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(keys.Items))
-	for i := range keys.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&keys.Items[i])})
-	}
-	return reqs
+	return r.keysIn(ctx, nil, ns.GetName())
 }
 
 func secretNameOf(key *accessv1alpha1.APIKey) string {

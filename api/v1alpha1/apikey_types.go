@@ -307,16 +307,20 @@ type APIKeyStatus struct {
 
 	// rateLimits are the key's effective rate limits, which the verifier
 	// enforces: spec.rateLimits, or the defaults of its workspace or
-	// organization, each within their ceilings. Empty means unlimited.
+	// organization, each within their ceilings: a ceiling window they do not
+	// keep is added (so up to 4 own and 4 of each ceiling). Empty means
+	// unlimited.
 	// +optional
 	// +listType=map
 	// +listMapKey=per
-	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:MaxItems=12
 	RateLimits []RateLimit `json:"rateLimits,omitempty"`
 
 	// models are the key's effective model patterns, which the verifier
 	// enforces: spec.models, or the defaults of its workspace or organization,
-	// within their allowedModels. Empty means any model.
+	// within their allowedModels (internal/keypolicy). Empty means any model;
+	// tenantward.io/no-model alone means none (a ceiling lowered later left
+	// none of the key's models).
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64

@@ -145,7 +145,7 @@ var Table = []Row{
 			WSAdmin: {Matrix: teamAll}, WSManager: {Matrix: teamAll},
 		}},
 	{Feature: Organisation, Title: "Organisation", Source: "permission matrix",
-		Note: "The Organization object, bound by resource name. View is added so that every org member can `kubectl get organization <name>`; Delete so that an owner can delete the organization (the webhook allows owners only).",
+		Note: "The Organization object, bound by resource name; Update covers its settings, spec.apiKeys (the key policy: rate-limit and model defaults and ceilings) among them. View is added so that every org member can `kubectl get organization <name>`; Delete so that an owner can delete the organization (the webhook allows owners only).",
 		Cells: map[Key]Cell{
 			OrgOwner: {Matrix: acts(Update), Added: acts(View, Delete)}, OrgAdmin: {Matrix: acts(Update), Added: acts(View)},
 			OrgMember: {Added: acts(View)},
@@ -165,7 +165,7 @@ var Table = []Row{
 		Note:  "No Kubernetes resource by default: the Organization's spec.billing, which the webhook lets only owners change.",
 		Cells: map[Key]Cell{OrgOwner: {Matrix: acts(Manage)}}},
 	{Feature: Workspaces, Title: "Workspaces", Source: "operator",
-		Note: "Workspace objects in the org namespace; workspace roles are not bound there.",
+		Note: "Workspace objects in the org namespace, spec.apiKeys (the workspace's key policy) included; workspace roles are not bound there.",
 		Cells: map[Key]Cell{
 			OrgOwner: {Added: crudAll}, OrgAdmin: {Added: crudAll}, OrgMember: {Added: readOnly},
 		}},

@@ -62,10 +62,11 @@ const (
 // a missing or wrong key is 401 whatever the route; then a valid key is
 // refused (403) on an ambiguous method or path (CanonicalPath), on an
 // organization-level route when it is a workspace key, on an unmapped route,
-// and without the permissions the route needs, in that order; last, a key
-// over one of its rate limits is refused (429), and only calls that pass
-// every other check count against the limits.
-func (a *Authorizer) Authorize(key, method, target string) Decision {
+// without the permissions the route needs, and calling a model the key may
+// not call (models.go), in that order; last, a key over one of its rate
+// limits is refused (429), and only calls that pass every other check count
+// against the limits.
+func (a *Authorizer) Authorize(key, method, target string, model RequestModel) Decision {
 	path, perr := CanonicalPath(target)
 	if merr := CanonicalMethod(method); merr != nil {
 		perr = merr
@@ -93,6 +94,11 @@ func (a *Authorizer) Authorize(key, method, target string) Decision {
 		return forbidden(reasonUnmapped)
 	case res.Code == InsufficientPermissions:
 		return forbidden(reasonLacks)
+	}
+	if callsModel(m.Needs) {
+		if reason := modelRefusal(res.Entry.Models, model); reason != "" {
+			return forbidden(reason)
+		}
 	}
 	return a.limit(Decision{Status: http.StatusOK, Result: res})
 }

@@ -23,7 +23,11 @@ func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 	h := req.GetAttributes().GetRequest().GetHttp()
 	headers := h.GetHeaders() // Envoy sends header names in lower case.
 	key := keyFromHeaders(func(name string) string { return headers[name] })
-	d := x.Authorizer.Authorize(key, h.GetMethod(), h.GetPath())
+	body := h.GetRawBody()
+	if len(body) == 0 {
+		body = []byte(h.GetBody())
+	}
+	d := x.Authorizer.Authorize(key, h.GetMethod(), h.GetPath(), grpcModel(headers, body, x.Authorizer.Router.modelHeader.lower))
 	count(endpointGRPC, d.Result.Code)
 	result := header(HeaderResult, d.Result.Code.String())
 	// The rate-limit fields go to the client: on the answer when allowed,

@@ -36,6 +36,10 @@ type VerifyRequest struct {
 	// permission (INSUFFICIENT_PERMISSIONS otherwise).
 	Feature string `json:"feature,omitempty"`
 	Level   string `json:"level,omitempty"`
+	// Model is the model the request calls. A key limited to models verifies
+	// only with a model they match, unless feature names another feature
+	// than completions.
+	Model string `json:"model,omitempty"`
 }
 
 // VerifyResponse is the answer of POST /v1/verify.
@@ -89,7 +93,7 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The decoder's message can quote the body; say only what is wrong.
-		writeError(w, http.StatusBadRequest, "the body is not a JSON object {\"key\": ..., \"feature\": ..., \"level\": ...}: "+jsonProblem(err))
+		writeError(w, http.StatusBadRequest, "the body is not a JSON object {\"key\": ..., \"feature\": ..., \"level\": ..., \"model\": ...}: "+jsonProblem(err))
 		return
 	}
 	var needs [1]Need
@@ -103,6 +107,11 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		n = append(n, need)
 	}
 	d := Decision{Result: a.Index.Verify(req.Key, n, a.now())}
+	if d.Result.Code == Valid && (len(n) == 0 || callsModel(n)) {
+		if d.Reason = modelRefusal(d.Result.Entry.Models, RequestModel{Name: req.Model}); d.Reason != "" {
+			d.Result.Code = InsufficientPermissions
+		}
+	}
 	if d.Result.Code == Valid {
 		d = a.limit(d)
 	}
@@ -157,7 +166,7 @@ func jsonProblem(err error) string {
 
 func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target string) {
 	method, path := originalRequest(r, target)
-	d := a.Authorize(keyFromHeaders(r.Header.Get), method, path)
+	d := a.Authorize(keyFromHeaders(r.Header.Get), method, path, a.httpModel(r.Header))
 	count(endpointAuth, d.Result.Code)
 	h := w.Header()
 	h.Set(HeaderResult, d.Result.Code.String())

@@ -166,7 +166,7 @@ func BenchmarkAuthorizeRateLimited(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				if d := a.Authorize(keys[i%len(keys)], "POST", "/v1/chat/completions"); d.Status != 200 {
+				if d := a.Authorize(keys[i%len(keys)], "POST", "/v1/chat/completions", RequestModel{}); d.Status != 200 {
 					b.Fatal(d)
 				}
 				i++

@@ -18,6 +18,10 @@ type RouteMap struct {
 	// Unmapped is Deny (the default) to refuse a route no rule matches, or
 	// Allow to accept it for any valid key.
 	Unmapped string `json:"unmapped,omitempty"`
+	// ModelHeader is the request header the auth endpoints read a request's
+	// model from (models.go); DefaultModelHeader when empty. Envoy AI Gateway
+	// sets x-ai-eg-model.
+	ModelHeader string `json:"modelHeader,omitempty"`
 }
 
 // Route is one rule of the route map.
@@ -106,6 +110,8 @@ type Router struct {
 	// adminRules are the indexes of the rules with keys: Admin.
 	adminRules   []int
 	allowUnknown bool
+	// modelHeader is RouteMap.ModelHeader (models.go).
+	modelHeader modelHeader
 }
 
 type rule struct {
@@ -148,6 +154,10 @@ var noNeeds = []Need{}
 // Compile checks a route map and compiles it. Errors name the offending field.
 func (m RouteMap) Compile() (*Router, error) {
 	rt := &Router{}
+	var err error
+	if rt.modelHeader, err = compileModelHeader(m.ModelHeader); err != nil {
+		return nil, err
+	}
 	switch m.Unmapped {
 	case "", UnmappedDeny:
 	case UnmappedAllow:

@@ -379,6 +379,7 @@ func slim(obj any) (any, error) {
 		Type: k.Status.Type, Organization: k.Status.Organization, OrganizationUID: k.Status.OrganizationUID, Workspace: k.Status.Workspace,
 		Hash: k.Status.Hash, PreviousHash: k.Status.PreviousHash, PreviousValidUntil: k.Status.PreviousValidUntil,
 		RateLimits: k.Status.RateLimits,
+		Models: k.Status.Models,
 	}
 	return out, nil
 }

@@ -286,7 +286,7 @@ func (v *Validator) organization(ctx context.Context, req admission.Request) (At
 	if err != nil {
 		return a, nil, err
 	}
-	errs := OrganizationRule(a, old, updated, v.Reserved)
+	errs := append(OrganizationRule(a, old, updated, v.Reserved), OrganizationPolicyRule(a, old, updated)...)
 	if req.Operation == admissionv1.Delete && len(req.Options.Raw) > 0 {
 		opts := &metav1.DeleteOptions{}
 		if err := utiljson.Unmarshal(req.Options.Raw, opts); err != nil {
@@ -298,7 +298,7 @@ func (v *Validator) organization(ctx context.Context, req admission.Request) (At
 }
 
 func (v *Validator) workspace(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
-	_, updated, err := decodePair(req, func() *accessv1alpha1.Workspace { return &accessv1alpha1.Workspace{} })
+	old, updated, err := decodePair(req, func() *accessv1alpha1.Workspace { return &accessv1alpha1.Workspace{} })
 	if err != nil {
 		return Attempt{}, nil, err
 	}
@@ -306,7 +306,15 @@ func (v *Validator) workspace(ctx context.Context, req admission.Request) (Attem
 	if err != nil {
 		return a, nil, err
 	}
-	return a, WorkspaceRule(a, updated, v.Reserved), nil
+	errs := WorkspaceRule(a, updated, v.Reserved)
+	if errs == nil {
+		_, org, err := v.Resolver.keyCeilings(Tenancy{Organization: a.Where.Organization})
+		if err != nil {
+			return a, nil, err
+		}
+		errs = WorkspacePolicyRule(a, old, updated, org)
+	}
+	return a, errs, nil
 }
 
 func (v *Validator) apiKey(ctx context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
@@ -331,7 +339,11 @@ func (v *Validator) apiKey(ctx context.Context, req admission.Request) (Attempt,
 			}
 		}
 	}
-	errs := APIKeyRule(a, old, updated, checks)
+	ws, org, err := v.Resolver.keyCeilings(a.Where)
+	if err != nil {
+		return a, nil, err
+	}
+	errs := append(APIKeyRule(a, old, updated, checks), APIKeyPolicyRule(a, old, updated, ws, org)...)
 	if updated != nil && updated.Spec.Owner != nil {
 		owner, err := v.ownerChecks(*updated.Spec.Owner, a.Where, checks.Gate)
 		if err != nil {
