@@ -32,6 +32,9 @@ type Decision struct {
 type Authorizer struct {
 	Index  *Index
 	Router *Router
+	// Usage counts answers per organization, workspace and key and queues
+	// lastUsedAt writes (usage.go); nil records nothing.
+	Usage *Usage
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }

@@ -18,15 +18,17 @@ import (
 const maxConfigSize = 1 << 20
 
 // Command runs only the key verifier: `tenantward verifier [flags]`. It needs
-// list and watch on apikeys and nothing else.
+// list and watch on apikeys and organizations, and get and patch on
+// apikeys/status (lastUsedAt).
 func Command(args []string) error {
 	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
-	var o Options
+	o := Options{Usage: DefaultUsageOptions()}
 	var kubeconfig, configFile string
 	fs.StringVar(&o.HTTPAddr, "bind-address", ":8090", "address of /v1/verify, /v1/auth, /metrics and /healthz; 0 disables it")
 	fs.StringVar(&o.GRPCAddr, "grpc-bind-address", ":8091", "address of Envoy's gRPC ext_authz; 0 disables it")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG and ~/.kube/config)")
 	fs.StringVar(&configFile, "config", "", "operator configuration file; the verifier reads its routes: section")
+	o.Usage.BindFlags(fs, "")
 	zo := zap.Options{}
 	zo.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {

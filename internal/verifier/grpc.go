@@ -24,7 +24,7 @@ func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 	headers := h.GetHeaders() // Envoy sends header names in lower case.
 	key := keyFromHeaders(func(name string) string { return headers[name] })
 	d := x.Authorizer.Authorize(key, h.GetMethod(), h.GetPath())
-	count(endpointGRPC, d.Result.Code)
+	x.Authorizer.count(endpointGRPC, d.Result)
 	result := header(HeaderResult, d.Result.Code.String())
 	if d.Status == 200 {
 		e := d.Result.Entry

@@ -92,7 +92,7 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		n = append(n, need)
 	}
 	res := a.Index.Verify(req.Key, n, a.now())
-	count(endpointVerify, res.Code)
+	a.count(endpointVerify, res)
 	resp := VerifyResponse{Result: res.Code.String()}
 	if res.Reason != nil {
 		resp.Reason = res.Reason.Error()
@@ -142,7 +142,7 @@ func jsonProblem(err error) string {
 func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target string) {
 	method, path := originalRequest(r, target)
 	d := a.Authorize(keyFromHeaders(r.Header.Get), method, path)
-	count(endpointAuth, d.Result.Code)
+	a.count(endpointAuth, d.Result)
 	h := w.Header()
 	h.Set(HeaderResult, d.Result.Code.String())
 	if d.Status == http.StatusOK {

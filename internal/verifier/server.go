@@ -35,6 +35,8 @@ type Options struct {
 	GRPCAddr string
 	// Routes is the route map of the auth endpoints.
 	Routes RouteMap
+	// Usage configures the answer counters and status.lastUsedAt (usage.go).
+	Usage UsageOptions
 }
 
 // Limits of the servers.
@@ -48,9 +50,9 @@ const (
 )
 
 // Server is the key verifier: APIKey and Organization informers feeding the
-// index, and the HTTP and gRPC servers answering gateways. It needs only list
-// and watch on apikeys and organizations. It is a manager Runnable that runs
-// on every replica.
+// index, and the HTTP and gRPC servers answering gateways. It needs list and
+// watch on apikeys and organizations, and get and patch on apikeys/status for
+// lastUsedAt. It is a manager Runnable that runs on every replica.
 type Server struct {
 	cfg   *rest.Config
 	opts  Options
@@ -68,10 +70,14 @@ func New(cfg *rest.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	usage, err := NewUsage(o.Usage)
+	if err != nil {
+		return nil, err
+	}
 	return &Server{
 		cfg:   cfg,
 		opts:  o,
-		auth:  &Authorizer{Index: NewIndex(), Router: rt},
+		auth:  &Authorizer{Index: NewIndex(), Router: rt, Usage: usage},
 		ready: make(chan struct{}),
 	}, nil
 }
@@ -141,6 +147,9 @@ func (s *Server) Start(ctx context.Context) error {
 	log.Info("listening; loading APIKeys", "http", s.httpAddr, "grpc", s.grpcAddr)
 	err := s.startInformers(ctx)
 	if err == nil {
+		err = runUsage(ctx, s.auth.Usage, s.cfg, log)
+	}
+	if err == nil {
 		s.synced.Store(true)
 		close(s.ready)
 		log.Info("index loaded; verifying keys", "keys", s.auth.Index.Len())
@@ -181,9 +190,12 @@ func (s *Server) gateGRPC(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
 	return handler(ctx, req)
 }
 
-// That list and watch are all the access a verifier has: no get, no Secrets.
+// List and watch are all the access a verifier has to read keys: no Secrets.
 // The marker generates config/rbac/verifier/role.yaml.
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys;organizations,verbs=list;watch
+// Its lastUsedAt writer (usage.go) reads and patches the status of the keys it
+// saw verify, once per key and period; the webhooks let it change nothing else.
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys/status,verbs=get;patch
 
 // startInformers runs two reflectors (list, then watch) whose stores are the
 // index itself: APIKeys, each reduced to what verification needs as it
