@@ -29,7 +29,7 @@ import (
 type statusWrites struct {
 	mu       sync.Mutex
 	attempts int
-	refused  map[int]int // status code of the refused PATCHes -> count
+	refused  map[int]int               // status code of the refused PATCHes -> count
 	written  map[string]map[string]int // namespace/name -> lastUsedAt -> writes
 }
 
