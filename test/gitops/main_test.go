@@ -34,9 +34,9 @@ var (
 	// embeddedVerifier is the base URL of the manager's own verifier.
 	embeddedVerifier string
 	op               *testenv.Operator
-	admin     client.Client
-	ctx       context.Context
-	nameCount atomic.Int64
+	admin            client.Client
+	ctx              context.Context
+	nameCount        atomic.Int64
 )
 
 // auditPolicy records every request of the operator's two service accounts
