@@ -127,17 +127,20 @@ func countersOf(vec *prometheus.CounterVec, a, b string) *counters {
 
 // Usage counts the verifier's answers about known keys and queues each key's
 // first successful verification of a period for its status.lastUsedAt write.
-// Recording takes a read lock, one map lookup and atomic operations: it does
-// not allocate once a key has a record.
+// Recording is one lock-free map lookup (a sync.Map: no lock word shared by
+// every request, unlike a read lock) and atomic operations: it does not
+// allocate once a key has a record.
 type Usage struct {
 	opts UsageOptions
 	// tick is the period of the records: Period, or idlePeriod when
 	// lastUsedAt is off.
 	tick  time.Duration
 	queue chan *keyUsage
+	// keys holds a *keyUsage per usageName of a key.
+	keys sync.Map
 
-	mu     sync.RWMutex
-	keys   map[usageName]*keyUsage
+	// mu serialises adding and sweeping records, and guards scopes.
+	mu     sync.Mutex
 	scopes map[usageName]*counters
 }
 
@@ -162,7 +165,7 @@ func NewUsage(o UsageOptions) (*Usage, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	u := &Usage{opts: o, tick: o.Period, keys: map[usageName]*keyUsage{}, scopes: map[usageName]*counters{}}
+	u := &Usage{opts: o, tick: o.Period, scopes: map[usageName]*counters{}}
 	if o.Period == 0 {
 		u.tick = idlePeriod
 	} else {
@@ -204,13 +207,18 @@ func (u *Usage) Record(namespace, name, org, ws string, c Code, now time.Time) {
 }
 
 func (u *Usage) lookup(name usageName, org, ws string) *keyUsage {
-	u.mu.RLock()
-	k := u.keys[name]
-	u.mu.RUnlock()
-	if k != nil && k.org == org && k.ws == ws {
+	if k := u.record(name); k != nil && k.org == org && k.ws == ws {
 		return k
 	}
 	return u.add(name, org, ws)
+}
+
+// record returns the record of name, or nil.
+func (u *Usage) record(name usageName) *keyUsage {
+	if v, ok := u.keys.Load(name); ok {
+		return v.(*keyUsage)
+	}
+	return nil
 }
 
 // add makes the record of a key seen for the first time (or whose
@@ -218,7 +226,7 @@ func (u *Usage) lookup(name usageName, org, ws string) *keyUsage {
 func (u *Usage) add(name usageName, org, ws string) *keyUsage {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if k := u.keys[name]; k != nil && k.org == org && k.ws == ws {
+	if k := u.record(name); k != nil && k.org == org && k.ws == ws {
 		return k
 	}
 	scope := u.scopes[usageName{org, ws}]
@@ -230,7 +238,7 @@ func (u *Usage) add(name usageName, org, ws string) *keyUsage {
 	if u.opts.PerKeyMetrics {
 		k.perKey = countersOf(keyAnswersVec, name.a, name.b)
 	}
-	u.keys[name] = k
+	u.keys.Store(name, k)
 	return k
 }
 
@@ -240,17 +248,19 @@ func (u *Usage) sweep(now time.Time) {
 	p := now.UnixNano() / int64(u.tick)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	for name, k := range u.keys {
+	u.keys.Range(func(key, v any) bool {
+		k := v.(*keyUsage)
 		if k.seen.Load() >= p-1 {
-			continue
+			return true
 		}
-		delete(u.keys, name)
+		u.keys.Delete(key)
 		if k.perKey != nil {
 			for code := range numCodes {
-				keyAnswersVec.DeleteLabelValues(name.a, name.b, code.String())
+				keyAnswersVec.DeleteLabelValues(k.name.a, k.name.b, code.String())
 			}
 		}
-	}
+		return true
+	})
 }
 
 // run sweeps the records and, when lastUsedAt is on, writes the queued keys'

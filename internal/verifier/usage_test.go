@@ -111,9 +111,10 @@ func TestUsageQueue(t *testing.T) {
 		t.Fatalf("the next period did not queue ns/a again (%v)", k.name)
 	}
 	u.sweep(now.Add(3 * time.Minute))
-	if len(u.keys) != 0 {
-		t.Errorf("%d records left after two idle periods, want 0", len(u.keys))
-	}
+	u.keys.Range(func(name, _ any) bool {
+		t.Errorf("the record of %v is left after two idle periods", name)
+		return true
+	})
 	if n := testutil.CollectAndCount(keyAnswersVec); n != 0 {
 		t.Errorf("%d per-key series left after the sweep, want 0", n)
 	}
@@ -155,8 +156,8 @@ func TestUsageOptions(t *testing.T) {
 }
 
 // BenchmarkUsage compares verification with 100,000 keys without usage
-// recording, with it (lastUsedAt on) and with per-key metrics too, in the
-// same run: the ratio is the figure.
+// recording, with it (lastUsedAt on) and with per-key metrics too, serial and
+// parallel, in the same run: the ratio is the figure.
 func BenchmarkUsage(b *testing.B) {
 	ix, keys := benchIndex(b, 100_000)
 	for _, c := range []struct {
@@ -184,6 +185,14 @@ func BenchmarkUsage(b *testing.B) {
 				a.count(endpointVerify, ix.Verify(keys[i%len(keys)], nil, a.now()))
 				i++
 			}
+		})
+		b.Run(c.name+"-parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for i := 0; pb.Next(); i++ {
+					a.count(endpointVerify, ix.Verify(keys[i%len(keys)], nil, a.now()))
+				}
+			})
 		})
 	}
 	keyAnswersVec.Reset()
