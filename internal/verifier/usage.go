@@ -128,14 +128,18 @@ func countersOf(vec *prometheus.CounterVec, a, b string) *counters {
 // Usage counts the verifier's answers about known keys and queues each key's
 // first successful verification of a period for its status.lastUsedAt write.
 // Recording is one lock-free map lookup (a sync.Map: no lock word shared by
-// every request, unlike a read lock) and atomic operations: it does not
-// allocate once a key has a record.
+// every request, unlike a read lock) and atomic operations, and reads no
+// clock (run advances the current period): it does not allocate once a key
+// has a record.
 type Usage struct {
 	opts UsageOptions
 	// tick is the period of the records: Period, or idlePeriod when
 	// lastUsedAt is off.
 	tick  time.Duration
 	queue chan *keyUsage
+	// clock is the current period (unix time / tick), advanced by run at
+	// each period's start.
+	clock atomic.Int64
 	// keys holds a *keyUsage per usageName of a key.
 	keys sync.Map
 
@@ -171,13 +175,17 @@ func NewUsage(o UsageOptions) (*Usage, error) {
 	} else {
 		u.queue = make(chan *keyUsage, o.QueueSize)
 	}
+	u.setClock(time.Now())
 	return u, nil
 }
 
-// Record counts an answer c about the key namespace/name of org and ws at
-// now, and queues its lastUsedAt write when c is Valid and the key has none
-// queued for this period. A nil Usage records nothing.
-func (u *Usage) Record(namespace, name, org, ws string, c Code, now time.Time) {
+// setClock sets the current period to the one holding now.
+func (u *Usage) setClock(now time.Time) { u.clock.Store(now.UnixNano() / int64(u.tick)) }
+
+// Record counts an answer c about the key namespace/name of org and ws, and
+// queues its lastUsedAt write when c is Valid and the key has none queued
+// for the current period. A nil Usage records nothing.
+func (u *Usage) Record(namespace, name, org, ws string, c Code) {
 	if u == nil {
 		return
 	}
@@ -186,7 +194,7 @@ func (u *Usage) Record(namespace, name, org, ws string, c Code, now time.Time) {
 	if k.perKey != nil {
 		k.perKey[c].Inc()
 	}
-	p := now.UnixNano() / int64(u.tick)
+	p := u.clock.Load()
 	if k.seen.Load() != p {
 		k.seen.Store(p)
 	}
@@ -244,8 +252,8 @@ func (u *Usage) add(name usageName, org, ws string) *keyUsage {
 
 // sweep drops the records of keys unseen for two periods, with their
 // per-key series: deleted keys do not stay in memory or in /metrics.
-func (u *Usage) sweep(now time.Time) {
-	p := now.UnixNano() / int64(u.tick)
+func (u *Usage) sweep() {
+	p := u.clock.Load()
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.keys.Range(func(key, v any) bool {
@@ -263,17 +271,21 @@ func (u *Usage) sweep(now time.Time) {
 	})
 }
 
-// run sweeps the records and, when lastUsedAt is on, writes the queued keys'
-// status.lastUsedAt with c until ctx ends. c's rate limiter bounds the writes.
+// run advances the clock and sweeps the records at each period's start and,
+// when lastUsedAt is on, writes the queued keys' status.lastUsedAt with c
+// until ctx ends. c's rate limiter bounds the writes.
 func (u *Usage) run(ctx context.Context, c client.Client, log logr.Logger) {
-	sweep := time.NewTicker(u.tick)
-	defer sweep.Stop()
+	untilNext := func(now time.Time) time.Duration { return u.tick - time.Duration(now.UnixNano()%int64(u.tick)) }
+	boundary := time.NewTimer(untilNext(time.Now()))
+	defer boundary.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-sweep.C:
-			u.sweep(now)
+		case now := <-boundary.C:
+			u.setClock(now)
+			u.sweep()
+			boundary.Reset(untilNext(now))
 		case k := <-u.queue:
 			outcome, err := u.write(ctx, c, k)
 			if err != nil && ctx.Err() == nil {
@@ -335,7 +347,7 @@ func refusedTest(err error) bool {
 func (a *Authorizer) count(e endpoint, res Result) {
 	count(e, res.Code)
 	if k := res.Entry; k != nil {
-		a.Usage.Record(k.Namespace, k.Name, k.Organization, k.Workspace, res.Code, a.now())
+		a.Usage.Record(k.Namespace, k.Name, k.Organization, k.Workspace, res.Code)
 	}
 }
 
