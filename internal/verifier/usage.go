@@ -243,6 +243,7 @@ func (u *Usage) add(name usageName, org, ws string) *keyUsage {
 		u.scopes[usageName{org, ws}] = scope
 	}
 	k := &keyUsage{name: name, org: org, ws: ws, scope: scope}
+	k.seen.Store(u.clock.Load()) // not swept before its first answer is counted
 	if u.opts.PerKeyMetrics {
 		k.perKey = countersOf(keyAnswersVec, name.a, name.b)
 	}
