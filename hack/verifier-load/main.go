@@ -59,6 +59,9 @@ type options struct {
 	cpKeys      int
 	revocations int
 	workers     int
+	// usage records every answer (internal/verifier/usage.go) as a verifier
+	// with lastUsedAt on does; the writer does not run.
+	usage bool
 }
 
 func main() {
@@ -70,6 +73,7 @@ func main() {
 	flag.IntVar(&o.cpKeys, "cp-keys", 20000, "APIKeys created on the control plane for the memory, revocation and restart runs; 0 skips them")
 	flag.IntVar(&o.revocations, "revocations", 50, "deletions timed")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent writers creating APIKeys")
+	flag.BoolVar(&o.usage, "usage", false, "HTTP runs record usage (answer counters, lastUsedAt queue) as a verifier does by default")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 	for _, k := range strings.FieldsFunc(keys, func(r rune) bool { return r == ',' }) {
@@ -124,7 +128,13 @@ func throughput(o options) error {
 		if err := os.WriteFile(keyFile, []byte(strings.Join(sample, "\n")+"\n"), 0o600); err != nil {
 			return err
 		}
-		h := verifier.NewHandler(&verifier.Authorizer{Index: ix, Router: rt})
+		a := &verifier.Authorizer{Index: ix, Router: rt}
+		if o.usage {
+			if a.Usage, err = verifier.NewUsage(verifier.UsageOptions{Period: time.Hour, WriterQPS: 1, QueueSize: len(sample)}); err != nil {
+				return err
+			}
+		}
+		h := verifier.NewHandler(a)
 		constant := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var sink [512]byte
 			for {
