@@ -65,6 +65,9 @@ type options struct {
 	workers     int
 	redis       string
 	rounds      int
+	// usage records every answer (internal/verifier/usage.go) as a verifier
+	// with lastUsedAt on does; the writer does not run.
+	usage bool
 }
 
 func main() {
@@ -78,6 +81,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 32, "concurrent writers creating APIKeys")
 	flag.IntVar(&o.rounds, "rounds", 1, "runs of each server, alternating, whose throughputs are averaged (evens out a machine whose load changes)")
 	flag.StringVar(&o.redis, "redis", "", "host:port of a redis-server for the auth+redis run; empty skips it")
+	flag.BoolVar(&o.usage, "usage", false, "HTTP runs record usage (answer counters, lastUsedAt queue) as a verifier does by default")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 	for _, k := range strings.FieldsFunc(keys, func(r rune) bool { return r == ',' }) {
@@ -142,6 +146,13 @@ func throughput(o options) error {
 			// times out (the machine's load can make it); failures are counted.
 			limited["redis"] = &ratelimit.Fallback{Primary: &redisFailures{Limiter: r}, Mode: ratelimit.FailLocal, Local: ratelimit.NewMemory()}
 		}
+		var usage *verifier.Usage
+		if o.usage {
+			var err error
+			if usage, err = verifier.NewUsage(verifier.UsageOptions{Period: time.Hour, WriterQPS: 1, QueueSize: len(sample)}); err != nil {
+				return err
+			}
+		}
 		constant := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var sink [512]byte
 			for {
@@ -158,7 +169,7 @@ func throughput(o options) error {
 			{"auth+limit", authScript(keyFile), "limit"},
 			{"auth+redis", authScript(keyFile), "redis"},
 		} {
-			a := &verifier.Authorizer{Index: ix, Router: rt}
+			a := &verifier.Authorizer{Index: ix, Router: rt, Usage: usage}
 			if ep.limiter != "" {
 				if a.Limiter = limited[ep.limiter]; a.Limiter == nil {
 					continue

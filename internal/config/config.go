@@ -34,6 +34,12 @@ type Config struct {
 	// may use one, nor default, kube-public, kube-node-lease, any kube-* name or
 	// the operator's namespace, which are always reserved.
 	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
+	// VerifierIdentity is the user the key verifier runs as: the only one
+	// whose writes may set an APIKey's status.lastUsedAt, and which may write
+	// nothing else of it. A system: name (a standalone verifier's service
+	// account is system:serviceaccount:<namespace>:<name>); empty means the
+	// operator's own identity, which runs the embedded verifier.
+	VerifierIdentity string `json:"verifierIdentity,omitempty"`
 	// Routes maps gateway routes to the API-key permission they need.
 	Routes verifier.RouteMap `json:"routes,omitempty"`
 	// Audit configures the audit sinks.
@@ -86,6 +92,9 @@ func Load(path string) (*Config, error) {
 	}
 	if err := c.PlatformIdentities.Validate(); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if c.VerifierIdentity != "" && !strings.HasPrefix(c.VerifierIdentity, "system:") {
+		return nil, fmt.Errorf("config file %s: verifierIdentity: %q is not a system: identity; a bare name could be a tenant's, who could then write lastUsedAt (use the verifier's service account, system:serviceaccount:<namespace>:<name>)", path, c.VerifierIdentity)
 	}
 	if err := c.Features.Validate(); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)

@@ -19,6 +19,8 @@ func TestPlatformIdentitiesAreSystemIdentities(t *testing.T) {
 		"platformIdentities: {serviceAccounts: [a/B_c]}":    `"a/B_c" is not <namespace>/<name>`,
 		"platformIdentities: {users: [system:gitops]}":      "",
 		"platformIdentities: {serviceAccounts: [argo/app]}": "",
+		"verifierIdentity: verifier":                        `verifierIdentity: "verifier" is not a system: identity`,
+		"verifierIdentity: system:serviceaccount:tw:v":      "",
 	} {
 		path := filepath.Join(t.TempDir(), "config.yaml")
 		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {

@@ -67,6 +67,8 @@ type Options struct {
 	// and /v1/auth; gRPC: Envoy ext_authz); "" or "0" disables each.
 	VerifierAddr     string
 	VerifierGRPCAddr string
+	// VerifierUsage configures the verifier's answer counters and lastUsedAt.
+	VerifierUsage verifier.UsageOptions
 	// TenantView serves the tenant view (tenancy.tenantward.io) on every
 	// replica; port 0 disables it.
 	TenantView tenantview.Options
@@ -90,6 +92,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AuditFile, "audit-file", "", "append the audit trail as JSON lines to this file (overrides the config's audit.file)")
 	fs.StringVar(&o.VerifierAddr, "verifier-bind-address", ":8090", "address of the key verifier's HTTP API (/v1/verify, /v1/auth); 0 disables it")
 	fs.StringVar(&o.VerifierGRPCAddr, "verifier-grpc-bind-address", ":8091", "address of the key verifier's Envoy gRPC ext_authz; 0 disables it")
+	o.VerifierUsage = verifier.DefaultUsageOptions()
+	o.VerifierUsage.BindFlags(fs, "verifier-")
 	fs.StringVar(&o.TenantView.Host, "tenant-view-host", "", "address the tenant view (the aggregated API tenancy.tenantward.io) binds to (all interfaces when empty)")
 	fs.IntVar(&o.TenantView.Port, "tenant-view-port", 0, "port the tenant view listens on; 0 disables it")
 	fs.StringVar(&o.TenantView.CertDir, "tenant-view-cert-dir", "", "directory with tls.crt and tls.key for the tenant view, valid for <service>.<namespace>.svc of its APIService; when it is --webhook-cert-dir, the self-managed webhook certificate serves the view too")
@@ -169,7 +173,7 @@ func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) (*verifi
 	if !enabledAddr(o.VerifierAddr) && !enabledAddr(o.VerifierGRPCAddr) {
 		return nil, nil
 	}
-	v, err := verifier.New(mgr.GetConfig(), verifier.Options{HTTPAddr: o.VerifierAddr, GRPCAddr: o.VerifierGRPCAddr, Routes: routes})
+	v, err := verifier.New(mgr.GetConfig(), verifier.Options{HTTPAddr: o.VerifierAddr, GRPCAddr: o.VerifierGRPCAddr, Routes: routes, Usage: o.VerifierUsage})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the key verifier: %w", err)
 	}

@@ -39,6 +39,9 @@ type Authorizer struct {
 	Router *Router
 	// Limiter enforces the keys' rate limits; nil enforces none.
 	Limiter ratelimit.Limiter
+	// Usage counts answers per organization, workspace and key and queues
+	// lastUsedAt writes (usage.go); nil records nothing.
+	Usage *Usage
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }

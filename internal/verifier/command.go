@@ -18,10 +18,11 @@ import (
 const maxConfigSize = 1 << 20
 
 // Command runs only the key verifier: `tenantward verifier [flags]`. It needs
-// list and watch on apikeys and nothing else.
+// list and watch on apikeys and organizations, and get and patch on
+// apikeys/status (lastUsedAt).
 func Command(args []string) error {
 	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
-	var o Options
+	o := Options{Usage: DefaultUsageOptions()}
 	var kubeconfig, configFile string
 	fs.StringVar(&o.HTTPAddr, "bind-address", ":8090", "address of /v1/verify, /v1/auth, /metrics and /healthz; 0 disables it")
 	fs.StringVar(&o.GRPCAddr, "grpc-bind-address", ":8091", "address of Envoy's gRPC ext_authz; 0 disables it")
@@ -33,6 +34,7 @@ func Command(args []string) error {
 	}
 	fs.StringVar(&o.RateLimitStore, "rate-limit-store", store, "where the keys' rate-limit state is kept: memory (each replica alone) or redis://[[user]:password@]host:port[/db] (one exact count shared by the replicas); default $TENANTWARD_RATE_LIMIT_STORE, else memory")
 	fs.StringVar(&o.RateLimitFailMode, "rate-limit-fail-mode", "", "with a redis:// store, what decides when Redis fails: local (each replica's own memory; the default), open (allow) or closed (refuse)")
+	o.Usage.BindFlags(fs, "")
 	zo := zap.Options{}
 	zo.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {

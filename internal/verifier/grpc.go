@@ -28,7 +28,7 @@ func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 		body = []byte(h.GetBody())
 	}
 	d := x.Authorizer.Authorize(key, h.GetMethod(), h.GetPath(), grpcModel(headers, body, x.Authorizer.Router.modelHeader.lower))
-	count(endpointGRPC, d.Result.Code)
+	x.Authorizer.count(endpointGRPC, d.Result)
 	result := header(HeaderResult, d.Result.Code.String())
 	// The rate-limit fields go to the client: on the answer when allowed,
 	// on the refusal when denied.

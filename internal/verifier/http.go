@@ -116,7 +116,7 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		d = a.limit(d)
 	}
 	res := d.Result
-	count(endpointVerify, res.Code)
+	a.count(endpointVerify, res)
 	resp := VerifyResponse{Result: res.Code.String(), Reason: d.Reason}
 	if res.Reason != nil {
 		resp.Reason = res.Reason.Error()
@@ -167,7 +167,7 @@ func jsonProblem(err error) string {
 func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target string) {
 	method, path := originalRequest(r, target)
 	d := a.Authorize(keyFromHeaders(r.Header.Get), method, path, a.httpModel(r.Header))
-	count(endpointAuth, d.Result.Code)
+	a.count(endpointAuth, d.Result)
 	h := w.Header()
 	h.Set(HeaderResult, d.Result.Code.String())
 	rateLimitHeaders(d.RateLimit, h.Set)

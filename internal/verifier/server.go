@@ -41,6 +41,8 @@ type Options struct {
 	// RateLimitFailMode is what a Redis store does when Redis fails: local
 	// (the default), open or closed.
 	RateLimitFailMode string
+	// Usage configures the answer counters and status.lastUsedAt (usage.go).
+	Usage UsageOptions
 }
 
 // Limits of the servers.
@@ -54,9 +56,9 @@ const (
 )
 
 // Server is the key verifier: APIKey and Organization informers feeding the
-// index, and the HTTP and gRPC servers answering gateways. It needs only list
-// and watch on apikeys and organizations. It is a manager Runnable that runs
-// on every replica.
+// index, and the HTTP and gRPC servers answering gateways. It needs list and
+// watch on apikeys and organizations, and get and patch on apikeys/status for
+// lastUsedAt. It is a manager Runnable that runs on every replica.
 type Server struct {
 	cfg   *rest.Config
 	opts  Options
@@ -79,10 +81,14 @@ func New(cfg *rest.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	usage, err := NewUsage(o.Usage)
+	if err != nil {
+		return nil, err
+	}
 	return &Server{
 		cfg:   cfg,
 		opts:  o,
-		auth:  &Authorizer{Index: NewIndex(), Router: rt, Limiter: limit},
+		auth:  &Authorizer{Index: NewIndex(), Router: rt, Limiter: limit, Usage: usage},
 		limit: limit,
 		ready: make(chan struct{}),
 	}, nil
@@ -154,6 +160,9 @@ func (s *Server) Start(ctx context.Context) error {
 	log.Info("listening; loading APIKeys", "http", s.httpAddr, "grpc", s.grpcAddr)
 	err := s.startInformers(ctx)
 	if err == nil {
+		err = runUsage(ctx, s.auth.Usage, s.cfg, log)
+	}
+	if err == nil {
 		s.synced.Store(true)
 		close(s.ready)
 		log.Info("index loaded; verifying keys", "keys", s.auth.Index.Len())
@@ -194,9 +203,12 @@ func (s *Server) gateGRPC(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
 	return handler(ctx, req)
 }
 
-// That list and watch are all the access a verifier has: no get, no Secrets.
+// List and watch are all the access a verifier has to read keys: no Secrets.
 // The marker generates config/rbac/verifier/role.yaml.
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys;organizations,verbs=list;watch
+// Its lastUsedAt writer (usage.go) reads and patches the status of the keys it
+// saw verify, once per key and period; the webhooks let it change nothing else.
+// +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys/status,verbs=get;patch
 
 // startInformers runs two reflectors (list, then watch) whose stores are the
 // index itself: APIKeys, each reduced to what verification needs as it
@@ -379,7 +391,7 @@ func slim(obj any) (any, error) {
 		Type: k.Status.Type, Organization: k.Status.Organization, OrganizationUID: k.Status.OrganizationUID, Workspace: k.Status.Workspace,
 		Hash: k.Status.Hash, PreviousHash: k.Status.PreviousHash, PreviousValidUntil: k.Status.PreviousValidUntil,
 		RateLimits: k.Status.RateLimits,
-		Models: k.Status.Models,
+		Models:     k.Status.Models,
 	}
 	return out, nil
 }

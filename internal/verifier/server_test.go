@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -81,11 +82,17 @@ func startVerifier(t testing.TB, configure ...func(*verifier.Options)) *verifier
 	for _, c := range configure {
 		c(&o)
 	}
-	v, err := verifier.New(ids.Verifier.Config(), o)
+	return runVerifier(t, ids.Verifier.Config(), o)
+}
+
+// runVerifier runs a verifier with o at cfg until the test ends.
+func runVerifier(t testing.TB, cfg *rest.Config, o verifier.Options) *verifier.Server {
+	t.Helper()
+	v, err := verifier.New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vctx, cancel := context.WithCancel(ctx)
+	vctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- v.Start(vctx) }()
 	t.Cleanup(func() {

@@ -50,6 +50,9 @@ type Validator struct {
 	Audit    audit.Recorder
 	// Reserved are the namespaces no Organization or Workspace may use.
 	Reserved tenancy.Reserved
+	// Verifier is the key verifier's user name, the only writer of an
+	// APIKey's status.lastUsedAt (LastUsedRule).
+	Verifier string
 }
 
 // decideFunc decides one request. errs are the denial; err is a failure to decide.
@@ -156,11 +159,14 @@ func (v *Validator) attempt(req admission.Request, t Tenancy) (Attempt, error) {
 	return a, err
 }
 
-// status decides a write to a status subresource (StatusRule).
+// status decides a write to a status subresource (StatusRule; LastUsedRule for an APIKey).
 func (v *Validator) status(_ context.Context, req admission.Request) (Attempt, field.ErrorList, error) {
 	a, err := v.namespaced(req)
 	if err != nil {
 		return a, nil, err
+	}
+	if req.Kind.Kind == "APIKey" {
+		return v.apiKeyStatus(a, req)
 	}
 	return a, StatusRule(a), nil
 }

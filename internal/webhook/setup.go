@@ -82,6 +82,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		Features: GatedResources(o.Config.Features),
 		Audit:    o.Audit,
 		Reserved: o.Reserved,
+		Verifier: o.Config.VerifierIdentity,
+	}
+	if v.Verifier == "" {
+		v.Verifier = self // the embedded verifier runs as the operator
 	}
 	srv := mgr.GetWebhookServer()
 	for path, decide := range map[string]decideFunc{

@@ -39,9 +39,11 @@ var (
 
 // testConfig names a platform service account (a GitOps applier) besides the
 // default system:masters, and excludes argocd from the webhooks, as the
-// chart's webhook.excludeNamespaces would.
+// chart's webhook.excludeNamespaces would; the key verifier runs as its own
+// service account, as the chart's standalone mode configures it.
 const testConfig = `
 excludedNamespaces: [argocd]
+verifierIdentity: system:serviceaccount:tenantward-system:tenantward-verifier
 platformIdentities:
   groups: [system:masters]
   serviceAccounts: [argocd/applier]

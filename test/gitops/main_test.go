@@ -12,11 +12,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,13 +27,16 @@ import (
 
 	"github.com/tenantward/tenantward/internal/controlplane"
 	"github.com/tenantward/tenantward/internal/testenv"
+	"github.com/tenantward/tenantward/internal/verifier"
 )
 
 var (
-	op        *testenv.Operator
-	admin     client.Client
-	ctx       context.Context
-	nameCount atomic.Int64
+	// embeddedVerifier is the base URL of the manager's own verifier.
+	embeddedVerifier string
+	op               *testenv.Operator
+	admin            client.Client
+	ctx              context.Context
+	nameCount        atomic.Int64
 )
 
 // auditPolicy records every request of the operator's two service accounts
@@ -61,10 +67,33 @@ func TestMain(m *testing.M) {
 	// Leader election on, as the installs run it, so its rights are used too.
 	o.Manager.LeaderElection = true
 	o.Manager.LeaderElectionNamespace = controlplane.OperatorNamespace
+	// The embedded verifier, writing lastUsedAt every 2 seconds, so that the
+	// manager's apikeys/status rights for it are used too (rights_test.go).
+	addr, err := freeAddr()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	o.Manager.VerifierAddr, embeddedVerifier = addr, "http://"+addr
+	o.Manager.VerifierUsage = usageOptions
 	testenv.Main(m, o, func(started *testenv.Operator) error {
 		op, admin, ctx = started, started.Admin, started.Ctx
 		return nil
 	})
+}
+
+// usageOptions write lastUsedAt every 2 seconds (below the flags' minimum,
+// which only the command line enforces).
+var usageOptions = verifier.UsageOptions{Period: 2 * time.Second, WriterQPS: 20, QueueSize: 100}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String(), nil
 }
 
 // uniqueName returns a DNS-label name unique within the test binary.

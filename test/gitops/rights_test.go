@@ -53,9 +53,10 @@ func TestGitOps(t *testing.T) {
 }
 
 // runStandaloneVerifier starts `tenantward verifier`'s server as its own
-// service account and waits until it has loaded the APIKeys.
+// service account, waits until it has loaded the APIKeys, and has it and the
+// embedded verifier record a key's use (useKey).
 func runStandaloneVerifier(t *testing.T) {
-	v, err := verifier.New(op.Identities.Verifier.Config(), verifier.Options{HTTPAddr: "127.0.0.1:0"})
+	v, err := verifier.New(op.Identities.Verifier.Config(), verifier.Options{HTTPAddr: "127.0.0.1:0", Usage: usageOptions})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +77,7 @@ func runStandaloneVerifier(t *testing.T) {
 	case <-time.After(testenv.PollTimeout):
 		t.Fatal("the verifier did not load the APIKeys as its service account")
 	}
+	useKey(t, "http://"+v.HTTPAddr())
 }
 
 // auditEvent is what the checks read of an audit.k8s.io/v1 Event.

@@ -26,7 +26,8 @@ var dangerous = []string{"pods/exec", "pods/attach", "pods/portforward", "nodes/
 // only by name; no impersonation or exec;
 // bindings only to roles the install itself defines (and the one role every
 // cluster defines for aggregated API servers, read in kube-system only); the
-// standalone verifier may only list and watch APIKeys and Organizations.
+// standalone verifier may only list and watch APIKeys and Organizations, and
+// get and patch APIKey status (the webhook lets it write lastUsedAt alone).
 func TestRenderedRBACIsLeastPrivilege(t *testing.T) {
 	for _, in := range renderAll(t) {
 		t.Run(in.name, func(t *testing.T) {
@@ -63,9 +64,12 @@ func TestRenderedRBACIsLeastPrivilege(t *testing.T) {
 			}
 			for name, rules := range roles {
 				if isVerifierRole(name) {
-					want := []rbacv1.PolicyRule{{APIGroups: []string{"access.tenantward.io"}, Resources: []string{"apikeys", "organizations"}, Verbs: []string{"list", "watch"}}}
+					want := []rbacv1.PolicyRule{
+						{APIGroups: []string{"access.tenantward.io"}, Resources: []string{"apikeys", "organizations"}, Verbs: []string{"list", "watch"}},
+						{APIGroups: []string{"access.tenantward.io"}, Resources: []string{"apikeys/status"}, Verbs: []string{"get", "patch"}},
+					}
 					if fmt.Sprint(rules) != fmt.Sprint(want) {
-						t.Errorf("%s grants %v; the verifier may only list and watch APIKeys and Organizations", name, rules)
+						t.Errorf("%s grants %v; the verifier may only list and watch APIKeys and Organizations, and get and patch APIKey status (lastUsedAt)", name, rules)
 					}
 				}
 			}
