@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,7 +110,7 @@ func TestVerifyOrganizationGone(t *testing.T) {
 	ix := NewIndex()
 	key, k := issued(t, "acme-research", "app")
 	ix.Set(k)
-	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Entry != nil || !errors.Is(res.Reason, errOrgGone) {
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Entry.Name != "" || !errors.Is(res.Reason, errOrgGone) {
 		t.Fatalf("before the organization is known: %+v", res)
 	}
 	ix.ReplaceOrganizations(map[string]types.UID{"other": "other-uid", "acme": "acme-uid"})
@@ -251,5 +253,76 @@ func BenchmarkIndexMemory(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/key")
 		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/n, "objects/key")
 		runtime.KeepAlive(ix)
+	}
+}
+
+// TestIndexChurn adds, replaces, rotates and deletes keys at random and
+// checks every key against a plain map after each step: the compact index's
+// tables (backward-shift deletion, reused records, interned lists, the name
+// arena's compaction) never lose nor confuse a key.
+func TestIndexChurn(t *testing.T) {
+	now := time.Now()
+	ix := NewIndex()
+	ix.SetOrganization("acme", "acme-uid")
+	type want struct {
+		ns, name string
+		models   []string
+		previous string
+	}
+	live := map[string]want{}       // plaintext -> what it must verify as
+	byName := map[string][]string{} // ns/name -> its plaintexts
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for step := range 20_000 {
+		ns, name := fmt.Sprintf("ns-%d", rnd.IntN(5)), fmt.Sprintf("key-%d-%s", rnd.IntN(3000), strings.Repeat("x", rnd.IntN(40)))
+		id := ns + "/" + name
+		for _, p := range byName[id] {
+			delete(live, p)
+		}
+		delete(byName, id)
+		if rnd.IntN(3) == 0 {
+			ix.Delete(ns, name)
+		} else {
+			key, k := issued(t, ns, name)
+			models := []string{fmt.Sprintf("gpt-%d", rnd.IntN(3))}
+			k.Status.Models = []accessv1alpha1.ModelPattern{accessv1alpha1.ModelPattern(models[0])}
+			k.Status.RateLimits = []accessv1alpha1.RateLimit{{Requests: int64(rnd.IntN(2) + 1), Per: metav1.Duration{Duration: time.Minute}}}
+			plains := []string{key}
+			if rnd.IntN(2) == 0 {
+				prev, _ := issued(t, "", "")
+				k.Status.PreviousHash = apikey.Sum(prev).String()
+				k.Status.PreviousValidUntil = &metav1.Time{Time: now.Add(time.Hour)}
+				plains = append(plains, prev)
+			}
+			ix.Set(k)
+			for _, p := range plains {
+				live[p] = want{ns: ns, name: name, models: models}
+			}
+			byName[id] = plains
+		}
+		if step%1000 != 0 {
+			continue
+		}
+		if ix.Len() != len(byName) {
+			t.Fatalf("step %d: Len %d, want %d", step, ix.Len(), len(byName))
+		}
+		for p, w := range live {
+			res := ix.Verify(p, nil, now)
+			if res.Code != Valid || res.Entry.Namespace != w.ns || res.Entry.Name != w.name || !slices.Equal(res.Entry.Models, w.models) || len(res.Entry.RateLimits) != 1 {
+				t.Fatalf("step %d: %s/%s verifies as %v %+v", step, w.ns, w.name, res.Code, res.Entry)
+			}
+		}
+	}
+	// Deleted keys are gone, whatever was reused since.
+	for id := range byName {
+		ns, name, _ := strings.Cut(id, "/")
+		ix.Delete(ns, name)
+	}
+	for p := range live {
+		if res := ix.Verify(p, nil, now); res.Code != NotFound {
+			t.Fatalf("a deleted key verifies as %v", res.Code)
+		}
+	}
+	if ix.Len() != 0 || ix.byHash.n != 0 {
+		t.Fatalf("after deleting everything: %d keys, %d hashes", ix.Len(), ix.byHash.n)
 	}
 }
