@@ -1,12 +1,14 @@
 package verifier
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -227,33 +229,101 @@ func BenchmarkVerifyParallel(b *testing.B) {
 	})
 }
 
+// watchStream returns n APIKeys as the API server streams them in a watch
+// (one ADDED event each, with managed fields and a condition, as the
+// operator leaves them), spread over 100 namespaces, with two rate-limit
+// and model policies.
+func watchStream(tb testing.TB, n int) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range n {
+		_, k := issued(tb, fmt.Sprintf("acme-ws%d", i%100), fmt.Sprintf("key-%d", i))
+		k.UID, k.ResourceVersion = types.UID(fmt.Sprintf("0c4e2a1b-7d3f-4e5a-9b8c-%012d", i)), strconv.Itoa(1000+i)
+		k.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "tenantward", Operation: "Update", APIVersion: "access.tenantward.io/v1alpha1", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:hash":{},"f:organization":{},"f:type":{},"f:workspace":{}}}`)}, Subresource: "status"}}
+		k.Status.OrganizationUID = "9f1c7d2e-5b4a-4c3d-8e2f-1a2b3c4d5e6f"
+		k.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: "True", Reason: "Issued", Message: "the key is issued"}}
+		k.Status.RateLimits = []accessv1alpha1.RateLimit{{Requests: int64(100 * (1 + i%2)), Per: metav1.Duration{Duration: time.Minute}}}
+		k.Status.Models = []accessv1alpha1.ModelPattern{"gpt-4o*", accessv1alpha1.ModelPattern(fmt.Sprintf("claude-%d", i%2))}
+		if err := enc.Encode(struct {
+			Type   string                 `json:"type"`
+			Object *accessv1alpha1.APIKey `json:"object"`
+		}{"ADDED", k}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
 // BenchmarkIndexMemory reports the heap the index keeps per key at 100,000
-// keys, each decoded from JSON and slimmed as the reflector delivers it (so
-// that every string is its own allocation, as in a running verifier).
+// keys, each decoded from a watch stream as the loader does.
 func BenchmarkIndexMemory(b *testing.B) {
 	const n = 100_000
+	stream := watchStream(b, n)
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		ix := NewIndex()
-		for i := range n {
-			_, k := issued(b, fmt.Sprintf("acme-ws%d", i%100), fmt.Sprintf("key-%d", i))
-			k.Status.OrganizationUID = "9f1c7d2e-5b4a-4c3d-8e2f-1a2b3c4d5e6f"
-			raw, _ := json.Marshal(k)
-			decoded := &accessv1alpha1.APIKey{}
-			if err := json.Unmarshal(raw, decoded); err != nil {
+		d := newJSONReader(bytes.NewReader(stream))
+		var ev event
+		for !d.end() {
+			if err := d.event(&ev); err != nil {
 				b.Fatal(err)
 			}
-			slimmed, _ := slim(decoded)
-			ix.Set(slimmed.(*accessv1alpha1.APIKey))
+			ix.SetKey(&ev.key)
 		}
+		d = nil
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+		if ix.Len() != n {
+			b.Fatalf("%d keys", ix.Len())
+		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/key")
 		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/n, "objects/key")
 		runtime.KeepAlive(ix)
 	}
+}
+
+// BenchmarkDecodeKeys compares the loader's one-pass decoding of a watch
+// stream (decode.go) with what a typed client does with each event (decode
+// the envelope, then the object into an APIKey), in the same run.
+func BenchmarkDecodeKeys(b *testing.B) {
+	const n = 10_000
+	stream := watchStream(b, n)
+	b.Run("typed", func(b *testing.B) {
+		b.SetBytes(int64(len(stream)))
+		b.ReportAllocs()
+		for b.Loop() {
+			dec := json.NewDecoder(bytes.NewReader(stream))
+			for dec.More() {
+				var ev struct {
+					Type   string
+					Object json.RawMessage
+				}
+				var k accessv1alpha1.APIKey
+				if err := dec.Decode(&ev); err != nil {
+					b.Fatal(err)
+				}
+				if err := json.Unmarshal(ev.Object, &k); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("one-pass", func(b *testing.B) {
+		b.SetBytes(int64(len(stream)))
+		b.ReportAllocs()
+		for b.Loop() {
+			d := newJSONReader(bytes.NewReader(stream))
+			var ev event
+			for !d.end() {
+				if err := d.event(&ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }
 
 // TestIndexChurn adds, replaces, rotates and deletes keys at random and
