@@ -203,8 +203,9 @@ func runGRPC(srv authv3.AuthorizationServer, sample []string, o options) (wrkRes
 	}
 	defer func() { _ = conn.Close() }()
 	c := authv3.NewAuthorizationClient(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration+30*time.Second)
 	defer cancel()
+	end := time.Now().Add(o.duration)
 	lats := make([][]time.Duration, o.connections)
 	errs := make(chan error, o.connections)
 	var wg sync.WaitGroup
@@ -213,15 +214,12 @@ func runGRPC(srv authv3.AuthorizationServer, sample []string, o options) (wrkRes
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; ctx.Err() == nil; i += o.connections {
+			for i := w; time.Now().Before(end); i += o.connections {
 				req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 					Method: "POST", Path: "/v1/chat/completions", Headers: map[string]string{"authorization": "Bearer " + sample[i%len(sample)]},
 				}}}}
 				t := time.Now()
 				resp, err := c.Check(ctx, req)
-				if ctx.Err() != nil {
-					return
-				}
 				if err != nil || resp.GetStatus().GetCode() != 0 {
 					errs <- fmt.Errorf("gRPC Check: %v %v", err, resp.GetStatus())
 					return

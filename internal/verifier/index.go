@@ -111,9 +111,9 @@ func keyOf(k *accessv1alpha1.APIKey) *Key {
 // are. Strings and lists are uint32 ids into the index's shared tables; the
 // name is a slice of the index's name arena.
 type record struct {
-	current, previous apikey.Hash
-	// expires and previousUntil are unix seconds and nanoseconds (see flags).
-	expires, previousUntil                                       stamp
+	current apikey.Hash
+	// expires is spec.expiresAt (see flags).
+	expires                                                      stamp
 	name, nameLen                                                uint32
 	namespace, organization, workspace, keyType, organizationUID uint32
 	limits, models                                               uint32
@@ -126,8 +126,16 @@ const (
 	recUsed uint8 = 1 << iota
 	recDisabled
 	recExpires
+	// recPrevious: the key was rotated and its previous key is in its
+	// grace period (Index.previous).
 	recPrevious
 )
+
+// previousKey is a rotated key's previous key, verifying until its grace ends.
+type previousKey struct {
+	hash  apikey.Hash
+	until stamp
+}
 
 type stamp struct {
 	sec  int64
@@ -155,6 +163,10 @@ type Index struct {
 	free    []uint32
 	// byHash refers to records: id<<1, or id<<1|1 for a previous key.
 	byHash, byName table
+	// previous holds the previous keys of the records that have one (only
+	// rotated keys in their grace period), so that the others do not carry
+	// room for it.
+	previous map[uint32]previousKey
 	// names holds the records' names back to back; it is only ever
 	// appended to (Entry names are views of it), and copied without the
 	// names of deleted records once those are most of it.
@@ -178,7 +190,7 @@ func NewIndex() *Index {
 		strs: []string{""}, strIDs: map[string]uint32{"": 0},
 		limits: [][]Limit{nil}, limitIDs: map[string]uint32{"": 0},
 		models: [][]string{nil}, modelIDs: map[string]uint32{"": 0},
-		orgs: map[string]types.UID{}, seed: maphash.MakeSeed(),
+		previous: map[uint32]previousKey{}, orgs: map[string]types.UID{}, seed: maphash.MakeSeed(),
 	}
 }
 
@@ -215,7 +227,7 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 		r = ix.records[ref>>1]
 		if ref&1 == 1 {
 			// A previous key: only until the end of its grace.
-			ok = now.Before(r.previousUntil.time())
+			ok = now.Before(ix.previous[ref>>1].until.time())
 		}
 		live = ok && ix.liveLocked(&r)
 		if live {
@@ -244,7 +256,7 @@ func hashOf(h *apikey.Hash) uint32 { return binary.LittleEndian.Uint32(h[:4]) }
 // hashAt returns the key hash a byHash reference stands for. ix.mu is held.
 func (ix *Index) hashAt(ref uint32) apikey.Hash {
 	if ref&1 == 1 {
-		return ix.records[ref>>1].previous
+		return ix.previous[ref>>1].hash
 	}
 	return ix.records[ref>>1].current
 }
@@ -349,7 +361,7 @@ func (ix *Index) SetKey(k *Key) {
 	if k.PreviousHash != "" && !k.PreviousValidUntil.IsZero() {
 		if prev, err := apikey.ParseHash(k.PreviousHash); err == nil && prev != current {
 			r.flags |= recPrevious
-			r.previous, r.previousUntil = prev, stampOf(k.PreviousValidUntil)
+			ix.previous[id] = previousKey{prev, stampOf(k.PreviousValidUntil)}
 		}
 	}
 	ix.hashLocked(id)
@@ -381,7 +393,7 @@ func (ix *Index) Replace(keys []*accessv1alpha1.APIKey) {
 // used afterwards; the live Organizations stay.
 func (ix *Index) ReplaceKeys(fresh *Index) {
 	ix.mu.Lock()
-	ix.records, ix.free, ix.byHash, ix.byName = fresh.records, fresh.free, fresh.byHash, fresh.byName
+	ix.records, ix.free, ix.byHash, ix.byName, ix.previous = fresh.records, fresh.free, fresh.byHash, fresh.byName, fresh.previous
 	ix.names, ix.deadNames, ix.strs, ix.strIDs = fresh.names, fresh.deadNames, fresh.strs, fresh.strIDs
 	ix.limits, ix.limitIDs, ix.models, ix.modelIDs, ix.seed = fresh.limits, fresh.limitIDs, fresh.models, fresh.modelIDs, fresh.seed
 	ix.mu.Unlock()
@@ -417,7 +429,8 @@ func (ix *Index) hashLocked(id uint32) {
 	r := &ix.records[id]
 	ix.hashRef(&r.current, id<<1)
 	if r.flags&recPrevious != 0 {
-		ix.hashRef(&r.previous, id<<1|1)
+		prev := ix.previous[id].hash
+		ix.hashRef(&prev, id<<1|1)
 	}
 }
 
@@ -431,7 +444,7 @@ func (ix *Index) hashRef(h *apikey.Hash, ref uint32) {
 }
 
 // unhashLocked removes record id's hashes, each only while it still finds
-// this record. ix.mu is held.
+// this record, and its previous key. ix.mu is held.
 func (ix *Index) unhashLocked(id uint32) {
 	r := &ix.records[id]
 	refs := [2]uint32{id << 1, id<<1 | 1}
@@ -445,6 +458,7 @@ func (ix *Index) unhashLocked(id uint32) {
 			ix.byHash.remove(pos)
 		}
 	}
+	delete(ix.previous, id)
 }
 
 // removeLocked deletes the record at byName position pos. ix.mu is held.
