@@ -220,8 +220,12 @@ func runGRPC(srv authv3.AuthorizationServer, sample []string, o options) (wrkRes
 				}}}}
 				t := time.Now()
 				resp, err := c.Check(ctx, req)
-				if err != nil || resp.GetStatus().GetCode() != 0 {
-					errs <- fmt.Errorf("gRPC Check: %v %v", err, resp.GetStatus())
+				if err != nil {
+					errs <- fmt.Errorf("gRPC Check: %w", err)
+					return
+				}
+				if code := resp.GetStatus().GetCode(); code != 0 {
+					errs <- fmt.Errorf("gRPC Check answered %d: %s", code, resp.GetStatus().GetMessage())
 					return
 				}
 				lats[w] = append(lats[w], time.Since(t))
@@ -327,7 +331,7 @@ func runWrk(h http.Handler, script string, o options) (wrkResult, error) {
 	if strings.Contains(string(out), "Non-2xx") {
 		return wrkResult{}, fmt.Errorf("wrk saw errors: %s", out)
 	}
-	return wrkResult{rps: rps, p99: time.Duration(v * float64(unit))}, nil
+	return wrkResult{rps: rps, p99: time.Duration(v * float64(unit)).Round(10 * time.Microsecond)}, nil
 }
 
 // ---- On a real control plane ----

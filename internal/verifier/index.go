@@ -142,7 +142,7 @@ type stamp struct {
 	nsec int32
 }
 
-func stampOf(t time.Time) stamp { return stamp{t.Unix(), int32(t.Nanosecond())} }
+func stampOf(t time.Time) stamp { return stamp{t.Unix(), int32(t.Nanosecond())} } //nolint:gosec // nanoseconds are below 1e9
 func (s stamp) time() time.Time { return time.Unix(s.sec, int64(s.nsec)).UTC() }
 
 // Index maps key hashes to APIKeys, and knows the live Organizations: a key
@@ -265,7 +265,7 @@ func (ix *Index) hashAt(ref uint32) apikey.Hash {
 func (ix *Index) entryLocked(r *record) Entry {
 	e := Entry{
 		Namespace:    ix.strs[r.namespace],
-		Name:         unsafe.String(unsafe.SliceData(ix.names[r.name:]), r.nameLen),
+		Name:         unsafe.String(unsafe.SliceData(ix.names[r.name:]), r.nameLen), //nolint:gosec // the arena is append-only: these bytes never change
 		Organization: ix.strs[r.organization],
 		Workspace:    ix.strs[r.workspace],
 		Type:         accessv1alpha1.KeyType(ix.strs[r.keyType]),
@@ -339,7 +339,7 @@ func (ix *Index) SetKey(k *Key) {
 		ix.unhashLocked(id)
 	} else {
 		id = ix.allocLocked()
-		ix.records[id].name, ix.records[id].nameLen = uint32(len(ix.names)), uint32(len(k.Name))
+		ix.records[id].name, ix.records[id].nameLen = uint32(len(ix.names)), uint32(len(k.Name)) //nolint:gosec // names are at most 253 bytes; 4 GiB of them would be 17 million keys
 		ix.names = append(ix.names, k.Name...)
 		ix.byName.insert(ix.nameHash(ns, k.Name), id)
 	}
@@ -380,15 +380,6 @@ func (ix *Index) Delete(namespace, name string) {
 	}
 }
 
-// Replace swaps the whole content of the index for keys (a full list).
-func (ix *Index) Replace(keys []*accessv1alpha1.APIKey) {
-	fresh := NewIndex()
-	for _, k := range keys {
-		fresh.Set(k)
-	}
-	ix.ReplaceKeys(fresh)
-}
-
 // ReplaceKeys swaps the keys of the index for those of fresh, which is not
 // used afterwards; the live Organizations stay.
 func (ix *Index) ReplaceKeys(fresh *Index) {
@@ -408,7 +399,7 @@ func (ix *Index) findName(ns uint32, name string) int {
 }
 
 func (ix *Index) nameHash(ns uint32, name string) uint32 {
-	return uint32(maphash.String(ix.seed, name)) ^ ns*0x9e3779b9
+	return uint32(maphash.String(ix.seed, name)) ^ ns*0x9e3779b9 //nolint:gosec // truncating a hash
 }
 
 // allocLocked returns a free record id. ix.mu is held.
@@ -419,7 +410,7 @@ func (ix *Index) allocLocked() uint32 {
 		return id
 	}
 	ix.records = append(ix.records, record{})
-	return uint32(len(ix.records) - 1)
+	return uint32(len(ix.records) - 1) //nolint:gosec // 4 billion keys would not fit in memory first
 }
 
 // hashLocked makes record id findable by its hashes. A hash already in the
@@ -483,7 +474,7 @@ func (ix *Index) compactNamesLocked() {
 		if r.flags&recUsed == 0 {
 			continue
 		}
-		off := uint32(len(names))
+		off := uint32(len(names)) //nolint:gosec // smaller than the arena it compacts
 		names = append(names, ix.names[r.name:r.name+r.nameLen]...)
 		r.name = off
 	}
@@ -496,7 +487,7 @@ func (ix *Index) intern(s string) uint32 {
 		return id
 	}
 	s = strings.Clone(s)
-	id := uint32(len(ix.strs))
+	id := uint32(len(ix.strs)) //nolint:gosec // fewer distinct values than keys
 	ix.strs = append(ix.strs, s)
 	ix.strIDs[s] = id
 	return id
@@ -513,7 +504,7 @@ func (ix *Index) internLimits(ls []Limit) uint32 {
 	if id, ok := ix.limitIDs[string(k)]; ok {
 		return id
 	}
-	id := uint32(len(ix.limits))
+	id := uint32(len(ix.limits)) //nolint:gosec // fewer distinct values than keys
 	ix.limits = append(ix.limits, slices.Clone(ls))
 	ix.limitIDs[string(k)] = id
 	return id
@@ -534,7 +525,7 @@ func (ix *Index) internModels(ms []string) uint32 {
 	for i, m := range ms {
 		list[i] = strings.Clone(m)
 	}
-	id := uint32(len(ix.models))
+	id := uint32(len(ix.models)) //nolint:gosec // fewer distinct values than keys
 	ix.models = append(ix.models, list)
 	ix.modelIDs[string(k)] = id
 	return id

@@ -19,7 +19,7 @@ func (t *table) find(hash uint32, match func(ref uint32) bool) int {
 	if len(t.slots) == 0 {
 		return -1
 	}
-	mask := uint32(len(t.slots) - 1)
+	mask := uint32(len(t.slots) - 1) //nolint:gosec // a table of uint32 references never reaches 2^32 slots
 	for i := hash & mask; ; i = (i + 1) & mask {
 		s := t.slots[i]
 		if s.ref == 0 {
@@ -48,7 +48,7 @@ func (t *table) insert(hash, ref uint32) {
 }
 
 func (t *table) place(s slot) {
-	mask := uint32(len(t.slots) - 1)
+	mask := uint32(len(t.slots) - 1) //nolint:gosec // a table of uint32 references never reaches 2^32 slots
 	i := s.hash & mask
 	for t.slots[i].ref != 0 {
 		i = (i + 1) & mask
