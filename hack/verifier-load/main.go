@@ -2,21 +2,25 @@
 // table:
 //
 //   - HTTP throughput and p99 of POST /v1/verify and of the auth endpoint with
-//     1,000 and 100,000 keys in the index, each beside the same HTTP server
-//     answering a constant 200 in the same run (wrk is the load generator;
-//     apt-get install -y wrk). The ratio is the figure. Every key has a rate
+//     1,000, 20,000 and 100,000 keys in the index, each beside the same HTTP
+//     server answering a constant 200 in the same run (wrk is the load
+//     generator; apt-get install -y wrk), and the same for Envoy's gRPC
+//     ext_authz Check beside a gRPC server answering a constant OK (an
+//     in-process client). The ratios are the figures. Every key has a rate
 //     limit (too high to be reached): "verify" and "auth" run without a
 //     limiter, "auth+limit" with the in-memory one, and with -redis
 //     host:port "auth+redis" with the Redis store.
-//   - On a real kube-apiserver and etcd: the RSS of `tenantward verifier` (its
-//     own process, list/watch on apikeys and organizations only) holding -cp-keys APIKeys, the
-//     time from deleting an APIKey to the verifier answering NOT_FOUND while it
-//     serves a background load, and after a restart the time until it serves
-//     and a deletion takes effect.
+//   - On a real kube-apiserver and etcd: the time from starting `tenantward
+//     verifier` (its own process, list/watch on apikeys and organizations
+//     only) holding -cp-keys APIKeys to its first VALID answer; its RSS idle,
+//     after a sustained load, and at its peak (VmHWM, the start-up
+//     included); the time from deleting an APIKey to the verifier answering
+//     NOT_FOUND while it serves a background load; and after a restart the
+//     time until it serves and a deletion takes effect.
 //
 // All traffic goes to 127.0.0.1 and every phase is bounded in time.
 //
-//	go run ./hack/verifier-load -keys 1000,100000 -duration 5s -cp-keys 20000
+//	go run ./hack/verifier-load -keys 1000,20000,100000 -duration 5s -cp-keys 100000
 package main
 
 import (
@@ -41,7 +45,11 @@ import (
 	"syscall"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/go-logr/logr"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -73,10 +81,10 @@ type options struct {
 func main() {
 	var o options
 	var keys string
-	flag.StringVar(&keys, "keys", "1000,100000", "index sizes for the HTTP throughput runs; empty skips them")
+	flag.StringVar(&keys, "keys", "1000,20000,100000", "index sizes for the HTTP throughput runs; empty skips them")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each wrk run")
 	flag.IntVar(&o.connections, "connections", 16, "wrk connections")
-	flag.IntVar(&o.cpKeys, "cp-keys", 20000, "APIKeys created on the control plane for the memory, revocation and restart runs; 0 skips them")
+	flag.IntVar(&o.cpKeys, "cp-keys", 100000, "APIKeys created on the control plane for the memory, revocation and restart runs; 0 skips them")
 	flag.IntVar(&o.revocations, "revocations", 50, "deletions timed")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent writers creating APIKeys")
 	flag.IntVar(&o.rounds, "rounds", 1, "runs of each server, alternating, whose throughputs are averaged (evens out a machine whose load changes)")
@@ -189,6 +197,15 @@ func throughput(o options) error {
 				fmt.Printf("          (Redis failures, decided locally: %d)\n", redisErrors.Load())
 			}
 		}
+		base, err := runGRPC(constantAuthz{}, sample, o)
+		if err != nil {
+			return err
+		}
+		got, err := runGRPC(&verifier.ExtAuthz{Authorizer: &verifier.Authorizer{Index: ix, Router: rt}}, sample, o)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-9d %-10s %12.0f %10s %12.0f %10s %7.2f\n", n, "grpc", got.rps, got.p99, base.rps, base.p99, got.rps/base.rps)
 	}
 	return nil
 }
@@ -206,6 +223,81 @@ func (f *redisFailures) Allow(k ratelimit.Key, ws ratelimit.Windows, now time.Ti
 		redisErrors.Add(1)
 	}
 	return d, err
+}
+
+// constantAuthz answers every Check with OK, as fast as a gRPC server can.
+type constantAuthz struct {
+	authv3.UnimplementedAuthorizationServer
+}
+
+var okResponse = &authv3.CheckResponse{Status: &rpcstatus.Status{}, HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}}}
+
+func (constantAuthz) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return okResponse, nil
+}
+
+// runGRPC serves srv on loopback and calls Check from -connections
+// concurrent callers on one connection (as Envoy does) for -duration, each
+// with a key of sample on POST /v1/chat/completions.
+func runGRPC(srv authv3.AuthorizationServer, sample []string, o options) (wrkResult, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return wrkResult{}, err
+	}
+	s := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(s, srv)
+	go func() { _ = s.Serve(ln) }()
+	defer s.Stop()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return wrkResult{}, err
+	}
+	defer func() { _ = conn.Close() }()
+	c := authv3.NewAuthorizationClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration+30*time.Second)
+	defer cancel()
+	end := time.Now().Add(o.duration)
+	lats := make([][]time.Duration, o.connections)
+	errs := make(chan error, o.connections)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range o.connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; time.Now().Before(end); i += o.connections {
+				req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+					Method: "POST", Path: "/v1/chat/completions", Headers: map[string]string{"authorization": "Bearer " + sample[i%len(sample)]},
+				}}}}
+				t := time.Now()
+				resp, err := c.Check(ctx, req)
+				if err != nil {
+					errs <- fmt.Errorf("gRPC Check: %w", err)
+					return
+				}
+				if code := resp.GetStatus().GetCode(); code != 0 {
+					errs <- fmt.Errorf("gRPC Check answered %d: %s", code, resp.GetStatus().GetMessage())
+					return
+				}
+				lats[w] = append(lats[w], time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return wrkResult{}, err
+	}
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		return wrkResult{}, errors.New("no gRPC call completed")
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	return wrkResult{rps: float64(len(all)) / elapsed.Seconds(), p99: all[len(all)*99/100].Round(time.Microsecond)}, nil
 }
 
 // fillIndex builds an index of n workspace keys and returns up to 1,000 of their plaintexts.
@@ -311,7 +403,7 @@ func runWrk(h http.Handler, script string, o options) (wrkResult, error) {
 	if strings.Contains(string(out), "Non-2xx") {
 		return wrkResult{}, fmt.Errorf("wrk saw errors: %s", out)
 	}
-	return wrkResult{rps: rps, p99: time.Duration(v * float64(unit))}, nil
+	return wrkResult{rps: rps, p99: time.Duration(v * float64(unit)).Round(10 * time.Microsecond)}, nil
 }
 
 // ---- On a real control plane ----
@@ -351,20 +443,24 @@ func onControlPlane(o options) error {
 	if err != nil {
 		return err
 	}
-	bin, err := controlplane.BuildOperator(os.TempDir())
+	binDir, err := os.MkdirTemp("", "verifier-load-bin-")
 	if err != nil {
 		return err
 	}
-	v, err := startVerifierProcess(bin, kubeconfig)
+	defer func() { _ = os.RemoveAll(binDir) }()
+	bin, err := controlplane.BuildOperator(binDir) // its own directory: other runs build theirs
+	if err != nil {
+		return err
+	}
+	v, err := startVerifierProcess(bin, kubeconfig, plains[len(plains)-1])
 	if err != nil {
 		return err
 	}
 	fmt.Printf("\n%-52s %s\n", "measure", "value")
-	// Ready means both lists are loaded: the first answer can already be VALID.
-	fmt.Printf("%-52s %s\n", fmt.Sprintf("start to ready = first valid key (%d keys)", o.cpKeys), v.ready.Round(time.Millisecond))
-	time.Sleep(2 * time.Second) // let the initial list's garbage be collected before reading RSS
-	rss, hwm := memory(v.cmd.Process.Pid)
-	fmt.Printf("%-52s %s (peak %s)\n", fmt.Sprintf("RSS of tenantward verifier (%d keys)", o.cpKeys), rss, hwm)
+	fmt.Printf("%-52s %s (ready after %s)\n", fmt.Sprintf("start to first VALID answer (%d keys)", o.cpKeys), v.firstValid.Round(time.Millisecond), v.ready.Round(time.Millisecond))
+	time.Sleep(2 * time.Second) // let the start-up's garbage be collected before reading RSS
+	idle, peak := memory(v.cmd.Process.Pid)
+	fmt.Printf("%-52s %s; peak while loading %s (%.2fx idle)\n", fmt.Sprintf("RSS of tenantward verifier, idle (%d keys)", o.cpKeys), mib(idle), mib(peak), float64(peak)/float64(idle))
 
 	stop := backgroundLoad(v.url, plains[o.revocations+1:])
 	lat, err := revocations(ctx, c, v.url, plains[:o.revocations])
@@ -373,12 +469,12 @@ func onControlPlane(o options) error {
 		return err
 	}
 	fmt.Printf("%-52s median %s, p90 %s, max %s (%d deletions; background load %.0f verifications/s)\n", "delete APIKey -> NOT_FOUND, under load", lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)-1], len(lat), load)
-	rss, hwm = memory(v.cmd.Process.Pid)
-	fmt.Printf("%-52s %s (peak %s)\n", "RSS after the load", rss, hwm)
+	rss, hwm := memory(v.cmd.Process.Pid)
+	fmt.Printf("%-52s %s (peak so far %s)\n", "RSS after the load", mib(rss), mib(hwm))
 
 	v.stop()
 	restart := time.Now()
-	v, err = startVerifierProcess(bin, kubeconfig)
+	v, err = startVerifierProcess(bin, kubeconfig, plains[len(plains)-1])
 	if err != nil {
 		return err
 	}
@@ -449,12 +545,15 @@ func verifierKubeconfig(ctx context.Context, env *controlplane.Env) (string, err
 }
 
 type verifierProcess struct {
-	cmd   *exec.Cmd
-	url   string
-	ready time.Duration
+	cmd *exec.Cmd
+	url string
+	// ready is the time to /readyz 200, firstValid to the first VALID answer for a key.
+	ready, firstValid time.Duration
 }
 
-func startVerifierProcess(bin, kubeconfig string) (*verifierProcess, error) {
+// startVerifierProcess starts a verifier and asks it about valid (a key it
+// must find) until it answers VALID, then waits for /readyz.
+func startVerifierProcess(bin, kubeconfig, valid string) (*verifierProcess, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -467,7 +566,14 @@ func startVerifierProcess(bin, kubeconfig string) (*verifierProcess, error) {
 		return nil, err
 	}
 	v := &verifierProcess{cmd: cmd, url: "http://" + addr}
-	for time.Since(start) < 2*time.Minute {
+	for time.Since(start) < 2*time.Minute && v.firstValid == 0 {
+		if res, err := verifyKey(v.url, valid); err == nil && res.Result == "VALID" {
+			v.firstValid = time.Since(start)
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for v.firstValid != 0 && time.Since(start) < 2*time.Minute {
 		resp, err := http.Get(v.url + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
@@ -487,8 +593,8 @@ func (v *verifierProcess) stop() {
 	_ = v.cmd.Wait()
 }
 
-// memory returns VmRSS and VmHWM of a process.
-func memory(pid int) (rss, hwm string) {
+// memory returns VmRSS and VmHWM of a process, in KiB.
+func memory(pid int) (rss, hwm int) {
 	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(raw), "\n") {
 		f := strings.Fields(line)
@@ -498,13 +604,15 @@ func memory(pid int) (rss, hwm string) {
 		kb, _ := strconv.Atoi(f[1])
 		switch f[0] {
 		case "VmRSS:":
-			rss = fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+			rss = kb
 		case "VmHWM:":
-			hwm = fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+			hwm = kb
 		}
 	}
 	return rss, hwm
 }
+
+func mib(kb int) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 
 // backgroundLoad verifies random keys from 4 clients until stopped and returns
 // a stop function that reports the rate achieved.

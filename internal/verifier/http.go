@@ -122,7 +122,7 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		resp.Reason = res.Reason.Error()
 	}
 	resp.RateLimits, resp.RetryAfterSeconds = rateLimitStates(d.RateLimit)
-	if e := res.Entry; e != nil {
+	if e := &res.Entry; e.Name != "" {
 		perms := e.Permissions.API()
 		resp.Organization, resp.Workspace, resp.Namespace, resp.KeyName, resp.Type = e.Organization, e.Workspace, e.Namespace, e.Name, e.Type
 		resp.Permissions = &perms

@@ -1,9 +1,14 @@
 package verifier
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/maphash"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -34,7 +39,9 @@ var codeNames = [numCodes]string{"VALID", "NOT_FOUND", "EXPIRED", "DISABLED", "I
 func (c Code) String() string { return codeNames[c] }
 
 // Entry is what the verifier knows about one APIKey: identity, permissions and
-// lifecycle, never the key.
+// lifecycle, never the key. Verify materialises it from the index's compact
+// record without allocating: its strings and lists are shared with the index
+// and with every other Entry of the same values, so they must never be modified.
 type Entry struct {
 	Namespace    string
 	Name         string
@@ -51,12 +58,6 @@ type Entry struct {
 	// Models are the key's effective model patterns (status.models); empty
 	// when it may call any model.
 	Models []string
-
-	current, previous apikey.Hash
-	hasPrevious       bool
-	// organizationUID is the UID recorded in the key's status; empty for a
-	// key issued before the operator recorded it (then the name decides).
-	organizationUID types.UID
 }
 
 // Limit is one rate-limit window of a key: at most Requests calls per Per.
@@ -65,45 +66,145 @@ type Limit struct {
 	Per      time.Duration
 }
 
-// ref is an index slot: the entry a hash belongs to, and for a previous key
-// the end of its grace period (unix nanoseconds; 0 for a current key).
-type ref struct {
-	entry *Entry
-	until int64
+// Key is an APIKey reduced to what verification reads, as the list and watch
+// decoder (decode.go) or Set produce it. The index copies what it keeps.
+type Key struct {
+	Namespace, Name string
+	Permissions     Permissions
+	Disabled        bool
+	// ExpiresAt is spec.expiresAt; zero when the key does not expire.
+	ExpiresAt time.Time
+	// Hash and PreviousHash are status.hash and status.previousHash (hex).
+	Hash, PreviousHash string
+	// PreviousValidUntil ends the previous key's grace; zero: no previous key.
+	PreviousValidUntil                       time.Time
+	Organization, OrganizationUID, Workspace string
+	Type                                     accessv1alpha1.KeyType
+	RateLimits                               []Limit
+	Models                                   []string
 }
+
+// keyOf reduces an APIKey.
+func keyOf(k *accessv1alpha1.APIKey) *Key {
+	o := &Key{
+		Namespace: k.Namespace, Name: k.Name,
+		Permissions: PermissionsOf(&k.Spec.Permissions),
+		Disabled:    k.Spec.State == accessv1alpha1.KeyDisabled,
+		Hash:        k.Status.Hash, PreviousHash: k.Status.PreviousHash,
+		Organization: k.Status.Organization, OrganizationUID: k.Status.OrganizationUID, Workspace: k.Status.Workspace,
+		Type: k.Status.Type,
+	}
+	if k.Spec.ExpiresAt != nil {
+		o.ExpiresAt = k.Spec.ExpiresAt.Time
+	}
+	if k.Status.PreviousValidUntil != nil {
+		o.PreviousValidUntil = k.Status.PreviousValidUntil.Time
+	}
+	for _, l := range k.Status.RateLimits {
+		o.RateLimits = append(o.RateLimits, Limit{Requests: l.Requests, Per: l.Per.Duration})
+	}
+	for _, m := range k.Status.Models {
+		o.Models = append(o.Models, string(m))
+	}
+	return o
+}
+
+// record is one APIKey in the index: fixed size and free of pointers, so
+// that the garbage collector has nothing to scan however many keys there
+// are. Strings and lists are uint32 ids into the index's shared tables; the
+// name is a slice of the index's name arena.
+type record struct {
+	current apikey.Hash
+	// expires is spec.expiresAt (see flags).
+	expires                                                      stamp
+	name, nameLen                                                uint32
+	namespace, organization, workspace, keyType, organizationUID uint32
+	limits, models                                               uint32
+	permissions                                                  Permissions
+	flags                                                        uint8
+}
+
+// Record flags.
+const (
+	recUsed uint8 = 1 << iota
+	recDisabled
+	recExpires
+	// recPrevious: the key was rotated and its previous key is in its
+	// grace period (Index.previous).
+	recPrevious
+)
+
+// previousKey is a rotated key's previous key, verifying until its grace ends.
+type previousKey struct {
+	hash  apikey.Hash
+	until stamp
+}
+
+type stamp struct {
+	sec  int64
+	nsec int32
+}
+
+func stampOf(t time.Time) stamp { return stamp{t.Unix(), int32(t.Nanosecond())} } //nolint:gosec // nanoseconds are below 1e9
+func (s stamp) time() time.Time { return time.Unix(s.sec, int64(s.nsec)).UTC() }
 
 // Index maps key hashes to APIKeys, and knows the live Organizations: a key
 // whose organization does not exist or is being deleted is NOT_FOUND. It is
 // safe for concurrent use; Verify takes a read lock and does not allocate.
+//
+// Keys are records in one slice (deleted ones go to a free list and are
+// reused); two tables (table.go) find them by key hash and by namespace and
+// name. The strings many keys share (namespace, organization, workspace,
+// type, organization UID) and the rate-limit and model lists are interned:
+// each distinct value is held once and records refer to it by id. The
+// interned tables only grow until the next full list (Replace, or a relist
+// of the loader) rebuilds the index; they are bounded by the tenants'
+// namespaces and distinct policies, not by the number of keys.
 type Index struct {
-	mu     sync.RWMutex
-	byHash map[apikey.Hash]ref
-	byName map[objectName]*Entry
-	// strings interns the strings many entries share (namespace,
-	// organization, workspace, type, organization UID), so that each is held
-	// once rather than once per key as decoded. It is reset by Replace.
-	strings map[string]string
+	mu      sync.RWMutex
+	records []record
+	free    []uint32
+	// byHash refers to records: id<<1, or id<<1|1 for a previous key.
+	byHash, byName table
+	// previous holds the previous keys of the records that have one (only
+	// rotated keys in their grace period), so that the others do not carry
+	// room for it.
+	previous map[uint32]previousKey
+	// names holds the records' names back to back; it is only ever
+	// appended to (Entry names are views of it), and copied without the
+	// names of deleted records once those are most of it.
+	names     []byte
+	deadNames int
+	strs      []string
+	strIDs    map[string]uint32
+	limits    [][]Limit
+	limitIDs  map[string]uint32
+	models    [][]string
+	modelIDs  map[string]uint32
 	// orgs are the UIDs of the Organizations that exist and are not being
 	// deleted, by name.
 	orgs map[string]types.UID
+	seed maphash.Seed
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{byHash: map[apikey.Hash]ref{}, byName: map[objectName]*Entry{}, strings: map[string]string{}, orgs: map[string]types.UID{}}
+	return &Index{
+		strs: []string{""}, strIDs: map[string]uint32{"": 0},
+		limits: [][]Limit{nil}, limitIDs: map[string]uint32{"": 0},
+		models: [][]string{nil}, modelIDs: map[string]uint32{"": 0},
+		previous: map[uint32]previousKey{}, orgs: map[string]types.UID{}, seed: maphash.MakeSeed(),
+	}
 }
-
-// objectName is an APIKey's namespace and name (no concatenation to allocate).
-type objectName struct{ namespace, name string }
 
 // errOrgGone is the reason of a NOT_FOUND for a key whose organization is gone.
 var errOrgGone = errors.New("the key's organization does not exist or is being deleted (or was replaced by another of the same name)")
 
 // Result is the outcome of Verify. Entry is set for every code except
-// NotFound and Malformed.
+// NotFound and Malformed (then it is the zero Entry, with no Name).
 type Result struct {
 	Code  Code
-	Entry *Entry
+	Entry Entry
 	// Reason explains a Malformed result, or a NotFound one for a key whose
 	// organization is gone (it never contains the key).
 	Reason error
@@ -116,18 +217,32 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 		return Result{Code: Malformed, Reason: err}
 	}
 	h := apikey.Sum(key)
+	var (
+		r    record
+		e    Entry
+		live bool
+	)
 	ix.mu.RLock()
-	r, ok := ix.byHash[h]
-	live := ok && ix.liveLocked(r.entry)
+	pos := ix.byHash.find(hashOf(&h), func(ref uint32) bool { return ix.hashAt(ref) == h })
+	ok := pos >= 0
+	if ok {
+		ref := ix.byHash.ref(pos)
+		r = ix.records[ref>>1]
+		if ref&1 == 1 {
+			// A previous key: only until the end of its grace.
+			ok = now.Before(ix.previous[ref>>1].until.time())
+		}
+		live = ok && ix.liveLocked(&r)
+		if live {
+			e = ix.entryLocked(&r)
+		}
+	}
 	ix.mu.RUnlock()
-	if !ok || (r.until != 0 && now.UnixNano() >= r.until) {
-		return Result{Code: NotFound}
-	}
-	if !live {
-		return Result{Code: NotFound, Reason: errOrgGone}
-	}
-	e := r.entry
 	switch {
+	case !ok:
+		return Result{Code: NotFound}
+	case !live:
+		return Result{Code: NotFound, Reason: errOrgGone}
 	case e.Disabled:
 		return Result{Code: Disabled, Entry: e}
 	case !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt):
@@ -138,11 +253,41 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 	return Result{Code: Valid, Entry: e}
 }
 
-// liveLocked reports whether e's organization is live and, when the key
-// recorded its organization's UID, is that same Organization.
-func (ix *Index) liveLocked(e *Entry) bool {
-	uid, ok := ix.orgs[e.Organization]
-	return ok && (e.organizationUID == "" || e.organizationUID == uid)
+// hashOf is the table hash of a key hash: its first bytes (it is a SHA-256).
+func hashOf(h *apikey.Hash) uint32 { return binary.LittleEndian.Uint32(h[:4]) }
+
+// hashAt returns the key hash a byHash reference stands for. ix.mu is held.
+func (ix *Index) hashAt(ref uint32) apikey.Hash {
+	if ref&1 == 1 {
+		return ix.previous[ref>>1].hash
+	}
+	return ix.records[ref>>1].current
+}
+
+// entryLocked materialises r without allocating. ix.mu is held.
+func (ix *Index) entryLocked(r *record) Entry {
+	e := Entry{
+		Namespace:    ix.strs[r.namespace],
+		Name:         unsafe.String(unsafe.SliceData(ix.names[r.name:]), r.nameLen), //nolint:gosec // the arena is append-only: these bytes never change
+		Organization: ix.strs[r.organization],
+		Workspace:    ix.strs[r.workspace],
+		Type:         accessv1alpha1.KeyType(ix.strs[r.keyType]),
+		Permissions:  r.permissions,
+		Disabled:     r.flags&recDisabled != 0,
+		RateLimits:   ix.limits[r.limits],
+		Models:       ix.models[r.models],
+	}
+	if r.flags&recExpires != 0 {
+		e.ExpiresAt = r.expires.time()
+	}
+	return e
+}
+
+// liveLocked reports whether r's organization is live and, when the key
+// recorded its organization's UID, is that same Organization. ix.mu is held.
+func (ix *Index) liveLocked(r *record) bool {
+	uid, ok := ix.orgs[ix.strs[r.organization]]
+	return ok && (r.organizationUID == 0 || ix.strs[r.organizationUID] == string(uid))
 }
 
 // SetOrganization records the UID of the live Organization name; an empty
@@ -168,104 +313,223 @@ func (ix *Index) ReplaceOrganizations(orgs map[string]types.UID) {
 func (ix *Index) Len() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return len(ix.byName)
+	return ix.byName.n
 }
 
-// Set adds or replaces the APIKey k. A key with no hash in status (not issued
-// yet) is removed, and an invalid hash (which the CRD's pattern rules out)
-// likewise, so that nothing unverifiable stays in the index.
-func (ix *Index) Set(k *accessv1alpha1.APIKey) {
-	e, ok := entryOf(k)
+// Set adds or replaces the APIKey k.
+func (ix *Index) Set(k *accessv1alpha1.APIKey) { ix.SetKey(keyOf(k)) }
+
+// SetKey adds or replaces the key k. A key with no hash in status (not
+// issued yet) is removed, and an invalid hash (which the CRD's pattern rules
+// out) likewise, so that nothing unverifiable stays in the index. The index
+// keeps no reference to k nor to its strings.
+func (ix *Index) SetKey(k *Key) {
+	current, err := apikey.ParseHash(k.Hash)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	name := objectName{ix.intern(k.Namespace), k.Name}
-	ix.removeLocked(name)
-	if !ok {
+	ns := ix.intern(k.Namespace)
+	pos := ix.findName(ns, k.Name)
+	if err != nil {
+		if pos >= 0 {
+			ix.removeLocked(pos)
+		}
 		return
 	}
-	e.Namespace, e.Organization, e.Workspace = name.namespace, ix.intern(e.Organization), ix.intern(e.Workspace)
-	e.Type, e.organizationUID = accessv1alpha1.KeyType(ix.intern(string(e.Type))), types.UID(ix.intern(string(e.organizationUID)))
-	ix.byName[name] = e
-	ix.byHash[e.current] = ref{entry: e}
-	if e.hasPrevious {
-		ix.byHash[e.previous] = ref{entry: e, until: k.Status.PreviousValidUntil.UnixNano()}
+	var id uint32
+	if pos >= 0 {
+		// The same name: keep the record and its name, re-point its hashes.
+		id = ix.byName.ref(pos)
+		ix.unhashLocked(id)
+	} else {
+		id = ix.allocLocked()
+		ix.records[id].name, ix.records[id].nameLen = uint32(len(ix.names)), uint32(len(k.Name)) //nolint:gosec // names are at most 253 bytes; 4 GiB of them would be 17 million keys
+		ix.names = append(ix.names, k.Name...)
+		ix.byName.insert(ix.nameHash(ns, k.Name), id)
 	}
-}
-
-// intern returns the index's copy of s, adding it when new. ix.mu is held.
-func (ix *Index) intern(s string) string {
-	if in, ok := ix.strings[s]; ok {
-		return in
+	r := &ix.records[id]
+	*r = record{
+		current: current, name: r.name, nameLen: r.nameLen, namespace: ns,
+		organization: ix.intern(k.Organization), workspace: ix.intern(k.Workspace),
+		keyType: ix.intern(string(k.Type)), organizationUID: ix.intern(k.OrganizationUID),
+		limits: ix.internLimits(k.RateLimits), models: ix.internModels(k.Models),
+		permissions: k.Permissions, flags: recUsed,
 	}
-	ix.strings[s] = s
-	return s
+	if k.Disabled {
+		r.flags |= recDisabled
+	}
+	if !k.ExpiresAt.IsZero() {
+		r.flags |= recExpires
+		r.expires = stampOf(k.ExpiresAt)
+	}
+	if k.PreviousHash != "" && !k.PreviousValidUntil.IsZero() {
+		if prev, err := apikey.ParseHash(k.PreviousHash); err == nil && prev != current {
+			r.flags |= recPrevious
+			ix.previous[id] = previousKey{prev, stampOf(k.PreviousValidUntil)}
+		}
+	}
+	ix.hashLocked(id)
 }
 
 // Delete removes the APIKey namespace/name.
 func (ix *Index) Delete(namespace, name string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.removeLocked(objectName{namespace, name})
-}
-
-// Replace swaps the whole content of the index for keys (a full list).
-func (ix *Index) Replace(keys []*accessv1alpha1.APIKey) {
-	fresh := &Index{byHash: make(map[apikey.Hash]ref, len(keys)), byName: make(map[objectName]*Entry, len(keys)), strings: map[string]string{}}
-	for _, k := range keys {
-		fresh.Set(k)
-	}
-	ix.mu.Lock()
-	ix.byHash, ix.byName, ix.strings = fresh.byHash, fresh.byName, fresh.strings
-	ix.mu.Unlock()
-}
-
-func (ix *Index) removeLocked(name objectName) {
-	old, ok := ix.byName[name]
+	id, ok := ix.strIDs[namespace]
 	if !ok {
 		return
 	}
-	delete(ix.byName, name)
-	// A hash is only removed while it still points at this entry.
-	if r := ix.byHash[old.current]; r.entry == old {
-		delete(ix.byHash, old.current)
-	}
-	if old.hasPrevious {
-		if r := ix.byHash[old.previous]; r.entry == old {
-			delete(ix.byHash, old.previous)
-		}
+	if pos := ix.findName(id, name); pos >= 0 {
+		ix.removeLocked(pos)
 	}
 }
 
-func entryOf(k *accessv1alpha1.APIKey) (*Entry, bool) {
-	current, err := apikey.ParseHash(k.Status.Hash)
-	if err != nil {
-		return nil, false
-	}
-	e := &Entry{
-		Namespace:    k.Namespace,
-		Name:         k.Name,
-		Organization: k.Status.Organization,
-		Workspace:    k.Status.Workspace,
-		Type:         k.Status.Type,
-		Permissions:  PermissionsOf(&k.Spec.Permissions),
-		Disabled:     k.Spec.State == accessv1alpha1.KeyDisabled,
-		current:      current,
+// ReplaceKeys swaps the keys of the index for those of fresh, which is not
+// used afterwards; the live Organizations stay.
+func (ix *Index) ReplaceKeys(fresh *Index) {
+	ix.mu.Lock()
+	ix.records, ix.free, ix.byHash, ix.byName, ix.previous = fresh.records, fresh.free, fresh.byHash, fresh.byName, fresh.previous
+	ix.names, ix.deadNames, ix.strs, ix.strIDs = fresh.names, fresh.deadNames, fresh.strs, fresh.strIDs
+	ix.limits, ix.limitIDs, ix.models, ix.modelIDs, ix.seed = fresh.limits, fresh.limitIDs, fresh.models, fresh.modelIDs, fresh.seed
+	ix.mu.Unlock()
+}
 
-		organizationUID: types.UID(k.Status.OrganizationUID),
+// findName returns the byName position of namespace id ns and name, or -1. ix.mu is held.
+func (ix *Index) findName(ns uint32, name string) int {
+	return ix.byName.find(ix.nameHash(ns, name), func(id uint32) bool {
+		r := &ix.records[id]
+		return r.namespace == ns && string(ix.names[r.name:r.name+r.nameLen]) == name
+	})
+}
+
+func (ix *Index) nameHash(ns uint32, name string) uint32 {
+	return uint32(maphash.String(ix.seed, name)) ^ ns*0x9e3779b9 //nolint:gosec // truncating a hash
+}
+
+// allocLocked returns a free record id. ix.mu is held.
+func (ix *Index) allocLocked() uint32 {
+	if n := len(ix.free); n > 0 {
+		id := ix.free[n-1]
+		ix.free = ix.free[:n-1]
+		return id
 	}
-	if k.Spec.ExpiresAt != nil {
-		e.ExpiresAt = k.Spec.ExpiresAt.Time
+	ix.records = append(ix.records, record{})
+	return uint32(len(ix.records) - 1) //nolint:gosec // 4 billion keys would not fit in memory first
+}
+
+// hashLocked makes record id findable by its hashes. A hash already in the
+// index (the same key in two APIKeys, which the operator never issues) now
+// finds this record, as the most recent. ix.mu is held.
+func (ix *Index) hashLocked(id uint32) {
+	r := &ix.records[id]
+	ix.hashRef(&r.current, id<<1)
+	if r.flags&recPrevious != 0 {
+		prev := ix.previous[id].hash
+		ix.hashRef(&prev, id<<1|1)
 	}
-	for _, l := range k.Status.RateLimits {
-		e.RateLimits = append(e.RateLimits, Limit{Requests: l.Requests, Per: l.Per.Duration})
+}
+
+func (ix *Index) hashRef(h *apikey.Hash, ref uint32) {
+	hh := *h
+	if pos := ix.byHash.find(hashOf(h), func(other uint32) bool { return ix.hashAt(other) == hh }); pos >= 0 {
+		ix.byHash.set(pos, ref)
+		return
 	}
-	for _, m := range k.Status.Models {
-		e.Models = append(e.Models, string(m))
+	ix.byHash.insert(hashOf(h), ref)
+}
+
+// unhashLocked removes record id's hashes, each only while it still finds
+// this record, and its previous key. ix.mu is held.
+func (ix *Index) unhashLocked(id uint32) {
+	r := &ix.records[id]
+	refs := [2]uint32{id << 1, id<<1 | 1}
+	n := 1
+	if r.flags&recPrevious != 0 {
+		n = 2
 	}
-	if k.Status.PreviousHash != "" && k.Status.PreviousValidUntil != nil {
-		if prev, err := apikey.ParseHash(k.Status.PreviousHash); err == nil && prev != current {
-			e.previous, e.hasPrevious = prev, true
+	for _, ref := range refs[:n] {
+		h := ix.hashAt(ref)
+		if pos := ix.byHash.find(hashOf(&h), func(other uint32) bool { return other == ref }); pos >= 0 {
+			ix.byHash.remove(pos)
 		}
 	}
-	return e, true
+	delete(ix.previous, id)
+}
+
+// removeLocked deletes the record at byName position pos. ix.mu is held.
+func (ix *Index) removeLocked(pos int) {
+	id := ix.byName.ref(pos)
+	ix.unhashLocked(id)
+	ix.byName.remove(pos)
+	ix.deadNames += int(ix.records[id].nameLen)
+	ix.records[id] = record{}
+	ix.free = append(ix.free, id)
+	if ix.deadNames > 64<<10 && ix.deadNames > len(ix.names)/2 {
+		ix.compactNamesLocked()
+	}
+}
+
+// compactNamesLocked copies the live names to a new arena; Entries still
+// holding names of the old one keep it alive until they are dropped. ix.mu is held.
+func (ix *Index) compactNamesLocked() {
+	names := make([]byte, 0, len(ix.names)-ix.deadNames)
+	for i := range ix.records {
+		r := &ix.records[i]
+		if r.flags&recUsed == 0 {
+			continue
+		}
+		off := uint32(len(names)) //nolint:gosec // smaller than the arena it compacts
+		names = append(names, ix.names[r.name:r.name+r.nameLen]...)
+		r.name = off
+	}
+	ix.names, ix.deadNames = names, 0
+}
+
+// intern returns the id of s, adding a copy of it when new. ix.mu is held.
+func (ix *Index) intern(s string) uint32 {
+	if id, ok := ix.strIDs[s]; ok {
+		return id
+	}
+	s = strings.Clone(s)
+	id := uint32(len(ix.strs)) //nolint:gosec // fewer distinct values than keys
+	ix.strs = append(ix.strs, s)
+	ix.strIDs[s] = id
+	return id
+}
+
+// internLimits returns the id of a list of rate limits equal to ls. ix.mu is held.
+func (ix *Index) internLimits(ls []Limit) uint32 {
+	var buf [64]byte
+	k := buf[:0]
+	for _, l := range ls {
+		k = binary.AppendVarint(k, l.Requests)
+		k = binary.AppendVarint(k, int64(l.Per))
+	}
+	if id, ok := ix.limitIDs[string(k)]; ok {
+		return id
+	}
+	id := uint32(len(ix.limits)) //nolint:gosec // fewer distinct values than keys
+	ix.limits = append(ix.limits, slices.Clone(ls))
+	ix.limitIDs[string(k)] = id
+	return id
+}
+
+// internModels returns the id of a list of model patterns equal to ms. ix.mu is held.
+func (ix *Index) internModels(ms []string) uint32 {
+	var buf [256]byte
+	k := buf[:0]
+	for _, m := range ms {
+		k = binary.AppendUvarint(k, uint64(len(m)))
+		k = append(k, m...)
+	}
+	if id, ok := ix.modelIDs[string(k)]; ok {
+		return id
+	}
+	list := make([]string, len(ms))
+	for i, m := range ms {
+		list[i] = strings.Clone(m)
+	}
+	id := uint32(len(ix.models)) //nolint:gosec // fewer distinct values than keys
+	ix.models = append(ix.models, list)
+	ix.modelIDs[string(k)] = id
+	return id
 }

@@ -1,10 +1,14 @@
 package verifier
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,7 +112,7 @@ func TestVerifyOrganizationGone(t *testing.T) {
 	ix := NewIndex()
 	key, k := issued(t, "acme-research", "app")
 	ix.Set(k)
-	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Entry != nil || !errors.Is(res.Reason, errOrgGone) {
+	if res := ix.Verify(key, nil, now); res.Code != NotFound || res.Entry.Name != "" || !errors.Is(res.Reason, errOrgGone) {
 		t.Fatalf("before the organization is known: %+v", res)
 	}
 	ix.ReplaceOrganizations(map[string]types.UID{"other": "other-uid", "acme": "acme-uid"})
@@ -181,7 +185,9 @@ func benchIndex(b *testing.B, n int) (*Index, []string) {
 }
 
 // BenchmarkVerify measures in-process verification with 100,000 keys: valid
-// keys, unknown keys (well-formed, not in the index) and malformed ones.
+// keys, unknown keys (well-formed, not in the index) and malformed ones,
+// beside a baseline in the same run: checking a key's format and hashing it,
+// the least any verifier does (Verify's cost over it is the lookup).
 func BenchmarkVerify(b *testing.B) {
 	ix, keys := benchIndex(b, 100_000)
 	unknown := make([]string, len(keys))
@@ -194,6 +200,20 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	needs := []Need{{FeatureCompletions, LevelEnabled}}
 	now := time.Now()
+	b.Run("baseline", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		var sink apikey.Hash
+		for b.Loop() {
+			key := keys[i%len(keys)]
+			if _, err := apikey.Parse(key); err != nil {
+				b.Fatal(err)
+			}
+			sink = apikey.Sum(key)
+			i++
+		}
+		runtime.KeepAlive(sink)
+	})
 	for _, c := range []struct {
 		name string
 		keys []string
@@ -225,31 +245,171 @@ func BenchmarkVerifyParallel(b *testing.B) {
 	})
 }
 
+// watchStream returns n APIKeys as the API server streams them in a watch
+// (one ADDED event each, with managed fields and a condition, as the
+// operator leaves them), spread over 100 namespaces, with two rate-limit
+// and model policies.
+func watchStream(tb testing.TB, n int) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	fields := &metav1.FieldsV1{}
+	fields.SetRawString(`{"f:status":{"f:hash":{},"f:organization":{},"f:type":{},"f:workspace":{}}}`)
+	for i := range n {
+		_, k := issued(tb, fmt.Sprintf("acme-ws%d", i%100), fmt.Sprintf("key-%d", i))
+		k.UID, k.ResourceVersion = types.UID(fmt.Sprintf("0c4e2a1b-7d3f-4e5a-9b8c-%012d", i)), strconv.Itoa(1000+i)
+		k.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "tenantward", Operation: "Update", APIVersion: "access.tenantward.io/v1alpha1", FieldsType: "FieldsV1", FieldsV1: fields, Subresource: "status"}}
+		k.Status.OrganizationUID = "9f1c7d2e-5b4a-4c3d-8e2f-1a2b3c4d5e6f"
+		k.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: "True", Reason: "Issued", Message: "the key is issued"}}
+		k.Status.RateLimits = []accessv1alpha1.RateLimit{{Requests: int64(100 * (1 + i%2)), Per: metav1.Duration{Duration: time.Minute}}}
+		k.Status.Models = []accessv1alpha1.ModelPattern{"gpt-4o*", accessv1alpha1.ModelPattern(fmt.Sprintf("claude-%d", i%2))}
+		if err := enc.Encode(struct {
+			Type   string                 `json:"type"`
+			Object *accessv1alpha1.APIKey `json:"object"`
+		}{"ADDED", k}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
 // BenchmarkIndexMemory reports the heap the index keeps per key at 100,000
-// keys, each decoded from JSON and slimmed as the reflector delivers it (so
-// that every string is its own allocation, as in a running verifier).
+// keys, each decoded from a watch stream as the loader does.
 func BenchmarkIndexMemory(b *testing.B) {
 	const n = 100_000
+	stream := watchStream(b, n)
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		ix := NewIndex()
-		for i := range n {
-			_, k := issued(b, fmt.Sprintf("acme-ws%d", i%100), fmt.Sprintf("key-%d", i))
-			k.Status.OrganizationUID = "9f1c7d2e-5b4a-4c3d-8e2f-1a2b3c4d5e6f"
-			raw, _ := json.Marshal(k)
-			decoded := &accessv1alpha1.APIKey{}
-			if err := json.Unmarshal(raw, decoded); err != nil {
+		d := newJSONReader(bytes.NewReader(stream))
+		var ev event
+		for !d.end() {
+			if err := d.event(&ev); err != nil {
 				b.Fatal(err)
 			}
-			slimmed, _ := slim(decoded)
-			ix.Set(slimmed.(*accessv1alpha1.APIKey))
+			ix.SetKey(&ev.key)
 		}
+		d = nil
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+		if ix.Len() != n {
+			b.Fatalf("%d keys", ix.Len())
+		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/key")
 		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/n, "objects/key")
 		runtime.KeepAlive(ix)
+	}
+}
+
+// BenchmarkDecodeKeys compares the loader's one-pass decoding of a watch
+// stream (decode.go) with what a typed client does with each event (decode
+// the envelope, then the object into an APIKey), in the same run.
+func BenchmarkDecodeKeys(b *testing.B) {
+	const n = 10_000
+	stream := watchStream(b, n)
+	b.Run("typed", func(b *testing.B) {
+		b.SetBytes(int64(len(stream)))
+		b.ReportAllocs()
+		for b.Loop() {
+			dec := json.NewDecoder(bytes.NewReader(stream))
+			for dec.More() {
+				var ev struct {
+					Type   string
+					Object json.RawMessage
+				}
+				var k accessv1alpha1.APIKey
+				if err := dec.Decode(&ev); err != nil {
+					b.Fatal(err)
+				}
+				if err := json.Unmarshal(ev.Object, &k); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("one-pass", func(b *testing.B) {
+		b.SetBytes(int64(len(stream)))
+		b.ReportAllocs()
+		for b.Loop() {
+			d := newJSONReader(bytes.NewReader(stream))
+			var ev event
+			for !d.end() {
+				if err := d.event(&ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+// TestIndexChurn adds, replaces, rotates and deletes keys at random and
+// checks every key against a plain map after each step: the compact index's
+// tables (backward-shift deletion, reused records, interned lists, the name
+// arena's compaction) never lose nor confuse a key.
+func TestIndexChurn(t *testing.T) {
+	now := time.Now()
+	ix := NewIndex()
+	ix.SetOrganization("acme", "acme-uid")
+	type want struct {
+		ns, name string
+		models   []string
+	}
+	live := map[string]want{}       // plaintext -> what it must verify as
+	byName := map[string][]string{} // ns/name -> its plaintexts
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for step := range 20_000 {
+		ns, name := fmt.Sprintf("ns-%d", rnd.IntN(5)), fmt.Sprintf("key-%d-%s", rnd.IntN(3000), strings.Repeat("x", rnd.IntN(40)))
+		id := ns + "/" + name
+		for _, p := range byName[id] {
+			delete(live, p)
+		}
+		delete(byName, id)
+		if rnd.IntN(3) == 0 {
+			ix.Delete(ns, name)
+		} else {
+			key, k := issued(t, ns, name)
+			models := []string{fmt.Sprintf("gpt-%d", rnd.IntN(3))}
+			k.Status.Models = []accessv1alpha1.ModelPattern{accessv1alpha1.ModelPattern(models[0])}
+			k.Status.RateLimits = []accessv1alpha1.RateLimit{{Requests: int64(rnd.IntN(2) + 1), Per: metav1.Duration{Duration: time.Minute}}}
+			plains := []string{key}
+			if rnd.IntN(2) == 0 {
+				prev, _ := issued(t, "", "")
+				k.Status.PreviousHash = apikey.Sum(prev).String()
+				k.Status.PreviousValidUntil = &metav1.Time{Time: now.Add(time.Hour)}
+				plains = append(plains, prev)
+			}
+			ix.Set(k)
+			for _, p := range plains {
+				live[p] = want{ns: ns, name: name, models: models}
+			}
+			byName[id] = plains
+		}
+		if step%1000 != 0 {
+			continue
+		}
+		if ix.Len() != len(byName) {
+			t.Fatalf("step %d: Len %d, want %d", step, ix.Len(), len(byName))
+		}
+		for p, w := range live {
+			res := ix.Verify(p, nil, now)
+			if res.Code != Valid || res.Entry.Namespace != w.ns || res.Entry.Name != w.name || !slices.Equal(res.Entry.Models, w.models) || len(res.Entry.RateLimits) != 1 {
+				t.Fatalf("step %d: %s/%s verifies as %v %+v", step, w.ns, w.name, res.Code, res.Entry)
+			}
+		}
+	}
+	// Deleted keys are gone, whatever was reused since.
+	for id := range byName {
+		ns, name, _ := strings.Cut(id, "/")
+		ix.Delete(ns, name)
+	}
+	for p := range live {
+		if res := ix.Verify(p, nil, now); res.Code != NotFound {
+			t.Fatalf("a deleted key verifies as %v", res.Code)
+		}
+	}
+	if ix.Len() != 0 || ix.byHash.n != 0 {
+		t.Fatalf("after deleting everything: %d keys, %d hashes", ix.Len(), ix.byHash.n)
 	}
 }

@@ -44,7 +44,7 @@ func init() { metrics.Registry.MustRegister(rateLimitedVec, storeErrors, rateLim
 // limit applies the rate limits of the key of d, a decision that passes
 // every other check: over a limit it becomes a 429 RATE_LIMITED.
 func (a *Authorizer) limit(d Decision) Decision {
-	e := d.Result.Entry
+	e := &d.Result.Entry
 	if a.Limiter == nil || len(e.RateLimits) == 0 {
 		return d
 	}

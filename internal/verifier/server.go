@@ -43,6 +43,9 @@ type Options struct {
 	RateLimitFailMode string
 	// Usage configures the answer counters and status.lastUsedAt (usage.go).
 	Usage UsageOptions
+	// listOnly loads the APIKeys with a paged list, never a watch-list
+	// (the fallback path, for tests).
+	listOnly bool
 }
 
 // Limits of the servers.
@@ -210,10 +213,9 @@ func (s *Server) gateGRPC(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
 // saw verify, once per key and period; the webhooks let it change nothing else.
 // +kubebuilder:rbac:groups=access.tenantward.io,resources=apikeys/status,verbs=get;patch
 
-// startInformers runs two reflectors (list, then watch) whose stores are the
-// index itself: APIKeys, each reduced to what verification needs as it
-// arrives (no copy of the objects is kept), and the names of the live
-// Organizations. It waits for the first list of both.
+// startInformers runs the APIKey loader (keywatch.go), which fills the
+// index straight from the API server's JSON, and a reflector of the live
+// Organizations. It waits for the first complete list of both.
 func (s *Server) startInformers(ctx context.Context) error {
 	scheme := runtime.NewScheme()
 	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
@@ -223,9 +225,13 @@ func (s *Server) startInformers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("verifier client: %w", err)
 	}
-	keys := &indexStore{ix: s.auth.Index, synced: make(chan struct{})}
+	keys, err := newKeyLoader(s.cfg, s.auth.Index, ctrl.LoggerFrom(ctx).WithName("verifier"))
+	if err != nil {
+		return err
+	}
+	keys.watchList = !s.opts.listOnly
+	go keys.run(ctx)
 	orgs := &orgStore{ix: s.auth.Index, synced: make(chan struct{})}
-	reflect(ctx, c, func() client.ObjectList { return &accessv1alpha1.APIKeyList{} }, &accessv1alpha1.APIKey{}, keys, "verifier-apikeys")
 	reflect(ctx, c, func() client.ObjectList { return &accessv1alpha1.OrganizationList{} }, &accessv1alpha1.Organization{}, orgs, "verifier-organizations")
 	for _, synced := range []chan struct{}{orgs.synced, keys.synced} {
 		select {
@@ -234,7 +240,7 @@ func (s *Server) startInformers(ctx context.Context) error {
 			return errors.New("stopped before the verifier's APIKey and Organization lists were loaded (are list/watch on apikeys and organizations allowed?)")
 		}
 	}
-	// The first list's objects are garbage now; give their memory back.
+	// The start-up's garbage (the Organization list, the decoder's buffers): give its memory back.
 	debug.FreeOSMemory()
 	return nil
 }
@@ -320,80 +326,6 @@ func (st *orgStore) set(obj any, exists bool) error {
 	}
 	st.ix.SetOrganization(o.Name, uid)
 	return nil
-}
-
-// indexStore is the reflector's store: it applies list and watch events to
-// the index, keeping nothing else.
-type indexStore struct {
-	ix     *Index
-	once   sync.Once
-	synced chan struct{}
-}
-
-// Transformer makes the reflector reduce each APIKey as it is decoded, so
-// that the initial stream of a large cluster never holds full objects.
-func (st *indexStore) Transformer() toolscache.TransformFunc { return slim }
-
-func (st *indexStore) Add(obj any) error    { return st.set(obj) }
-func (st *indexStore) Update(obj any) error { return st.set(obj) }
-func (st *indexStore) Resync() error        { return nil }
-
-func (st *indexStore) Delete(obj any) error {
-	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	k, ok := obj.(*accessv1alpha1.APIKey)
-	if !ok {
-		return fmt.Errorf("the verifier's store got a %T, not an APIKey", obj)
-	}
-	st.ix.Delete(k.Namespace, k.Name)
-	keysGauge.Set(float64(st.ix.Len()))
-	return nil
-}
-
-// Replace swaps in a full list: the first one marks the index loaded.
-func (st *indexStore) Replace(objs []any, _ string) error {
-	keys := make([]*accessv1alpha1.APIKey, 0, len(objs))
-	for _, o := range objs {
-		k, ok := o.(*accessv1alpha1.APIKey)
-		if !ok {
-			return fmt.Errorf("the verifier's store got a %T, not an APIKey", o)
-		}
-		keys = append(keys, k)
-	}
-	st.ix.Replace(keys)
-	keysGauge.Set(float64(st.ix.Len()))
-	st.once.Do(func() { close(st.synced) })
-	return nil
-}
-
-func (st *indexStore) set(obj any) error {
-	k, ok := obj.(*accessv1alpha1.APIKey)
-	if !ok {
-		return fmt.Errorf("the verifier's store got a %T, not an APIKey", obj)
-	}
-	st.ix.Set(k)
-	keysGauge.Set(float64(st.ix.Len()))
-	return nil
-}
-
-// slim keeps only the fields verification reads: no managedFields,
-// annotations, descriptions or conditions.
-func slim(obj any) (any, error) {
-	k, ok := obj.(*accessv1alpha1.APIKey)
-	if !ok {
-		return obj, nil
-	}
-	out := &accessv1alpha1.APIKey{}
-	out.Name, out.Namespace, out.UID, out.ResourceVersion = k.Name, k.Namespace, k.UID, k.ResourceVersion
-	out.Spec.Permissions, out.Spec.State, out.Spec.ExpiresAt = k.Spec.Permissions, k.Spec.State, k.Spec.ExpiresAt
-	out.Status = accessv1alpha1.APIKeyStatus{
-		Type: k.Status.Type, Organization: k.Status.Organization, OrganizationUID: k.Status.OrganizationUID, Workspace: k.Status.Workspace,
-		Hash: k.Status.Hash, PreviousHash: k.Status.PreviousHash, PreviousValidUntil: k.Status.PreviousValidUntil,
-		RateLimits: k.Status.RateLimits,
-		Models:     k.Status.Models,
-	}
-	return out, nil
 }
 
 func enabled(addr string) bool { return addr != "" && addr != "0" }

@@ -235,36 +235,53 @@ func TestVerifierFollowsAPIKeys(t *testing.T) {
 	eventuallyResult(t, base, rotated, "NOT_FOUND")
 }
 
-// TestStartRefusesWhatChangedWhileDown: keys deleted or disabled while a
-// verifier was down are refused from the first answer of the next one (it
-// serves nothing before both lists are loaded), and its first answer for a
-// live key is VALID.
+// TestStartRefusesWhatChangedWhileDown: keys deleted, disabled or rotated
+// while a verifier was down are refused from the first answer of the next
+// one (it serves nothing before both lists are loaded), and its first answer
+// for a live key is VALID. Both ways of loading are covered: the watch-list
+// and the paged list an API server without watch-lists gets.
 func TestStartRefusesWhatChangedWhileDown(t *testing.T) {
-	controlPlane(t)
-	ctx := context.Background()
-	deleted, dk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
-	disabled, sk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
-	live, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
-	first := startVerifier(t)
-	for _, k := range []string{deleted, disabled, live} {
-		if got := postVerify(t, "http://"+first.HTTPAddr(), k); got != "VALID" {
-			t.Fatalf("before the changes: %s", got)
-		}
-	}
-	// The changes the next verifier never sees as watch events.
-	if err := admin.Delete(ctx, dk); err != nil {
-		t.Fatal(err)
-	}
-	sk.Spec.State = accessv1alpha1.KeyDisabled
-	if err := admin.Update(ctx, sk); err != nil {
-		t.Fatal(err)
-	}
-	next := startVerifier(t)
-	base := "http://" + next.HTTPAddr()
-	for key, want := range map[string]string{deleted: "NOT_FOUND", disabled: "DISABLED", live: "VALID"} {
-		if got := postVerify(t, base, key); got != want {
-			t.Errorf("first answer: %s, want %s", got, want)
-		}
+	for _, c := range []struct {
+		name string
+		opts []func(*verifier.Options)
+	}{{"watch-list", nil}, {"list", []func(*verifier.Options){verifier.ListOnly}}} {
+		t.Run(c.name, func(t *testing.T) {
+			controlPlane(t)
+			ctx := context.Background()
+			deleted, dk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+			disabled, sk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+			rotated, rk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+			live, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+			first := startVerifier(t, c.opts...)
+			for _, k := range []string{deleted, disabled, rotated, live} {
+				if got := postVerify(t, "http://"+first.HTTPAddr(), k); got != "VALID" {
+					t.Fatalf("before the changes: %s", got)
+				}
+			}
+			// The changes the next verifier never sees as watch events.
+			if err := admin.Delete(ctx, dk); err != nil {
+				t.Fatal(err)
+			}
+			sk.Spec.State = accessv1alpha1.KeyDisabled
+			if err := admin.Update(ctx, sk); err != nil {
+				t.Fatal(err)
+			}
+			// A rotation without grace: the old key ends at once.
+			next, err := apikey.Generate(apikey.KindWorkspace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rk.Status.Hash = apikey.Sum(next).String()
+			if err := admin.Status().Update(ctx, rk); err != nil {
+				t.Fatal(err)
+			}
+			base := "http://" + startVerifier(t, c.opts...).HTTPAddr()
+			for key, want := range map[string]string{deleted: "NOT_FOUND", disabled: "DISABLED", rotated: "NOT_FOUND", next: "VALID", live: "VALID"} {
+				if got := postVerify(t, base, key); got != want {
+					t.Errorf("first answer: %s, want %s", got, want)
+				}
+			}
+		})
 	}
 }
 

@@ -347,7 +347,7 @@ func refusedTest(err error) bool {
 // the key's usage.
 func (a *Authorizer) count(e endpoint, res Result) {
 	count(e, res.Code)
-	if k := res.Entry; k != nil {
+	if k := &res.Entry; k.Name != "" {
 		a.Usage.Record(k.Namespace, k.Name, k.Organization, k.Workspace, res.Code)
 	}
 }

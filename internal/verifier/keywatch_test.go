@@ -1,0 +1,165 @@
+package verifier
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+
+	"github.com/tenantward/tenantward/internal/apikey"
+)
+
+// fakeAPIServer answers the loader's requests from a script: each request is
+// handed to the next step, which writes the answer.
+type fakeAPIServer struct {
+	mu    sync.Mutex
+	steps []func(w http.ResponseWriter, r *http.Request)
+	seen  []string
+}
+
+func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.seen = append(f.seen, r.URL.RawQuery)
+	var step func(http.ResponseWriter, *http.Request)
+	if len(f.steps) > 0 {
+		step, f.steps = f.steps[0], f.steps[1:]
+	}
+	f.mu.Unlock()
+	if step == nil {
+		<-r.Context().Done() // a watch with nothing to say
+		return
+	}
+	step(w, r)
+}
+
+func keyEvent(typ, name, hash, rv string) string {
+	return fmt.Sprintf(`{"type":%q,"object":{"metadata":{"name":%q,"namespace":"acme-research","resourceVersion":%q},"spec":{"permissions":{"completions":"Enabled"}},"status":{"hash":%q,"organization":"acme"}}}`+"\n", typ, name, rv, hash)
+}
+
+func bookmark(rv string, initialEnd bool) string {
+	return fmt.Sprintf(`{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":%q,"annotations":{"k8s.io/initial-events-end":"%t"}}}}`+"\n", rv, initialEnd)
+}
+
+func stream(events ...string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(strings.Join(events, "")))
+	}
+}
+
+// runLoader runs a loader against f until the test ends and waits for its first load.
+func runLoader(t *testing.T, f *fakeAPIServer) *Index {
+	t.Helper()
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	ix := NewIndex()
+	ix.SetOrganization("acme", "acme-uid")
+	l, err := newKeyLoader(&rest.Config{Host: srv.URL}, ix, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); srv.CloseClientConnections(); <-done })
+	select {
+	case <-l.synced:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the loader did not load")
+	}
+	return ix
+}
+
+func eventually(t *testing.T, ix *Index, key string, want Code) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return ix.Verify(key, nil, time.Now()).Code == want, nil
+	})
+	if err != nil {
+		t.Fatalf("the key is %v, want %v", ix.Verify(key, nil, time.Now()).Code, want)
+	}
+}
+
+// TestLoaderRelistsAfterAnErrorEvent: after the watch-list's bookmark the
+// same watch carries changes; when the watch ends it resumes from the last
+// resource version; an ERROR event (the version is too old) makes a new
+// load whose result replaces the index whole (a key deleted meanwhile is gone).
+func TestLoaderRelistsAfterAnErrorEvent(t *testing.T) {
+	a, _ := apikey.Generate(apikey.KindWorkspace)
+	b, _ := apikey.Generate(apikey.KindWorkspace)
+	c, _ := apikey.Generate(apikey.KindWorkspace)
+	ha, hb, hc := apikey.Sum(a).String(), apikey.Sum(b).String(), apikey.Sum(c).String()
+	release := make(chan struct{})
+	f := &fakeAPIServer{steps: []func(http.ResponseWriter, *http.Request){
+		stream(keyEvent("ADDED", "a", ha, "5"), bookmark("10", true), keyEvent("ADDED", "b", hb, "11")),
+		func(w http.ResponseWriter, r *http.Request) {
+			<-release
+			stream(`{"type":"ERROR","object":{"kind":"Status","status":"Failure","reason":"Expired","code":410,"message":"too old"}}`+"\n")(w, r)
+		},
+		stream(keyEvent("ADDED", "c", hc, "30"), bookmark("31", true)),
+	}}
+	ix := runLoader(t, f)
+	eventually(t, ix, b, Valid)
+	if got := ix.Verify(a, nil, time.Now()).Code; got != Valid {
+		t.Fatalf("a after the first load: %v", got)
+	}
+	close(release)
+	eventually(t, ix, c, Valid)
+	for _, k := range []string{a, b} {
+		if got := ix.Verify(k, nil, time.Now()).Code; got != NotFound {
+			t.Errorf("a key absent from the new load: %v", got)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !strings.Contains(f.seen[0], "sendInitialEvents=true") || !strings.Contains(f.seen[1], "resourceVersion=11") || !strings.Contains(f.seen[2], "sendInitialEvents=true") {
+		t.Fatalf("requests: %q", f.seen)
+	}
+}
+
+// TestLoaderFallsBackToPagedList: when the watch-list fails (an API server
+// that refuses it, or a stream that ends before its bookmark, which never
+// marks the index loaded) the APIKeys are listed page by page.
+func TestLoaderFallsBackToPagedList(t *testing.T) {
+	a, _ := apikey.Generate(apikey.KindWorkspace)
+	b, _ := apikey.Generate(apikey.KindWorkspace)
+	item := func(name, hash string) string {
+		return fmt.Sprintf(`{"metadata":{"name":%q,"namespace":"acme-research"},"spec":{"permissions":{"completions":"Enabled"}},"status":{"hash":%q,"organization":"acme"}}`, name, hash)
+	}
+	refused := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Invalid","code":422,"message":"sendInitialEvents is forbidden"}`))
+	}
+	for name, first := range map[string]func(http.ResponseWriter, *http.Request){
+		"refused":        refused,
+		"ended too soon": stream(keyEvent("ADDED", "a", apikey.Sum(a).String(), "5")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeAPIServer{steps: []func(http.ResponseWriter, *http.Request){
+				first,
+				stream(`{"metadata":{"resourceVersion":"40","continue":"next"},"items":[` + item("a", apikey.Sum(a).String()) + `]}`),
+				stream(`{"metadata":{"resourceVersion":"40"},"items":[` + item("b", apikey.Sum(b).String()) + `]}`),
+			}}
+			ix := runLoader(t, f)
+			for _, k := range []string{a, b} {
+				if got := ix.Verify(k, nil, time.Now()).Code; got != Valid {
+					t.Fatalf("after the list: %v", got)
+				}
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.seen) < 3 || !strings.Contains(f.seen[1], "limit=10000") || !strings.Contains(f.seen[2], "continue=next") {
+				t.Fatalf("requests: %q", f.seen)
+			}
+		})
+	}
+}
