@@ -76,6 +76,9 @@ type options struct {
 	// usage records every answer (internal/verifier/usage.go) as a verifier
 	// with lastUsedAt on does; the writer does not run.
 	usage bool
+	// models limits every key to loadModels as well as its rate limit; every
+	// request names loadModel, the last pattern's.
+	models bool
 }
 
 func main() {
@@ -89,6 +92,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 32, "concurrent writers creating APIKeys")
 	flag.IntVar(&o.rounds, "rounds", 1, "runs of each server, alternating, whose throughputs are averaged (evens out a machine whose load changes)")
 	flag.StringVar(&o.redis, "redis", "", "host:port of a redis-server for the auth+redis run; empty skips it")
+	flag.BoolVar(&o.models, "models", false, "every key is limited to 10 model patterns besides its rate limit (requests name a model the last pattern matches)")
 	flag.BoolVar(&o.usage, "usage", false, "HTTP runs record usage (answer counters, lastUsedAt queue) as a verifier does by default")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
@@ -139,7 +143,7 @@ func throughput(o options) error {
 	fmt.Printf("HTTP, wrk -t1 -c%d -d%s on 127.0.0.1 (ratio = verifier / constant-200 server, same run)\n", o.connections, o.duration)
 	fmt.Printf("%-9s %-10s %12s %10s %12s %10s %7s\n", "keys", "endpoint", "verifier r/s", "p99", "const r/s", "p99", "ratio")
 	for _, n := range o.keys {
-		ix, sample := fillIndex(n)
+		ix, sample := fillIndex(n, o.models)
 		keyFile := filepath.Join(dir, "keys")
 		if err := os.WriteFile(keyFile, []byte(strings.Join(sample, "\n")+"\n"), 0o600); err != nil {
 			return err
@@ -267,7 +271,7 @@ func runGRPC(srv authv3.AuthorizationServer, sample []string, o options) (wrkRes
 			defer wg.Done()
 			for i := w; time.Now().Before(end); i += o.connections {
 				req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-					Method: "POST", Path: "/v1/chat/completions", Headers: map[string]string{"authorization": "Bearer " + sample[i%len(sample)]},
+					Method: "POST", Path: "/v1/chat/completions", Headers: map[string]string{"authorization": "Bearer " + sample[i%len(sample)], "x-tenantward-model": loadModel},
 				}}}}
 				t := time.Now()
 				resp, err := c.Check(ctx, req)
@@ -301,12 +305,21 @@ func runGRPC(srv authv3.AuthorizationServer, sample []string, o options) (wrkRes
 }
 
 // fillIndex builds an index of n workspace keys and returns up to 1,000 of their plaintexts.
-func fillIndex(n int) (*verifier.Index, []string) {
+// loadModels is the model list of every key with -models; requests name
+// loadModel, which only the last pattern matches (the worst case of a list).
+var loadModels = []accessv1alpha1.ModelPattern{"claude-3-5-*", "claude-3-7-*", "mistral-large*", "llama-3*", "gemini-1.5-*", "gemini-2*", "o1*", "o3-mini", "text-embedding-3-*", "gpt-4o*"}
+
+const loadModel = "gpt-4o-mini"
+
+func fillIndex(n int, models bool) (*verifier.Index, []string) {
 	ix := verifier.NewIndex()
 	ix.SetOrganization("acme", "acme-uid")
 	var sample []string
 	for i := range n {
 		key, k := newKey("load", fmt.Sprintf("key-%d", i))
+		if models {
+			k.Status.Models = loadModels
+		}
 		ix.Set(k)
 		if len(sample) < 1000 {
 			sample = append(sample, key)
@@ -340,7 +353,7 @@ local i = 0
 func verifyScript(keyFile string) string {
 	return fmt.Sprintf(luaKeys, keyFile) + `request = function()
   i = i + 1
-  return wrk.format("POST", "/v1/verify", {["Content-Type"] = "application/json"}, '{"key":"' .. keys[(i % #keys) + 1] .. '"}')
+  return wrk.format("POST", "/v1/verify", {["Content-Type"] = "application/json"}, '{"key":"' .. keys[(i % #keys) + 1] .. '","model":"` + loadModel + `"}')
 end
 `
 }
@@ -348,7 +361,7 @@ end
 func authScript(keyFile string) string {
 	return fmt.Sprintf(luaKeys, keyFile) + `request = function()
   i = i + 1
-  return wrk.format("GET", "/v1/auth", {["Authorization"] = "Bearer " .. keys[(i % #keys) + 1], ["X-Original-Method"] = "POST", ["X-Original-URI"] = "/v1/chat/completions"})
+  return wrk.format("GET", "/v1/auth", {["Authorization"] = "Bearer " .. keys[(i % #keys) + 1], ["X-Original-Method"] = "POST", ["X-Original-URI"] = "/v1/chat/completions", ["X-Tenantward-Model"] = "` + loadModel + `"})
 end
 `
 }
