@@ -170,7 +170,13 @@ func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target st
 	a.count(endpointAuth, d.Result)
 	h := w.Header()
 	h[canonicalResult] = []string{d.Result.Code.String()}
-	rateLimitHeaders(d.RateLimit, h.Set)
+	if f := rateLimitHeaders(d.RateLimit); f.policy != "" {
+		h[canonicalRateLimitPolicy] = []string{f.policy}
+		h[canonicalRateLimit] = []string{f.state}
+		if f.retryAfter != "" {
+			h[canonicalRetryAfter] = []string{f.retryAfter}
+		}
+	}
 	if d.Status == http.StatusOK {
 		e := &d.Result.Entry
 		h[canonicalOrganization] = []string{e.Organization}
@@ -199,6 +205,10 @@ var (
 	canonicalOrganization = http.CanonicalHeaderKey(HeaderOrganization)
 	canonicalWorkspace    = http.CanonicalHeaderKey(HeaderWorkspace)
 	canonicalKey          = http.CanonicalHeaderKey(HeaderKey)
+
+	canonicalRateLimit       = http.CanonicalHeaderKey(headerRateLimit)
+	canonicalRateLimitPolicy = http.CanonicalHeaderKey(headerRateLimitPolicy)
+	canonicalRetryAfter      = http.CanonicalHeaderKey(headerRetryAfter)
 )
 
 // originalRequest finds the method and request target the gateway is asking

@@ -1,10 +1,18 @@
 package verifier
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/apikey"
+	"github.com/tenantward/tenantward/internal/ratelimit"
 )
 
 // BenchmarkAuthHandler measures the HTTP handler of /v1/auth (nginx's
@@ -18,6 +26,16 @@ func BenchmarkAuthHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := NewHandler(&Authorizer{Index: ix, Router: rt})
+	// The same keys with a rate limit too high to reach, and the in-memory limiter.
+	limitedIx := NewIndex()
+	limitedIx.SetOrganization("acme", "acme-uid")
+	for i, key := range keys {
+		_, k := issued(b, "ns", fmt.Sprintf("key-%d", i))
+		k.Status.Hash = apikey.Sum(key).String()
+		k.Status.RateLimits = []accessv1alpha1.RateLimit{{Requests: 1_000_000_000, Per: metav1.Duration{Duration: time.Second}}}
+		limitedIx.Set(k)
+	}
+	limited := NewHandler(&Authorizer{Index: limitedIx, Router: rt, Limiter: ratelimit.NewMemory()})
 	constant := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"result":"VALID"}` + "\n"))
@@ -38,7 +56,7 @@ func BenchmarkAuthHandler(b *testing.B) {
 		name string
 		h    http.Handler
 		req  func(string) *http.Request
-	}{{"constant", constant, auth}, {"auth", h, auth}, {"verify", h, verify}} {
+	}{{"constant", constant, auth}, {"auth", h, auth}, {"auth+limit", limited, auth}, {"verify", h, verify}} {
 		reqs := make([]*http.Request, 1024)
 		for i := range reqs {
 			reqs[i] = c.req(keys[i])

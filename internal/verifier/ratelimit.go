@@ -69,31 +69,63 @@ func (a *Authorizer) limit(d Decision) Decision {
 	return d
 }
 
-// rateLimitHeaders returns the RateLimit-Policy, RateLimit and, when denied,
-// Retry-After fields of rl (none for a key without limits) to set with set.
-func rateLimitHeaders(rl ratelimit.Decision, set func(name, value string)) {
+// rateLimitFields are the RateLimit-Policy, RateLimit and, when denied,
+// Retry-After fields of a decision; all empty for a key without limits.
+type rateLimitFields struct{ policy, state, retryAfter string }
+
+// rateLimitHeaders formats the fields of rl. Each field is built in a buffer
+// on the stack and allocated once: an allowed answer of a limited key carries
+// two of them, so they are on the hot path.
+func rateLimitHeaders(rl ratelimit.Decision) rateLimitFields {
 	if rl.N == 0 {
-		return
+		return rateLimitFields{}
 	}
-	var policy, state []byte
+	var pbuf, sbuf [256]byte
+	policy, state := pbuf[:0], sbuf[:0]
 	for i := range rl.N {
 		w := rl.Windows[i]
 		if i > 0 {
 			policy, state = append(policy, ", "...), append(state, ", "...)
 		}
-		name := strconv.Quote(w.Per.String())
-		policy = append(append(policy, name...), ";q="...)
-		policy = strconv.AppendInt(policy, w.Requests, 10)
+		policy = appendPolicyName(policy, w.Per)
+		policy = strconv.AppendInt(append(policy, ";q="...), w.Requests, 10)
 		policy = strconv.AppendInt(append(policy, ";w="...), seconds(w.Per), 10)
-		state = append(append(state, name...), ";r="...)
-		state = strconv.AppendInt(state, w.Remaining, 10)
+		state = appendPolicyName(state, w.Per)
+		state = strconv.AppendInt(append(state, ";r="...), w.Remaining, 10)
 		state = strconv.AppendInt(append(state, ";t="...), seconds(w.Reset), 10)
 	}
-	set(headerRateLimitPolicy, string(policy))
-	set(headerRateLimit, string(state))
+	f := rateLimitFields{policy: string(policy), state: string(state)}
 	if !rl.Allowed {
-		set(headerRetryAfter, strconv.FormatInt(seconds(rl.RetryAfter), 10))
+		f.retryAfter = strconv.FormatInt(seconds(rl.RetryAfter), 10)
 	}
+	return f
+}
+
+// set calls set with each field that is not empty.
+func (f rateLimitFields) set(set func(name, value string)) {
+	for _, h := range [...]struct{ name, value string }{{headerRateLimitPolicy, f.policy}, {headerRateLimit, f.state}, {headerRetryAfter, f.retryAfter}} {
+		if h.value != "" {
+			set(h.name, h.value)
+		}
+	}
+}
+
+// appendPolicyName appends the quoted name of a window of period per, as
+// time.Duration prints it ("1m0s", "24h0m0s"), without allocating for whole
+// seconds (the CRD's periods are 1s or more).
+func appendPolicyName(b []byte, per time.Duration) []byte {
+	b = append(b, '"')
+	if per < time.Second || per%time.Second != 0 {
+		return append(append(b, per.String()...), '"')
+	}
+	secs := int64(per / time.Second)
+	if h := secs / 3600; h > 0 {
+		b = append(strconv.AppendInt(b, h, 10), 'h')
+	}
+	if secs >= 60 {
+		b = append(strconv.AppendInt(b, secs%3600/60, 10), 'm')
+	}
+	return append(append(strconv.AppendInt(b, secs%60, 10), 's'), '"')
 }
 
 // seconds rounds d up to whole seconds, as the header fields count.
