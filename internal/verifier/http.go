@@ -166,7 +166,7 @@ func jsonProblem(err error) string {
 
 func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target string) {
 	method, path := originalRequest(r, target)
-	d := a.Authorize(keyFromHeaders(r.Header.Get), method, path, a.httpModel(r.Header))
+	d := a.Authorize(keyFromHeaders(canonicalGetter(r.Header).get), method, path, a.httpModel(r.Header))
 	a.count(endpointAuth, d.Result)
 	h := w.Header()
 	h[canonicalResult] = []string{d.Result.Code.String()}
@@ -206,6 +206,9 @@ var (
 	canonicalWorkspace    = http.CanonicalHeaderKey(HeaderWorkspace)
 	canonicalKey          = http.CanonicalHeaderKey(HeaderKey)
 
+	canonicalOriginalMethod = http.CanonicalHeaderKey("X-Original-Method")
+	canonicalOriginalURI    = http.CanonicalHeaderKey("X-Original-URI")
+
 	canonicalRateLimit       = http.CanonicalHeaderKey(headerRateLimit)
 	canonicalRateLimitPolicy = http.CanonicalHeaderKey(headerRateLimitPolicy)
 	canonicalRetryAfter      = http.CanonicalHeaderKey(headerRetryAfter)
@@ -221,15 +224,37 @@ func originalRequest(r *http.Request, target string) (method, path string) {
 	if rest := strings.TrimPrefix(target, AuthPath); rest != "" && rest[0] == '/' {
 		return r.Method, rest
 	}
-	return single(r.Header, "X-Original-Method"), single(r.Header, "X-Original-URI")
+	return single(r.Header, canonicalOriginalMethod), single(r.Header, canonicalOriginalURI)
 }
 
-// single returns the value of a header sent exactly once, else "".
+// single returns the value of a header sent exactly once, else "". name is
+// in canonical form (http.CanonicalHeaderKey): the map is read directly,
+// without canonicalising the name again at every request.
 func single(h http.Header, name string) string {
-	if v := h.Values(name); len(v) == 1 {
+	if v := h[name]; len(v) == 1 {
 		return v[0]
 	}
 	return ""
+}
+
+// canonicalGetter reads the header fields keyFromHeaders asks for by their
+// lower-case names under their canonical forms, computed once.
+type canonicalGetter http.Header
+
+func (h canonicalGetter) get(name string) string {
+	c, ok := canonicalKeyHeaders[name]
+	if !ok {
+		c = http.CanonicalHeaderKey(name)
+	}
+	if v := h[c]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+var canonicalKeyHeaders = map[string]string{
+	headerPortkeyKey: http.CanonicalHeaderKey(headerPortkeyKey),
+	"authorization":  "Authorization",
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
