@@ -351,7 +351,6 @@ func (d *jsonReader) key(k *Key, m *objectMeta) error {
 	limits := k.RateLimits[:0]
 	*k = Key{}
 	d.strs = d.strs[:0]
-	var perms accessv1alpha1.APIKeyPermissions
 	err := d.object(func(name []byte) error {
 		switch string(name) {
 		case "metadata":
@@ -391,7 +390,7 @@ func (d *jsonReader) key(k *Key, m *objectMeta) error {
 				case "expiresAt":
 					k.ExpiresAt, err = d.time()
 				case "permissions":
-					err = d.permissions(&perms)
+					err = d.permissions(&k.Permissions)
 				default:
 					err = d.skip()
 				}
@@ -438,7 +437,6 @@ func (d *jsonReader) key(k *Key, m *objectMeta) error {
 			return d.skip()
 		}
 	})
-	k.Permissions = PermissionsOf(&perms)
 	if len(limits) > 0 {
 		k.RateLimits = limits
 	}
@@ -448,47 +446,34 @@ func (d *jsonReader) key(k *Key, m *objectMeta) error {
 	return err
 }
 
-// permissions reads spec.permissions. Values are kept only when they are
-// one of the API's levels (PermissionsOf reads anything else as Disabled).
-func (d *jsonReader) permissions(p *accessv1alpha1.APIKeyPermissions) error {
+// permissions reads spec.permissions straight into p, by the verifier's one
+// feature table (featureNames, levelName). A value that is not one of the
+// API's levels reads as Disabled, as PermissionsOf reads it.
+func (d *jsonReader) permissions(p *Permissions) error {
 	return d.object(func(name []byte) error {
-		var toggle *accessv1alpha1.Toggle
-		var level *accessv1alpha1.AccessLevel
-		switch string(name) {
-		case "metrics":
-			toggle = &p.Metrics
-		case "completions":
-			toggle = &p.Completions
-		case "prompts":
-			level = &p.Prompts
-		case "configs":
-			level = &p.Configs
-		case "guardrails":
-			level = &p.Guardrails
-		case "integrations":
-			level = &p.Integrations
-		case "providers":
-			level = &p.Providers
-		case "models":
-			level = &p.Models
-		case "users":
-			level = &p.Users
-		default:
+		f, ok := featureNamed(name)
+		if !ok {
 			return d.skip()
 		}
 		v, err := d.bytes()
-		switch {
-		case toggle != nil && string(v) == string(accessv1alpha1.ToggleEnabled):
-			*toggle = accessv1alpha1.ToggleEnabled
-		case level != nil:
-			for _, l := range []accessv1alpha1.AccessLevel{accessv1alpha1.AccessRead, accessv1alpha1.AccessWrite, accessv1alpha1.AccessDelete} {
-				if string(v) == string(l) {
-					*level = l
-				}
+		p[f] = LevelDisabled
+		for _, l := range [...]Level{LevelRead, LevelWrite, LevelDelete} {
+			if (f.graded() || l == LevelEnabled) && string(v) == levelName(f, l) {
+				p[f] = l
 			}
 		}
 		return err
 	})
+}
+
+// featureNamed finds the feature whose JSON name is name, exactly.
+func featureNamed(name []byte) (Feature, bool) {
+	for f, n := range featureNames {
+		if string(name) == n {
+			return Feature(f), true
+		}
+	}
+	return 0, false
 }
 
 // limit reads one of status.rateLimits.
