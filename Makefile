@@ -77,8 +77,9 @@ portkey-gateway: ## Install nginx, Node.js (as root, when missing) and the pinne
 ##@ Build and run
 
 .PHONY: build
-build: ## Build the tenantward binary.
+build: ## Build the tenantward and tenantward-verifier binaries.
 	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -buildid=" -o $(BIN)/tenantward .
+	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -buildid=" -o $(BIN)/tenantward-verifier ./cmd/tenantward-verifier
 
 .PHONY: run-local
 run-local: build ## Run everything on a local control plane it starts itself, with the samples applied.

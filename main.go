@@ -3,8 +3,9 @@
 //
 //	tenantward [manager] [flags]   run the operator in a cluster (the default)
 //	tenantward local [flags]       run everything on a local control plane it starts itself
-//	tenantward verifier [flags]    run only the key verifier
 //	tenantward audit [flags]       filter and print an audit trail
+//
+// The key verifier alone is a binary of its own, cmd/tenantward-verifier.
 package main
 
 import (
@@ -15,14 +16,12 @@ import (
 	"github.com/tenantward/tenantward/internal/audit"
 	"github.com/tenantward/tenantward/internal/local"
 	"github.com/tenantward/tenantward/internal/manager"
-	"github.com/tenantward/tenantward/internal/verifier"
 )
 
 var commands = map[string]func(args []string) error{
-	"manager":  manager.Command,
-	"local":    local.Command,
-	"verifier": verifier.Command,
-	"audit":    audit.Command,
+	"manager": manager.Command,
+	"local":   local.Command,
+	"audit":   audit.Command,
 }
 
 func main() {
@@ -33,7 +32,7 @@ func main() {
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "tenantward: unknown command %q (manager, local, verifier, audit)\n", name)
+		fmt.Fprintf(os.Stderr, "tenantward: unknown command %q (manager, local, audit; the verifier is the tenantward-verifier binary)\n", name)
 		os.Exit(2)
 	}
 	if err := cmd(args); err != nil {

@@ -10,9 +10,10 @@
 //     limit (too high to be reached): "verify" and "auth" run without a
 //     limiter, "auth+limit" with the in-memory one, and with -redis
 //     host:port "auth+redis" with the Redis store.
-//   - On a real kube-apiserver and etcd: the time from starting `tenantward
-//     verifier` (its own process, list/watch on apikeys and organizations
-//     only) holding -cp-keys APIKeys to its first VALID answer; its RSS idle,
+//   - On a real kube-apiserver and etcd: the time from starting
+//     tenantward-verifier (cmd/tenantward-verifier, the binary the chart's
+//     verifier Deployment runs, as its own process with list/watch on apikeys
+//     and organizations only) holding -cp-keys APIKeys to its first VALID answer; its RSS idle,
 //     after a sustained load, and at its peak (VmHWM, the start-up
 //     included); the time from deleting an APIKey to the verifier answering
 //     NOT_FOUND while it serves a background load; and after a restart the
@@ -461,7 +462,7 @@ func onControlPlane(o options) error {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(binDir) }()
-	bin, err := controlplane.BuildOperator(binDir) // its own directory: other runs build theirs
+	bin, err := controlplane.BuildVerifier(binDir) // its own directory: other runs build theirs
 	if err != nil {
 		return err
 	}
@@ -473,7 +474,7 @@ func onControlPlane(o options) error {
 	fmt.Printf("%-52s %s (ready after %s)\n", fmt.Sprintf("start to first VALID answer (%d keys)", o.cpKeys), v.firstValid.Round(time.Millisecond), v.ready.Round(time.Millisecond))
 	time.Sleep(2 * time.Second) // let the start-up's garbage be collected before reading RSS
 	idle, peak := memory(v.cmd.Process.Pid)
-	fmt.Printf("%-52s %s; peak while loading %s (%.2fx idle)\n", fmt.Sprintf("RSS of tenantward verifier, idle (%d keys)", o.cpKeys), mib(idle), mib(peak), float64(peak)/float64(idle))
+	fmt.Printf("%-52s %s; peak while loading %s (%.2fx idle)\n", fmt.Sprintf("RSS of tenantward-verifier, idle (%d keys)", o.cpKeys), mib(idle), mib(peak), float64(peak)/float64(idle))
 
 	stop := backgroundLoad(v.url, plains[o.revocations+1:])
 	lat, err := revocations(ctx, c, v.url, plains[:o.revocations])
@@ -573,7 +574,7 @@ func startVerifierProcess(bin, kubeconfig, valid string) (*verifierProcess, erro
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	cmd := exec.Command(bin, "verifier", "--kubeconfig", kubeconfig, "--bind-address", addr, "--grpc-bind-address", "0") //nolint:gosec // the binary built above
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--bind-address", addr, "--grpc-bind-address", "0") //nolint:gosec // the binary built above
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err

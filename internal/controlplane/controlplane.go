@@ -123,16 +123,25 @@ func BinaryDir() (string, error) {
 
 // BuildOperator builds the tenantward binary of the checkout this process runs
 // in into dir, for programs and tests that run the operator as its own process.
-func BuildOperator(dir string) (string, error) {
+func BuildOperator(dir string) (string, error) { return build(dir, "tenantward", ".") }
+
+// BuildVerifier builds the standalone verifier, tenantward-verifier
+// (cmd/tenantward-verifier), of this checkout into dir.
+func BuildVerifier(dir string) (string, error) {
+	return build(dir, "tenantward-verifier", "./cmd/tenantward-verifier")
+}
+
+// build builds the package pkg of the checkout into dir/name.
+func build(dir, name, pkg string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "tenantward")
-	build := exec.Command("go", "build", "-o", bin, ".") //nolint:gosec // builds this checkout into the caller's directory
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building tenantward: %w\n%s", err, out)
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg) //nolint:gosec // builds this checkout into the caller's directory
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s: %w\n%s", name, err, out)
 	}
 	return bin, nil
 }

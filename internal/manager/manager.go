@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -173,7 +174,10 @@ func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) (*verifi
 	if !enabledAddr(o.VerifierAddr) && !enabledAddr(o.VerifierGRPCAddr) {
 		return nil, nil
 	}
-	v, err := verifier.New(mgr.GetConfig(), verifier.Options{HTTPAddr: o.VerifierAddr, GRPCAddr: o.VerifierGRPCAddr, Routes: routes, Usage: o.VerifierUsage})
+	// The manager's /metrics and the verifier's show the same registry, as
+	// they did when the verifier registered there itself.
+	v, err := verifier.New(mgr.GetConfig(), verifier.Options{HTTPAddr: o.VerifierAddr, GRPCAddr: o.VerifierGRPCAddr, Routes: routes, Usage: o.VerifierUsage,
+		Metrics: metrics.Registry, Log: ctrl.Log})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the key verifier: %w", err)
 	}

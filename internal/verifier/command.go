@@ -2,14 +2,19 @@ package verifier
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 )
@@ -17,11 +22,11 @@ import (
 // maxConfigSize bounds the configuration file the verifier reads.
 const maxConfigSize = 1 << 20
 
-// Command runs only the key verifier: `tenantward verifier [flags]`. It needs
-// list and watch on apikeys and organizations, and get and patch on
-// apikeys/status (lastUsedAt).
+// Command runs only the key verifier, the standalone binary
+// cmd/tenantward-verifier. It needs list and watch on apikeys and
+// organizations, and get and patch on apikeys/status (lastUsedAt).
 func Command(args []string) error {
-	fs := flag.NewFlagSet("verifier", flag.ContinueOnError)
+	fs := flag.NewFlagSet("tenantward-verifier", flag.ContinueOnError)
 	o := Options{Usage: DefaultUsageOptions()}
 	var kubeconfig, configFile string
 	fs.StringVar(&o.HTTPAddr, "bind-address", ":8090", "address of /v1/verify, /v1/auth, /metrics and /healthz; 0 disables it")
@@ -40,26 +45,39 @@ func Command(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
+	o.Log = zap.New(zap.UseFlagOptions(&zo))
 	routes, err := LoadRoutes(configFile)
 	if err != nil {
 		return err
 	}
 	o.Routes = routes
-	var cfg *rest.Config
-	if kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	} else {
-		cfg, err = ctrl.GetConfig()
-	}
+	cfg, err := restConfig(kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	o.Metrics = reg
 	s, err := New(cfg, o)
 	if err != nil {
 		return err
 	}
-	return s.Start(ctrl.SetupSignalHandler())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return s.Start(ctx)
+}
+
+// restConfig is the configuration of the kubeconfig file path, else the
+// in-cluster one, else $KUBECONFIG's or ~/.kube/config's current context.
+func restConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		return clientcmd.BuildConfigFromFlags("", path)
+	}
+	cfg, err := rest.InClusterConfig()
+	if !errors.Is(err, rest.ErrNotInCluster) {
+		return cfg, err
+	}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
 }
 
 // LoadRoutes reads the routes: section of an operator configuration file (the

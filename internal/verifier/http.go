@@ -8,9 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
-
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 )
 
@@ -60,11 +57,10 @@ type VerifyResponse struct {
 }
 
 // NewHandler serves POST /v1/verify, the auth endpoint (AuthPath and
-// AuthPath/...), /metrics and /healthz.
+// AuthPath/...) and /healthz (the server adds /metrics).
 func NewHandler(a *Authorizer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/verify", a.serveVerify)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The auth endpoint is found on the raw request target and bypasses

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -57,7 +56,7 @@ func newKeyLoader(cfg *rest.Config, ix *Index, log logr.Logger) (*keyLoader, err
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = 0 // watches are long; each request carries its own timeout
 	cfg.AcceptContentTypes, cfg.ContentType = "application/json", "application/json"
-	cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	cfg.NegotiatedSerializer = apiCodecs.WithoutConversion()
 	c, err := rest.UnversionedRESTClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("verifier client: %w", err)

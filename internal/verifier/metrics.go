@@ -1,9 +1,19 @@
 package verifier
 
 import (
+	"errors"
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// MetricsRegistry is where a verifier registers its metrics and what its
+// /metrics serves (controller-runtime's metrics.Registry is one).
+type MetricsRegistry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
 
 // endpoint names a verifier endpoint in metrics.
 type endpoint uint8
@@ -29,7 +39,6 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(resultsVec, keysGauge)
 	for e, name := range [numEndpoints]string{"verify", "auth", "grpc"} {
 		for c := range numCodes {
 			results[e][c] = resultsVec.WithLabelValues(name, c.String())
@@ -38,3 +47,33 @@ func init() {
 }
 
 func count(e endpoint, c Code) { results[e][c].Inc() }
+
+// registerMetrics registers the verifier's metrics (this file's, usage.go's
+// and ratelimit.go's) on r. They are the process's: a second verifier on the
+// same registry shares them.
+func registerMetrics(r prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{resultsVec, keysGauge, answersVec, keyAnswersVec, lastUsedWrites, rateLimitedVec, storeErrors, rateLimitKeys} {
+		var already prometheus.AlreadyRegisteredError
+		if err := r.Register(c); err != nil && (!errors.As(err, &already) || already.ExistingCollector != c) {
+			return err
+		}
+	}
+	return nil
+}
+
+// withMetrics serves GET /metrics from g, and everything else with h.
+func withMetrics(h http.Handler, g prometheus.Gatherer) http.Handler {
+	metrics := promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	})
+}

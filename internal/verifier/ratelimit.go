@@ -9,9 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tenantward/tenantward/internal/ratelimit"
 )
@@ -39,8 +38,6 @@ var (
 	})
 )
 
-func init() { metrics.Registry.MustRegister(rateLimitedVec, storeErrors, rateLimitKeys) }
-
 // limit applies the rate limits of the key of d, a decision that passes
 // every other check: over a limit it becomes a 429 RATE_LIMITED.
 func (a *Authorizer) limit(d Decision) Decision {
@@ -57,7 +54,6 @@ func (a *Authorizer) limit(d Decision) Decision {
 	rl, err := a.Limiter.Allow(ratelimit.Key{Namespace: e.Namespace, Name: e.Name}, ws, a.now())
 	if err != nil {
 		storeErrors.Inc()
-		storeErrorLog.record(err)
 	}
 	d.RateLimit = rl
 	if !rl.Allowed {
@@ -131,14 +127,14 @@ func appendPolicyName(b []byte, per time.Duration) []byte {
 // seconds rounds d up to whole seconds, as the header fields count.
 func seconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
 
-// storeErrorLog logs the shared store's failures, at most once per
-// storeErrorLogEvery with how many there were (the metric counts each):
-// Redis down at a thousand calls a second must not become a thousand lines.
-var storeErrorLog errorLog
-
+// storeErrorLogEvery is how often at most an errorLog writes a line.
 const storeErrorLogEvery = 10 * time.Second
 
+// errorLog logs the shared store's failures, at most once per
+// storeErrorLogEvery with how many there were (the metric counts each):
+// Redis down at a thousand calls a second must not become a thousand lines.
 type errorLog struct {
+	log    logr.Logger
 	mu     sync.Mutex
 	last   time.Time
 	missed atomic.Int64
@@ -152,7 +148,7 @@ func (l *errorLog) record(err error) {
 	defer l.mu.Unlock()
 	if now := time.Now(); now.Sub(l.last) >= storeErrorLogEvery {
 		l.last = now
-		ctrl.Log.WithName("verifier").Error(err, "the rate-limit store failed; the fail mode decided", "failuresSinceLastLine", l.missed.Swap(0)+1)
+		l.log.Error(err, "the rate-limit store failed; the fail mode decided", "failuresSinceLastLine", l.missed.Swap(0)+1)
 		return
 	}
 	l.missed.Add(1)
@@ -184,23 +180,34 @@ const sweepEvery = 30 * time.Second
 
 // rateLimiter is the verifier's limiter built from its options.
 type rateLimiter struct {
-	ratelimit.Limiter
+	limiter ratelimit.Limiter
 	// memory is the state in this process: the limiter's own, or the Redis
 	// store's local fallback.
 	memory *ratelimit.Memory
 	close  func()
+	// errors logs the store's failures.
+	errors *errorLog
+}
+
+// Allow decides with the limiter and logs its store's failures.
+func (l rateLimiter) Allow(k ratelimit.Key, ws ratelimit.Windows, now time.Time) (ratelimit.Decision, error) {
+	d, err := l.limiter.Allow(k, ws, now)
+	if err != nil {
+		l.errors.record(err)
+	}
+	return d, err
 }
 
 // newRateLimiter builds the limiter of store, "" or "memory" (each replica
 // counts alone) or a redis:// URL (one exact count shared by the replicas,
 // deciding as failMode says when Redis fails: "" is local).
-func newRateLimiter(store, failMode string) (rateLimiter, error) {
+func newRateLimiter(store, failMode string, log logr.Logger) (rateLimiter, error) {
 	memory := ratelimit.NewMemory()
 	if store == "" || store == "memory" {
 		if failMode != "" {
 			return rateLimiter{}, fmt.Errorf("a rate-limit fail mode (%s) applies to a redis:// store only", failMode)
 		}
-		return rateLimiter{Limiter: memory, memory: memory, close: func() {}}, nil
+		return rateLimiter{limiter: memory, memory: memory, close: func() {}, errors: &errorLog{log: log}}, nil
 	}
 	r, err := ratelimit.NewRedis(store)
 	if err != nil {
@@ -212,7 +219,7 @@ func newRateLimiter(store, failMode string) (rateLimiter, error) {
 			return rateLimiter{}, err
 		}
 	}
-	return rateLimiter{Limiter: &ratelimit.Fallback{Primary: r, Mode: mode, Local: memory}, memory: memory, close: r.Close}, nil
+	return rateLimiter{limiter: &ratelimit.Fallback{Primary: r, Mode: mode, Local: memory}, memory: memory, close: r.Close, errors: &errorLog{log: log}}, nil
 }
 
 // sweep drops the idle keys' in-memory state every sweepEvery until ctx ends.

@@ -12,17 +12,14 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 )
@@ -43,6 +40,13 @@ type Options struct {
 	RateLimitFailMode string
 	// Usage configures the answer counters and status.lastUsedAt (usage.go).
 	Usage UsageOptions
+	// Metrics is where the verifier's metrics are registered and what its
+	// /metrics serves: the manager passes controller-runtime's registry,
+	// the standalone verifier one of its own (command.go). Nil is a new,
+	// empty registry.
+	Metrics MetricsRegistry
+	// Log is the verifier's logger; the zero value discards.
+	Log logr.Logger
 	// listOnly loads the APIKeys with a paged list, never a watch-list
 	// (the fallback path, for tests).
 	listOnly bool
@@ -80,7 +84,14 @@ func New(cfg *rest.Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	limit, err := newRateLimiter(o.RateLimitStore, o.RateLimitFailMode)
+	if o.Metrics == nil {
+		o.Metrics = prometheus.NewRegistry()
+	}
+	if err := registerMetrics(o.Metrics); err != nil {
+		return nil, err
+	}
+	o.Log = o.Log.WithName("verifier")
+	limit, err := newRateLimiter(o.RateLimitStore, o.RateLimitFailMode, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +126,7 @@ func (s *Server) GRPCAddr() string { return s.grpcAddr }
 // verifier never answers NOT_FOUND for a key it has not loaded yet, nor VALID
 // for a key of an organization that is gone; /readyz turns 200 once they are.
 func (s *Server) Start(ctx context.Context) error {
-	log := ctrl.LoggerFrom(ctx).WithName("verifier")
+	log := s.opts.Log
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.limit.sweep(ctx)
@@ -127,7 +138,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.httpAddr = ln.Addr().String()
 		srv := &http.Server{
-			Handler:           s.gate(NewHandler(s.auth)),
+			Handler:           s.gate(withMetrics(NewHandler(s.auth), s.opts.Metrics)),
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       requestTimeout,
 			WriteTimeout:      requestTimeout,
@@ -217,22 +228,19 @@ func (s *Server) gateGRPC(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
 // index straight from the API server's JSON, and a reflector of the live
 // Organizations. It waits for the first complete list of both.
 func (s *Server) startInformers(ctx context.Context) error {
-	scheme := runtime.NewScheme()
-	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	c, err := client.NewWithWatch(s.cfg, client.Options{Scheme: scheme})
+	c, err := newAPIClient(s.cfg)
 	if err != nil {
 		return fmt.Errorf("verifier client: %w", err)
 	}
-	keys, err := newKeyLoader(s.cfg, s.auth.Index, ctrl.LoggerFrom(ctx).WithName("verifier"))
+	keys, err := newKeyLoader(s.cfg, s.auth.Index, s.opts.Log)
 	if err != nil {
 		return err
 	}
 	keys.watchList = !s.opts.listOnly
 	go keys.run(ctx)
 	orgs := &orgStore{ix: s.auth.Index, synced: make(chan struct{})}
-	reflect(ctx, c, func() client.ObjectList { return &accessv1alpha1.OrganizationList{} }, &accessv1alpha1.Organization{}, orgs, "verifier-organizations")
+	r := toolscache.NewReflectorWithOptions(organizationsListWatch(c), &accessv1alpha1.Organization{}, orgs, toolscache.ReflectorOptions{Name: "verifier-organizations"})
+	go r.RunWithContext(ctx)
 	for _, synced := range []chan struct{}{orgs.synced, keys.synced} {
 		select {
 		case <-synced:
@@ -243,28 +251,6 @@ func (s *Server) startInformers(ctx context.Context) error {
 	// The start-up's garbage (the Organization list, the decoder's buffers): give its memory back.
 	debug.FreeOSMemory()
 	return nil
-}
-
-// reflect runs a reflector of the objects newList lists into store until ctx ends.
-func reflect(ctx context.Context, c client.WithWatch, newList func() client.ObjectList, obj runtime.Object, store toolscache.ReflectorStore, name string) {
-	lw := &toolscache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			// The reflector streams its first list (watch-list, a consistent
-			// read); when it falls back to a plain list, that asks for "0",
-			// whatever the API server's cache holds. Read the latest instead,
-			// so a key revoked just before the start is never served as valid.
-			if o.ResourceVersion == "0" {
-				o.ResourceVersion = ""
-			}
-			list := newList()
-			return list, c.List(ctx, list, &client.ListOptions{Raw: &o})
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return c.Watch(ctx, newList(), &client.ListOptions{Raw: &o})
-		},
-	}
-	r := toolscache.NewReflectorWithOptions(lw, obj, store, toolscache.ReflectorOptions{Name: name})
-	go r.RunWithContext(ctx)
 }
 
 // orgStore is the Organization reflector's store: it keeps the names and

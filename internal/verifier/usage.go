@@ -14,13 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
-
-	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 )
 
 // UsageOptions configure what the verifier records of the keys it answers
@@ -111,8 +105,6 @@ const (
 	outcomeFailed  = "failed"
 	outcomeDropped = "dropped"
 )
-
-func init() { metrics.Registry.MustRegister(answersVec, keyAnswersVec, lastUsedWrites) }
 
 // counters are one series per result code, resolved once.
 type counters [numCodes]prometheus.Counter
@@ -275,7 +267,7 @@ func (u *Usage) sweep() {
 // run advances the clock and sweeps the records at each period's start and,
 // when lastUsedAt is on, writes the queued keys' status.lastUsedAt with c
 // until ctx ends. c's rate limiter bounds the writes.
-func (u *Usage) run(ctx context.Context, c client.Client, log logr.Logger) {
+func (u *Usage) run(ctx context.Context, c statusClient, log logr.Logger) {
 	untilNext := func(now time.Time) time.Duration { return u.tick - time.Duration(now.UnixNano()%int64(u.tick)) }
 	boundary := time.NewTimer(untilNext(time.Now()))
 	defer boundary.Stop()
@@ -302,19 +294,18 @@ func (u *Usage) run(ctx context.Context, c client.Client, log logr.Logger) {
 // it already is there or later (another replica wrote it). The patch tests
 // the resourceVersion it read, so of two replicas writing the same period
 // one writes and the other, refused, reads again and finds it current.
-func (u *Usage) write(ctx context.Context, c client.Client, k *keyUsage) (string, error) {
+func (u *Usage) write(ctx context.Context, c statusClient, k *keyUsage) (string, error) {
 	start := metav1.NewTime(time.Unix(0, k.queued.Load()*int64(u.opts.Period)).UTC())
 	var err error
 	for range 2 {
-		key := &accessv1alpha1.APIKey{}
-		key.Namespace, key.Name = k.name.a, k.name.b
-		if err = c.SubResource("status").Get(ctx, key, key); err != nil {
+		var key keyStatus
+		if key, err = c.get(ctx, k.name.a, k.name.b); err != nil {
 			break
 		}
 		if last := key.Status.LastUsedAt; last != nil && !last.Before(&start) {
 			return outcomeCurrent, nil
 		}
-		if err = c.Status().Patch(ctx, key, client.RawPatch(types.JSONPatchType, lastUsedPatch(key.ResourceVersion, start))); !refusedTest(err) {
+		if err = c.patch(ctx, k.name.a, k.name.b, lastUsedPatch(key.Metadata.ResourceVersion, start)); !refusedTest(err) {
 			break
 		}
 	}
@@ -359,14 +350,10 @@ func runUsage(ctx context.Context, u *Usage, cfg *rest.Config, log logr.Logger) 
 	if u.opts.WriterQPS > 0 {
 		cfg.QPS, cfg.Burst = float32(u.opts.WriterQPS), max(1, int(u.opts.WriterQPS))
 	}
-	scheme := runtime.NewScheme()
-	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := newAPIClient(cfg)
 	if err != nil {
 		return fmt.Errorf("the lastUsedAt writer's client: %w", err)
 	}
-	go u.run(ctx, c, log)
+	go u.run(ctx, statusClient{c}, log)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tenantward/tenantward/internal/apikey"
@@ -25,7 +26,11 @@ func TestUsageCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Usage = u
-	srv := httptest.NewServer(NewHandler(a))
+	reg := prometheus.NewRegistry()
+	if err := registerMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(withMetrics(NewHandler(a), reg))
 	defer srv.Close()
 	scopeValid := answersVec.WithLabelValues("acme", "research", "VALID")
 	scopeDisabled := answersVec.WithLabelValues("acme", "research", "DISABLED")
