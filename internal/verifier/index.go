@@ -134,6 +134,34 @@ const (
 	recPrevious
 )
 
+// recordStore holds records in chunks of 1<<chunkBits: it grows a chunk at
+// a time and never copies a record, so a load of the whole list leaves
+// neither the slack of a grown slice (up to a quarter of it) nor the garbage
+// of its outgrown copies, and finding a record costs one more load.
+type recordStore struct {
+	chunks []*recordChunk
+	// n is the number of records, used or free.
+	n uint32
+}
+
+const chunkBits = 12
+
+type recordChunk [1 << chunkBits]record
+
+// at returns record id, which is below n.
+func (rs *recordStore) at(id uint32) *record {
+	return &rs.chunks[id>>chunkBits][id&(1<<chunkBits-1)]
+}
+
+// add appends a zero record and returns its id.
+func (rs *recordStore) add() uint32 {
+	if int(rs.n>>chunkBits) == len(rs.chunks) {
+		rs.chunks = append(rs.chunks, new(recordChunk))
+	}
+	rs.n++
+	return rs.n - 1
+}
+
 // previousKey is a rotated key's previous key, verifying until its grace ends.
 type previousKey struct {
 	hash  apikey.Hash
@@ -152,7 +180,7 @@ func (s stamp) time() time.Time { return time.Unix(s.sec, int64(s.nsec)).UTC() }
 // whose organization does not exist or is being deleted is NOT_FOUND. It is
 // safe for concurrent use; Verify takes a read lock and does not allocate.
 //
-// Keys are records in one slice (deleted ones go to a free list and are
+// Keys are records in fixed-size chunks (deleted ones go to a free list and are
 // reused); two tables (table.go) find them by key hash and by namespace and
 // name. The strings many keys share (namespace, organization, workspace,
 // type, organization UID) and the rate-limit and model lists are interned:
@@ -162,7 +190,7 @@ func (s stamp) time() time.Time { return time.Unix(s.sec, int64(s.nsec)).UTC() }
 // namespaces and distinct policies, not by the number of keys.
 type Index struct {
 	mu      sync.RWMutex
-	records []record
+	records recordStore
 	free    []uint32
 	// byHash refers to records: id<<1, or id<<1|1 for a previous key.
 	byHash, byName table
@@ -227,7 +255,7 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 	ok := pos >= 0
 	if ok {
 		ref := ix.byHash.ref(pos)
-		r = ix.records[ref>>1]
+		r = *ix.records.at(ref >> 1)
 		if ref&1 == 1 {
 			// A previous key: only until the end of its grace.
 			ok = now.Before(ix.previous[ref>>1].until.time())
@@ -261,7 +289,7 @@ func (ix *Index) hashAt(ref uint32) apikey.Hash {
 	if ref&1 == 1 {
 		return ix.previous[ref>>1].hash
 	}
-	return ix.records[ref>>1].current
+	return ix.records.at(ref >> 1).current
 }
 
 // entryLocked materialises r without allocating. ix.mu is held.
@@ -342,11 +370,12 @@ func (ix *Index) SetKey(k *Key) {
 		ix.unhashLocked(id)
 	} else {
 		id = ix.allocLocked()
-		ix.records[id].name, ix.records[id].nameLen = uint32(len(ix.names)), uint32(len(k.Name)) //nolint:gosec // names are at most 253 bytes; 4 GiB of them would be 17 million keys
+		r := ix.records.at(id)
+		r.name, r.nameLen = uint32(len(ix.names)), uint32(len(k.Name)) //nolint:gosec // names are at most 253 bytes; 4 GiB of them would be 17 million keys
 		ix.names = append(ix.names, k.Name...)
 		ix.byName.insert(ix.nameHash(ns, k.Name), id)
 	}
-	r := &ix.records[id]
+	r := ix.records.at(id)
 	*r = record{
 		current: current, name: r.name, nameLen: r.nameLen, namespace: ns,
 		organization: ix.intern(k.Organization), workspace: ix.intern(k.Workspace),
@@ -384,8 +413,11 @@ func (ix *Index) Delete(namespace, name string) {
 }
 
 // ReplaceKeys swaps the keys of the index for those of fresh, which is not
-// used afterwards; the live Organizations stay.
+// used afterwards; the live Organizations stay. The names of fresh, grown
+// by appending, are copied to their length first (the records grow by
+// chunks and have no slack to drop).
 func (ix *Index) ReplaceKeys(fresh *Index) {
+	fresh.names = slices.Clone(fresh.names)
 	ix.mu.Lock()
 	ix.records, ix.free, ix.byHash, ix.byName, ix.previous = fresh.records, fresh.free, fresh.byHash, fresh.byName, fresh.previous
 	ix.names, ix.deadNames, ix.strs, ix.strIDs = fresh.names, fresh.deadNames, fresh.strs, fresh.strIDs
@@ -396,7 +428,7 @@ func (ix *Index) ReplaceKeys(fresh *Index) {
 // findName returns the byName position of namespace id ns and name, or -1. ix.mu is held.
 func (ix *Index) findName(ns uint32, name string) int {
 	return ix.byName.find(ix.nameHash(ns, name), func(id uint32) bool {
-		r := &ix.records[id]
+		r := ix.records.at(id)
 		return r.namespace == ns && string(ix.names[r.name:r.name+r.nameLen]) == name
 	})
 }
@@ -412,15 +444,14 @@ func (ix *Index) allocLocked() uint32 {
 		ix.free = ix.free[:n-1]
 		return id
 	}
-	ix.records = append(ix.records, record{})
-	return uint32(len(ix.records) - 1) //nolint:gosec // 4 billion keys would not fit in memory first
+	return ix.records.add()
 }
 
 // hashLocked makes record id findable by its hashes. A hash already in the
 // index (the same key in two APIKeys, which the operator never issues) now
 // finds this record, as the most recent. ix.mu is held.
 func (ix *Index) hashLocked(id uint32) {
-	r := &ix.records[id]
+	r := ix.records.at(id)
 	ix.hashRef(&r.current, id<<1)
 	if r.flags&recPrevious != 0 {
 		prev := ix.previous[id].hash
@@ -440,7 +471,7 @@ func (ix *Index) hashRef(h *apikey.Hash, ref uint32) {
 // unhashLocked removes record id's hashes, each only while it still finds
 // this record, and its previous key. ix.mu is held.
 func (ix *Index) unhashLocked(id uint32) {
-	r := &ix.records[id]
+	r := ix.records.at(id)
 	refs := [2]uint32{id << 1, id<<1 | 1}
 	n := 1
 	if r.flags&recPrevious != 0 {
@@ -460,8 +491,9 @@ func (ix *Index) removeLocked(pos int) {
 	id := ix.byName.ref(pos)
 	ix.unhashLocked(id)
 	ix.byName.remove(pos)
-	ix.deadNames += int(ix.records[id].nameLen)
-	ix.records[id] = record{}
+	r := ix.records.at(id)
+	ix.deadNames += int(r.nameLen)
+	*r = record{}
 	ix.free = append(ix.free, id)
 	if ix.deadNames > 64<<10 && ix.deadNames > len(ix.names)/2 {
 		ix.compactNamesLocked()
@@ -472,8 +504,8 @@ func (ix *Index) removeLocked(pos int) {
 // holding names of the old one keep it alive until they are dropped. ix.mu is held.
 func (ix *Index) compactNamesLocked() {
 	names := make([]byte, 0, len(ix.names)-ix.deadNames)
-	for i := range ix.records {
-		r := &ix.records[i]
+	for id := range ix.records.n {
+		r := ix.records.at(id)
 		if r.flags&recUsed == 0 {
 			continue
 		}
