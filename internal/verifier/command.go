@@ -64,6 +64,7 @@ func Command(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go tuneGC(ctx) // this process is the verifier alone: its collector is ours to set (gc.go)
 	return s.Start(ctx)
 }
 
