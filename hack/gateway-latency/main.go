@@ -8,7 +8,7 @@
 // of each and the difference.
 //
 // The verifier serves an in-memory index holding one key (its HTTP handler is
-// the one `tenantward verifier` serves). nginx and the gateway come from
+// the one tenantward-verifier serves). nginx and the gateway come from
 // hack/portkey-gateway.sh.
 //
 //	go run ./hack/gateway-latency -n 2000

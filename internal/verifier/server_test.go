@@ -69,7 +69,7 @@ func controlPlane(t testing.TB) *controlplane.Env {
 
 // startVerifier runs a verifier as its own service account, bound only by
 // the generated role the installs give it (list and watch apikeys), as
-// `tenantward verifier` runs; configure changes its options.
+// tenantward-verifier runs; configure changes its options.
 func startVerifier(t testing.TB, configure ...func(*verifier.Options)) *verifier.Server {
 	t.Helper()
 	env := controlPlane(t)

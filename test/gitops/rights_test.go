@@ -52,7 +52,7 @@ func TestGitOps(t *testing.T) {
 	}
 }
 
-// runStandaloneVerifier starts `tenantward verifier`'s server as its own
+// runStandaloneVerifier starts tenantward-verifier's server as its own
 // service account, waits until it has loaded the APIKeys, and has it and the
 // embedded verifier record a key's use (useKey).
 func runStandaloneVerifier(t *testing.T) {
