@@ -1,9 +1,7 @@
 package verifier
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -83,17 +81,25 @@ func NewHandler(a *Authorizer) http.Handler {
 }
 
 func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
+	bufs := verifyPool.Get().(*verifyBuffers)
+	defer bufs.release()
+	body, end := bufs.read(r.Body)
+	switch {
+	case end == nil:
+		// Read to its end: net/http has nothing to drain after the call.
+		_ = r.Body.Close()
+	case errors.Is(end, errBodyTooLarge):
+		// As http.MaxBytesReader does: the rest is not read, so the
+		// connection cannot serve another request.
+		w.Header()[canonicalConnection] = connectionClose
+	}
 	var req VerifyRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", MaxBodyBytes))
+	if err := decodeVerifyRequest(body, end, &req); err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 			return
 		}
-		// The decoder's message can quote the body; say only what is wrong.
-		writeError(w, http.StatusBadRequest, "the body is not a JSON object {\"key\": ..., \"feature\": ..., \"level\": ..., \"model\": ...}: "+jsonProblem(err))
+		writeError(w, http.StatusBadRequest, "the body is not a JSON object {\"key\": ..., \"feature\": ..., \"level\": ..., \"model\": ...}: "+err.Error())
 		return
 	}
 	var needs [1]Need
@@ -122,15 +128,17 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		resp.Reason = res.Reason.Error()
 	}
 	resp.RateLimits, resp.RetryAfterSeconds = rateLimitStates(d.RateLimit)
+	var perms accessv1alpha1.APIKeyPermissions
 	if e := &res.Entry; e.Name != "" {
-		perms := e.Permissions.API()
+		perms = e.Permissions.API()
 		resp.Organization, resp.Workspace, resp.Namespace, resp.KeyName, resp.Type = e.Organization, e.Workspace, e.Namespace, e.Name, e.Type
 		resp.Permissions = &perms
 		if !e.ExpiresAt.IsZero() {
 			resp.ExpiresAt = &e.ExpiresAt
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	bufs.out = appendVerifyResponse(bufs.out[:0], &resp)
+	writeJSON(w, http.StatusOK, bufs.out)
 }
 
 func parseNeed(feature, level string) (Need, error) {
@@ -146,22 +154,6 @@ func parseNeed(feature, level string) (Need, error) {
 	}
 	l, err := ParseLevel(f, level)
 	return Need{f, l}, err
-}
-
-// jsonProblem describes a decoding error without quoting the input.
-func jsonProblem(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	default:
-		return "an empty or truncated body"
-	}
 }
 
 func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target string) {
@@ -212,6 +204,18 @@ var (
 	canonicalRateLimit       = http.CanonicalHeaderKey(headerRateLimit)
 	canonicalRateLimitPolicy = http.CanonicalHeaderKey(headerRateLimitPolicy)
 	canonicalRetryAfter      = http.CanonicalHeaderKey(headerRetryAfter)
+
+	canonicalContentType = "Content-Type"
+	canonicalConnection  = "Connection"
+)
+
+// Header values the same in every answer, set without allocating. A value
+// slice in a header map is never modified in place (net/http copies the
+// values it writes; Header.Add appends, which copies a full slice), so
+// answers can share them.
+var (
+	contentTypeJSON = []string{"application/json"}
+	connectionClose = []string{"close"}
 )
 
 // originalRequest finds the method and request target the gateway is asking
@@ -258,11 +262,13 @@ var canonicalKeyHeaders = map[string]string{
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	b := appendJSONString(append(make([]byte, 0, len(msg)+16), `{"error":`...), msg)
+	writeJSON(w, status, append(b, '}', '\n'))
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+// writeJSON answers with status and body, a JSON value (and a newline).
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header()[canonicalContentType] = contentTypeJSON
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
 }
