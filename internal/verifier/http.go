@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -161,32 +162,67 @@ func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target st
 	d := a.Authorize(keyFromHeaders(canonicalGetter(r.Header).get), method, path, a.httpModel(r.Header))
 	a.count(endpointAuth, d.Result)
 	h := w.Header()
-	h[canonicalResult] = []string{d.Result.Code.String()}
-	if f := rateLimitHeaders(d.RateLimit); f.policy != "" {
-		h[canonicalRateLimitPolicy] = []string{f.policy}
-		h[canonicalRateLimit] = []string{f.state}
-		if f.retryAfter != "" {
-			h[canonicalRetryAfter] = []string{f.retryAfter}
-		}
-	}
+	h[canonicalResult] = resultValues[d.Result.Code]
+	setAnswerFields(h, &d)
 	if d.Status == http.StatusOK {
-		e := &d.Result.Entry
-		h[canonicalOrganization] = []string{e.Organization}
-		h[canonicalWorkspace] = []string{e.Workspace}
-		h[canonicalKey] = []string{e.Namespace + "/" + e.Name}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if d.Status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer realm="tenantward"`)
+		h[canonicalWWWAuthenticate] = bearerChallenge
 	}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h[canonicalContentType] = contentTypeText
 	status := d.Status
 	if status == http.StatusTooManyRequests && target == AuthPath+"?"+RateLimitedAs403 {
 		status = http.StatusForbidden
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(d.Reason + "\n"))
+	_, _ = io.WriteString(w, d.Reason)
+	_, _ = io.WriteString(w, "\n")
+}
+
+// setAnswerFields sets the header fields of d whose values vary: the
+// identity of an allowed key and the rate-limit fields. Their values are
+// substrings of one string, held in one array: two allocations an answer.
+func setAnswerFields(h http.Header, d *Decision) {
+	e := &d.Result.Entry
+	allowed := d.Status == http.StatusOK
+	if !allowed && d.RateLimit.N == 0 {
+		return
+	}
+	var buf [256]byte
+	b := buf[:0]
+	if allowed {
+		b = append(append(append(b, e.Namespace...), '/'), e.Name...)
+	}
+	key := len(b)
+	b, ends := appendRateLimitFields(b, d.RateLimit)
+	all := string(b)
+	set := answerValues{h: h, vals: make([]string, 0, 6)}
+	if allowed {
+		set.set(canonicalOrganization, e.Organization)
+		set.set(canonicalWorkspace, e.Workspace)
+		set.set(canonicalKey, all[:key])
+	}
+	if d.RateLimit.N > 0 {
+		set.set(canonicalRateLimitPolicy, all[key:ends.policy])
+		set.set(canonicalRateLimit, all[ends.policy:ends.state])
+		if !d.RateLimit.Allowed {
+			set.set(canonicalRetryAfter, all[ends.state:])
+		}
+	}
+}
+
+// answerValues sets header fields whose values share one array.
+type answerValues struct {
+	h    http.Header
+	vals []string
+}
+
+func (v *answerValues) set(name, value string) {
+	v.vals = append(v.vals, value)
+	n := len(v.vals)
+	v.h[name] = v.vals[n-1 : n : n]
 }
 
 // The identity headers of an allowed answer in canonical form, computed once:
@@ -205,8 +241,9 @@ var (
 	canonicalRateLimitPolicy = http.CanonicalHeaderKey(headerRateLimitPolicy)
 	canonicalRetryAfter      = http.CanonicalHeaderKey(headerRetryAfter)
 
-	canonicalContentType = "Content-Type"
-	canonicalConnection  = "Connection"
+	canonicalContentType     = "Content-Type"
+	canonicalConnection      = "Connection"
+	canonicalWWWAuthenticate = "Www-Authenticate"
 )
 
 // Header values the same in every answer, set without allocating. A value
@@ -215,7 +252,16 @@ var (
 // answers can share them.
 var (
 	contentTypeJSON = []string{"application/json"}
+	contentTypeText = []string{"text/plain; charset=utf-8"}
 	connectionClose = []string{"close"}
+	bearerChallenge = []string{`Bearer realm="tenantward"`}
+	// resultValues are the values of x-tenantward-result, by code.
+	resultValues = func() (v [numCodes][]string) {
+		for c := range numCodes {
+			v[c] = []string{c.String()}
+		}
+		return v
+	}()
 )
 
 // originalRequest finds the method and request target the gateway is asking
@@ -246,8 +292,13 @@ func single(h http.Header, name string) string {
 type canonicalGetter http.Header
 
 func (h canonicalGetter) get(name string) string {
-	c, ok := canonicalKeyHeaders[name]
-	if !ok {
+	var c string
+	switch name {
+	case headerPortkeyKey:
+		c = canonicalPortkeyKey
+	case "authorization":
+		c = "Authorization"
+	default:
 		c = http.CanonicalHeaderKey(name)
 	}
 	if v := h[c]; len(v) > 0 {
@@ -256,10 +307,7 @@ func (h canonicalGetter) get(name string) string {
 	return ""
 }
 
-var canonicalKeyHeaders = map[string]string{
-	headerPortkeyKey: http.CanonicalHeaderKey(headerPortkeyKey),
-	"authorization":  "Authorization",
-}
+var canonicalPortkeyKey = http.CanonicalHeaderKey(headerPortkeyKey)
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	b := appendJSONString(append(make([]byte, 0, len(msg)+16), `{"error":`...), msg)
