@@ -16,6 +16,9 @@ import (
 // MaxBodyBytes bounds the body of POST /v1/verify.
 const MaxBodyBytes = 4 << 10
 
+// verifyPath is the endpoint that verifies a key sent in a JSON body.
+const verifyPath = "/v1/verify"
+
 // AuthPath is the auth endpoint for nginx auth_request; AuthPath + "/" is the
 // prefix for Envoy's HTTP ext_authz, which appends the original path.
 const AuthPath = "/v1/auth"
@@ -62,7 +65,7 @@ type VerifyResponse struct {
 // AuthPath/...), /metrics and /healthz.
 func NewHandler(a *Authorizer) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/verify", a.serveVerify)
+	mux.HandleFunc(http.MethodPost+" "+verifyPath, a.serveVerify)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -73,11 +76,17 @@ func NewHandler(a *Authorizer) http.Handler {
 		if target == "" { // a request built in-process rather than read from the wire
 			target = r.URL.RequestURI()
 		}
-		if p, _, _ := strings.Cut(target, "?"); p == AuthPath || strings.HasPrefix(p, AuthPath+"/") {
+		p, _, _ := strings.Cut(target, "?")
+		switch {
+		case p == AuthPath || strings.HasPrefix(p, AuthPath+"/"):
 			a.serveAuth(w, r, target)
-			return
+		case p == verifyPath && r.Method == http.MethodPost:
+			// What the mux would choose for this exact path, without its
+			// pattern matching.
+			a.serveVerify(w, r)
+		default:
+			mux.ServeHTTP(w, r)
 		}
-		mux.ServeHTTP(w, r)
 	})
 }
 
