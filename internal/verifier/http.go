@@ -1,9 +1,8 @@
 package verifier
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +12,9 @@ import (
 
 // MaxBodyBytes bounds the body of POST /v1/verify.
 const MaxBodyBytes = 4 << 10
+
+// verifyPath is the endpoint that verifies a key sent in a JSON body.
+const verifyPath = "/v1/verify"
 
 // AuthPath is the auth endpoint for nginx auth_request; AuthPath + "/" is the
 // prefix for Envoy's HTTP ext_authz, which appends the original path.
@@ -60,7 +62,7 @@ type VerifyResponse struct {
 // AuthPath/...) and /healthz (the server adds /metrics).
 func NewHandler(a *Authorizer) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/verify", a.serveVerify)
+	mux.HandleFunc(http.MethodPost+" "+verifyPath, a.serveVerify)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The auth endpoint is found on the raw request target and bypasses
@@ -70,26 +72,40 @@ func NewHandler(a *Authorizer) http.Handler {
 		if target == "" { // a request built in-process rather than read from the wire
 			target = r.URL.RequestURI()
 		}
-		if p, _, _ := strings.Cut(target, "?"); p == AuthPath || strings.HasPrefix(p, AuthPath+"/") {
+		p, _, _ := strings.Cut(target, "?")
+		switch {
+		case p == AuthPath || strings.HasPrefix(p, AuthPath+"/"):
 			a.serveAuth(w, r, target)
-			return
+		case p == verifyPath && r.Method == http.MethodPost:
+			// What the mux would choose for this exact path, without its
+			// pattern matching.
+			a.serveVerify(w, r)
+		default:
+			mux.ServeHTTP(w, r)
 		}
-		mux.ServeHTTP(w, r)
 	})
 }
 
 func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
+	bufs := verifyPool.Get().(*verifyBuffers)
+	defer bufs.release()
+	body, end := bufs.read(r.Body)
+	switch {
+	case end == nil:
+		// Read to its end: net/http has nothing to drain after the call.
+		_ = r.Body.Close()
+	case errors.Is(end, errBodyTooLarge):
+		// As http.MaxBytesReader does: the rest is not read, so the
+		// connection cannot serve another request.
+		w.Header()[canonicalConnection] = connectionClose
+	}
 	var req VerifyRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", MaxBodyBytes))
+	if err := decodeVerifyRequest(body, end, &req); err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 			return
 		}
-		// The decoder's message can quote the body; say only what is wrong.
-		writeError(w, http.StatusBadRequest, "the body is not a JSON object {\"key\": ..., \"feature\": ..., \"level\": ..., \"model\": ...}: "+jsonProblem(err))
+		writeError(w, http.StatusBadRequest, "the body is not a JSON object {\"key\": ..., \"feature\": ..., \"level\": ..., \"model\": ...}: "+err.Error())
 		return
 	}
 	var needs [1]Need
@@ -118,15 +134,17 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		resp.Reason = res.Reason.Error()
 	}
 	resp.RateLimits, resp.RetryAfterSeconds = rateLimitStates(d.RateLimit)
+	var perms accessv1alpha1.APIKeyPermissions
 	if e := &res.Entry; e.Name != "" {
-		perms := e.Permissions.API()
+		perms = e.Permissions.API()
 		resp.Organization, resp.Workspace, resp.Namespace, resp.KeyName, resp.Type = e.Organization, e.Workspace, e.Namespace, e.Name, e.Type
 		resp.Permissions = &perms
 		if !e.ExpiresAt.IsZero() {
 			resp.ExpiresAt = &e.ExpiresAt
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	bufs.out = appendVerifyResponse(bufs.out[:0], &resp)
+	writeJSON(w, http.StatusOK, bufs.out)
 }
 
 func parseNeed(feature, level string) (Need, error) {
@@ -144,53 +162,72 @@ func parseNeed(feature, level string) (Need, error) {
 	return Need{f, l}, err
 }
 
-// jsonProblem describes a decoding error without quoting the input.
-func jsonProblem(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	default:
-		return "an empty or truncated body"
-	}
-}
-
 func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target string) {
 	method, path := originalRequest(r, target)
 	d := a.Authorize(keyFromHeaders(canonicalGetter(r.Header).get), method, path, a.httpModel(r.Header))
 	a.count(endpointAuth, d.Result)
 	h := w.Header()
-	h[canonicalResult] = []string{d.Result.Code.String()}
-	if f := rateLimitHeaders(d.RateLimit); f.policy != "" {
-		h[canonicalRateLimitPolicy] = []string{f.policy}
-		h[canonicalRateLimit] = []string{f.state}
-		if f.retryAfter != "" {
-			h[canonicalRetryAfter] = []string{f.retryAfter}
-		}
-	}
+	h[canonicalResult] = resultValues[d.Result.Code]
+	setAnswerFields(h, &d)
 	if d.Status == http.StatusOK {
-		e := &d.Result.Entry
-		h[canonicalOrganization] = []string{e.Organization}
-		h[canonicalWorkspace] = []string{e.Workspace}
-		h[canonicalKey] = []string{e.Namespace + "/" + e.Name}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if d.Status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer realm="tenantward"`)
+		h[canonicalWWWAuthenticate] = bearerChallenge
 	}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h[canonicalContentType] = contentTypeText
 	status := d.Status
 	if status == http.StatusTooManyRequests && target == AuthPath+"?"+RateLimitedAs403 {
 		status = http.StatusForbidden
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(d.Reason + "\n"))
+	_, _ = io.WriteString(w, d.Reason)
+	_, _ = io.WriteString(w, "\n")
+}
+
+// setAnswerFields sets the header fields of d whose values vary: the
+// identity of an allowed key and the rate-limit fields. Their values are
+// substrings of one string, held in one array: two allocations an answer.
+func setAnswerFields(h http.Header, d *Decision) {
+	e := &d.Result.Entry
+	allowed := d.Status == http.StatusOK
+	if !allowed && d.RateLimit.N == 0 {
+		return
+	}
+	var buf [256]byte
+	b := buf[:0]
+	if allowed {
+		b = append(append(append(b, e.Namespace...), '/'), e.Name...)
+	}
+	key := len(b)
+	b, ends := appendRateLimitFields(b, d.RateLimit)
+	all := string(b)
+	set := answerValues{h: h, vals: make([]string, 0, 6)}
+	if allowed {
+		set.set(canonicalOrganization, e.Organization)
+		set.set(canonicalWorkspace, e.Workspace)
+		set.set(canonicalKey, all[:key])
+	}
+	if d.RateLimit.N > 0 {
+		set.set(canonicalRateLimitPolicy, all[key:ends.policy])
+		set.set(canonicalRateLimit, all[ends.policy:ends.state])
+		if !d.RateLimit.Allowed {
+			set.set(canonicalRetryAfter, all[ends.state:])
+		}
+	}
+}
+
+// answerValues sets header fields whose values share one array.
+type answerValues struct {
+	h    http.Header
+	vals []string
+}
+
+func (v *answerValues) set(name, value string) {
+	v.vals = append(v.vals, value)
+	n := len(v.vals)
+	v.h[name] = v.vals[n-1 : n : n]
 }
 
 // The identity headers of an allowed answer in canonical form, computed once:
@@ -208,6 +245,28 @@ var (
 	canonicalRateLimit       = http.CanonicalHeaderKey(headerRateLimit)
 	canonicalRateLimitPolicy = http.CanonicalHeaderKey(headerRateLimitPolicy)
 	canonicalRetryAfter      = http.CanonicalHeaderKey(headerRetryAfter)
+
+	canonicalContentType     = "Content-Type"
+	canonicalConnection      = "Connection"
+	canonicalWWWAuthenticate = "Www-Authenticate"
+)
+
+// Header values the same in every answer, set without allocating. A value
+// slice in a header map is never modified in place (net/http copies the
+// values it writes; Header.Add appends, which copies a full slice), so
+// answers can share them.
+var (
+	contentTypeJSON = []string{"application/json"}
+	contentTypeText = []string{"text/plain; charset=utf-8"}
+	connectionClose = []string{"close"}
+	bearerChallenge = []string{`Bearer realm="tenantward"`}
+	// resultValues are the values of x-tenantward-result, by code.
+	resultValues = func() (v [numCodes][]string) {
+		for c := range numCodes {
+			v[c] = []string{c.String()}
+		}
+		return v
+	}()
 )
 
 // originalRequest finds the method and request target the gateway is asking
@@ -238,8 +297,13 @@ func single(h http.Header, name string) string {
 type canonicalGetter http.Header
 
 func (h canonicalGetter) get(name string) string {
-	c, ok := canonicalKeyHeaders[name]
-	if !ok {
+	var c string
+	switch name {
+	case headerPortkeyKey:
+		c = canonicalPortkeyKey
+	case "authorization":
+		c = "Authorization"
+	default:
 		c = http.CanonicalHeaderKey(name)
 	}
 	if v := h[c]; len(v) > 0 {
@@ -248,17 +312,16 @@ func (h canonicalGetter) get(name string) string {
 	return ""
 }
 
-var canonicalKeyHeaders = map[string]string{
-	headerPortkeyKey: http.CanonicalHeaderKey(headerPortkeyKey),
-	"authorization":  "Authorization",
-}
+var canonicalPortkeyKey = http.CanonicalHeaderKey(headerPortkeyKey)
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	b := appendJSONString(append(make([]byte, 0, len(msg)+16), `{"error":`...), msg)
+	writeJSON(w, status, append(b, '}', '\n'))
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+// writeJSON answers with status and body, a JSON value (and a newline).
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header()[canonicalContentType] = contentTypeJSON
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
 }

@@ -95,6 +95,48 @@ func TestVerifyEndpoint(t *testing.T) {
 	}
 }
 
+// TestVerifyEndpointRouting: POST /v1/verify is served whatever its query;
+// other methods and spellings of the path are the mux's (405, redirect).
+func TestVerifyEndpointRouting(t *testing.T) {
+	a, valid, _, _ := testAuthorizer(t)
+	srv := httptest.NewServer(NewHandler(a))
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"POST", "/v1/verify", 200},
+		{"POST", "/v1/verify?x=1", 200},
+		{"GET", "/v1/verify", 405},
+		{"PUT", "/v1/verify", 405},
+		{"POST", "/v1//verify", 307},
+		{"POST", "/v1/verify/", 404},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(`{"key":"`+valid+`"}`))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, resp.StatusCode, c.status)
+		}
+	}
+	// A body over MaxBodyBytes is not read to its end: the connection is
+	// closed after the answer, as http.MaxBytesReader has it; others are kept.
+	for body, closed := range map[string]bool{`{"key":"` + valid + `"}`: false, `{"key":"` + strings.Repeat("a", 2*MaxBodyBytes) + `"}`: true} {
+		resp, err := http.Post(srv.URL+"/v1/verify", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.Close != closed {
+			t.Errorf("a body of %d bytes: %d, connection closed %v", len(body), resp.StatusCode, resp.Close)
+		}
+	}
+}
+
 func TestAuthEndpoint(t *testing.T) {
 	a, valid, disabled, _ := testAuthorizer(t)
 	srv := httptest.NewServer(NewHandler(a))

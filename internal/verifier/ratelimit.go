@@ -69,32 +69,50 @@ func (a *Authorizer) limit(d Decision) Decision {
 // Retry-After fields of a decision; all empty for a key without limits.
 type rateLimitFields struct{ policy, state, retryAfter string }
 
-// rateLimitHeaders formats the fields of rl. Each field is built in a buffer
-// on the stack and allocated once: an allowed answer of a limited key carries
-// two of them, so they are on the hot path.
+// rateLimitHeaders formats the fields of rl, in one string: an allowed
+// answer of a limited key carries two of them, so they are on the hot path.
 func rateLimitHeaders(rl ratelimit.Decision) rateLimitFields {
 	if rl.N == 0 {
 		return rateLimitFields{}
 	}
-	var pbuf, sbuf [256]byte
-	policy, state := pbuf[:0], sbuf[:0]
+	var buf [512]byte
+	b, ends := appendRateLimitFields(buf[:0], rl)
+	all := string(b)
+	return rateLimitFields{policy: all[:ends.policy], state: all[ends.policy:ends.state], retryAfter: all[ends.state:]}
+}
+
+// rateLimitEnds are where the fields appendRateLimitFields appended end.
+type rateLimitEnds struct{ policy, state int }
+
+// appendRateLimitFields appends the RateLimit-Policy, RateLimit and, when
+// denied, Retry-After fields of rl back to back (nothing when rl.N is 0),
+// and returns where the first two end.
+func appendRateLimitFields(b []byte, rl ratelimit.Decision) ([]byte, rateLimitEnds) {
 	for i := range rl.N {
 		w := rl.Windows[i]
 		if i > 0 {
-			policy, state = append(policy, ", "...), append(state, ", "...)
+			b = append(b, ", "...)
 		}
-		policy = appendPolicyName(policy, w.Per)
-		policy = strconv.AppendInt(append(policy, ";q="...), w.Requests, 10)
-		policy = strconv.AppendInt(append(policy, ";w="...), seconds(w.Per), 10)
-		state = appendPolicyName(state, w.Per)
-		state = strconv.AppendInt(append(state, ";r="...), w.Remaining, 10)
-		state = strconv.AppendInt(append(state, ";t="...), seconds(w.Reset), 10)
+		b = appendPolicyName(b, w.Per)
+		b = strconv.AppendInt(append(b, ";q="...), w.Requests, 10)
+		b = strconv.AppendInt(append(b, ";w="...), seconds(w.Per), 10)
 	}
-	f := rateLimitFields{policy: string(policy), state: string(state)}
-	if !rl.Allowed {
-		f.retryAfter = strconv.FormatInt(seconds(rl.RetryAfter), 10)
+	var ends rateLimitEnds
+	ends.policy = len(b)
+	for i := range rl.N {
+		w := rl.Windows[i]
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendPolicyName(b, w.Per)
+		b = strconv.AppendInt(append(b, ";r="...), w.Remaining, 10)
+		b = strconv.AppendInt(append(b, ";t="...), seconds(w.Reset), 10)
 	}
-	return f
+	ends.state = len(b)
+	if rl.N > 0 && !rl.Allowed {
+		b = strconv.AppendInt(b, seconds(rl.RetryAfter), 10)
+	}
+	return b, ends
 }
 
 // set calls set with each field that is not empty.
