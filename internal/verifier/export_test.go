@@ -1,5 +1,5 @@
 package verifier
 
-// ListOnly makes a verifier load its APIKeys with a paged list, the fallback
-// of the watch-list, so that tests cover both ways of starting.
-func ListOnly(o *Options) { o.listOnly = true }
+// WatchList makes a verifier's first load of its APIKeys a watch-list, the
+// way it loads after a list fails, so that tests cover both ways of starting.
+func WatchList(o *Options) { o.watchList = true }

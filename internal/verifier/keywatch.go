@@ -21,29 +21,32 @@ import (
 // a list and watch of its own, decoding each object once, straight into the
 // index's records (decode.go), rather than a reflector of typed objects.
 //
-// A load streams every APIKey into a fresh index and swaps it in whole once
-// the list is complete and consistent, so the index never serves a partial
-// or stale list: first as a watch-list (a watch that starts with the
-// current state, read from etcd, and marks its end with a bookmark), else,
-// when the API server refuses that, as a paged list read at the latest
-// resource version. Watch events then go straight to the index. An ERROR
-// event (the resource version is too old) starts a new load; the index keeps
-// serving the previous state meanwhile, as a reflector's store would.
+// A load reads every APIKey into a fresh index and swaps it in whole once
+// the read is complete and consistent, so the index never serves a partial
+// or stale state. It is one list at the latest resource version, unpaged and
+// decoded as it streams in: of the API server's ways to hand over every
+// object that costs it least (a watch-list copies each object once more on
+// its way out, and the pages of a paged list are read from etcd) — what
+// hack/verifier-load's "API server alone" lines measure. A list is one
+// request, bounded by the API server's request timeout (60 s by default);
+// when it fails, the next load is a watch-list (a watch that starts with the
+// current state and marks its end with a bookmark, streaming for as long as
+// it takes), and when that fails, a list again. Watch events then go
+// straight to the index. An ERROR event (the resource version is too old)
+// starts a new load; the index keeps serving the previous state meanwhile,
+// as a reflector's store would.
 type keyLoader struct {
 	c   rest.Interface
 	ix  *Index
 	log logr.Logger
-	// watchList tries a watch-list first; off, a load is always a paged list.
-	watchList bool
+	// streamed: the next load is a watch-list rather than a list.
+	streamed bool
 	once      sync.Once
 	synced    chan struct{}
 }
 
 // Sizes of the loader's requests.
 const (
-	// listPageSize is the page of the fallback list: pages are decoded as
-	// they stream in and never held, so a page only bounds the API server's work.
-	listPageSize = 10_000
 	// minWatchTimeout is the shortest watch; each asks for 1 to 2 times it,
 	// so that the verifiers of a cluster do not all re-watch at once.
 	minWatchTimeout = 5 * time.Minute
@@ -55,19 +58,25 @@ var errRelist = errors.New("the watch ended with an error event")
 func newKeyLoader(cfg *rest.Config, ix *Index, log logr.Logger) (*keyLoader, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = 0 // watches are long; each request carries its own timeout
+	// Uncompressed: gzip would cost the API server and the verifier CPU at
+	// every start for bytes that travel inside the cluster.
+	cfg.DisableCompression = true
 	cfg.AcceptContentTypes, cfg.ContentType = "application/json", "application/json"
 	cfg.NegotiatedSerializer = apiCodecs.WithoutConversion()
 	c, err := rest.UnversionedRESTClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("verifier client: %w", err)
 	}
-	return &keyLoader{c: c, ix: ix, log: log, watchList: true, synced: make(chan struct{})}, nil
+	return &keyLoader{c: c, ix: ix, log: log, synced: make(chan struct{})}, nil
 }
 
 // run loads and watches until ctx ends, backing off after failures.
 func (l *keyLoader) run(ctx context.Context) {
 	backoff := wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.5, Steps: 10, Cap: 30 * time.Second}
 	pause := func(err error, what string) {
+		if ctx.Err() != nil {
+			return // stopping: the failure is the cancelled request
+		}
 		l.log.Error(err, what)
 		select {
 		case <-ctx.Done():
@@ -96,22 +105,18 @@ func (l *keyLoader) run(ctx context.Context) {
 }
 
 // load fills a fresh index and swaps it in, returning the resource version
-// to watch from.
+// to watch from. A load that fails makes the next one read the other way.
 func (l *keyLoader) load(ctx context.Context) (string, error) {
 	fresh := NewIndex()
-	if l.watchList {
-		rv, err := l.watch(ctx, "", fresh)
-		if err == nil || ctx.Err() != nil {
-			return rv, err
-		}
-		// As a reflector does: a list when the watch-list fails (an API
-		// server that does not serve them, or that failed this one).
-		l.log.Info("the watch-list of APIKeys failed; listing them instead", "reason", err.Error())
-		fresh = NewIndex()
-	}
-	rv, err := l.list(ctx, fresh)
-	if err == nil {
+	var rv string
+	var err error
+	if l.streamed {
+		rv, err = l.watch(ctx, "", fresh) // swaps fresh in at its bookmark
+	} else if rv, err = l.list(ctx, fresh); err == nil {
 		l.swap(fresh)
+	}
+	if err != nil && ctx.Err() == nil {
+		l.streamed = !l.streamed
 	}
 	return rv, err
 }
@@ -127,28 +132,26 @@ func (l *keyLoader) request() *rest.Request {
 	return l.c.Get().AbsPath("/apis", accessv1alpha1.GroupVersion.Group, accessv1alpha1.GroupVersion.Version, "apikeys")
 }
 
-// list reads every APIKey into fresh, page by page, at the latest resource
-// version (never the API server's cache, which may lag behind a revocation).
+// list reads every APIKey into fresh with one list at the latest resource
+// version (a consistent read: never a cache that may lag behind a
+// revocation), decoding the items as they stream in.
 func (l *keyLoader) list(ctx context.Context, fresh *Index) (string, error) {
-	var rv, cont string
-	for {
-		body, err := l.request().Param("limit", strconv.Itoa(listPageSize)).Param("continue", cont).Stream(ctx)
-		if err != nil {
-			return "", err
-		}
-		d := newJSONReader(body)
-		rv, cont, err = d.list(func(k *Key) error {
-			fresh.SetKey(k)
-			return nil
-		})
-		_ = body.Close()
-		if err != nil {
-			return "", fmt.Errorf("decoding a list of APIKeys: %w", err)
-		}
-		if cont == "" {
-			return rv, nil
-		}
+	body, err := l.request().Stream(ctx)
+	if err != nil {
+		return "", err
 	}
+	defer func() { _ = body.Close() }()
+	rv, cont, err := newJSONReader(body).list(func(k *Key) error {
+		fresh.SetKey(k)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("decoding the list of APIKeys: %w", err)
+	case cont != "":
+		return "", errors.New("the API server answered the list of APIKeys with a first page only")
+	}
+	return rv, nil
 }
 
 // watch applies the events of one watch from resource version rv and

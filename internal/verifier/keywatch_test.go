@@ -88,10 +88,19 @@ func eventually(t *testing.T, ix *Index, key string, want Code) {
 	}
 }
 
-// TestLoaderRelistsAfterAnErrorEvent: after the watch-list's bookmark the
-// same watch carries changes; when the watch ends it resumes from the last
-// resource version; an ERROR event (the version is too old) makes a new
-// load whose result replaces the index whole (a key deleted meanwhile is gone).
+func listOf(rv string, items ...string) func(http.ResponseWriter, *http.Request) {
+	return stream(fmt.Sprintf(`{"kind":"APIKeyList","metadata":{"resourceVersion":%q},"items":[%s]}`, rv, strings.Join(items, ",")))
+}
+
+func item(name, hash string) string {
+	return fmt.Sprintf(`{"metadata":{"name":%q,"namespace":"acme-research"},"spec":{"permissions":{"completions":"Enabled"}},"status":{"hash":%q,"organization":"acme"}}`, name, hash)
+}
+
+// TestLoaderRelistsAfterAnErrorEvent: the first load is one list; a watch
+// from its resource version carries the changes; when the watch ends it
+// resumes from the last resource version; an ERROR event (the version is too
+// old) makes a new load whose result replaces the index whole (a key deleted
+// meanwhile is gone).
 func TestLoaderRelistsAfterAnErrorEvent(t *testing.T) {
 	a, _ := apikey.Generate(apikey.KindWorkspace)
 	b, _ := apikey.Generate(apikey.KindWorkspace)
@@ -99,18 +108,19 @@ func TestLoaderRelistsAfterAnErrorEvent(t *testing.T) {
 	ha, hb, hc := apikey.Sum(a).String(), apikey.Sum(b).String(), apikey.Sum(c).String()
 	release := make(chan struct{})
 	f := &fakeAPIServer{steps: []func(http.ResponseWriter, *http.Request){
-		stream(keyEvent("ADDED", "a", ha, "5"), bookmark("10", true), keyEvent("ADDED", "b", hb, "11")),
+		listOf("10", item("a", ha)),
+		stream(keyEvent("ADDED", "b", hb, "11")),
 		func(w http.ResponseWriter, r *http.Request) {
 			<-release
 			stream(`{"type":"ERROR","object":{"kind":"Status","status":"Failure","reason":"Expired","code":410,"message":"too old"}}`+"\n")(w, r)
 		},
-		stream(keyEvent("ADDED", "c", hc, "30"), bookmark("31", true)),
+		listOf("31", item("c", hc)),
 	}}
 	ix := runLoader(t, f)
-	eventually(t, ix, b, Valid)
 	if got := ix.Verify(a, nil, time.Now()).Code; got != Valid {
 		t.Fatalf("a after the first load: %v", got)
 	}
+	eventually(t, ix, b, Valid)
 	close(release)
 	eventually(t, ix, c, Valid)
 	for _, k := range []string{a, b} {
@@ -120,45 +130,53 @@ func TestLoaderRelistsAfterAnErrorEvent(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !strings.Contains(f.seen[0], "sendInitialEvents=true") || !strings.Contains(f.seen[1], "resourceVersion=11") || !strings.Contains(f.seen[2], "sendInitialEvents=true") {
+	if len(f.seen) < 4 || strings.Contains(f.seen[0], "watch") || strings.Contains(f.seen[0], "limit") ||
+		!strings.Contains(f.seen[1], "resourceVersion=10") || !strings.Contains(f.seen[1], "watch=true") ||
+		!strings.Contains(f.seen[2], "resourceVersion=11") || strings.Contains(f.seen[3], "watch") {
 		t.Fatalf("requests: %q", f.seen)
 	}
 }
 
-// TestLoaderFallsBackToPagedList: when the watch-list fails (an API server
-// that refuses it, or a stream that ends before its bookmark, which never
-// marks the index loaded) the APIKeys are listed page by page.
-func TestLoaderFallsBackToPagedList(t *testing.T) {
+// TestLoaderFallsBackToWatchList: when the list fails (the API server's
+// request timeout cut a large one, or it ended early) the next load is a
+// watch-list, and when that fails too (a stream that ends before its
+// bookmark never marks the index loaded), a list again.
+func TestLoaderFallsBackToWatchList(t *testing.T) {
 	a, _ := apikey.Generate(apikey.KindWorkspace)
 	b, _ := apikey.Generate(apikey.KindWorkspace)
-	item := func(name, hash string) string {
-		return fmt.Sprintf(`{"metadata":{"name":%q,"namespace":"acme-research"},"spec":{"permissions":{"completions":"Enabled"}},"status":{"hash":%q,"organization":"acme"}}`, name, hash)
-	}
-	refused := func(w http.ResponseWriter, _ *http.Request) {
+	ha, hb := apikey.Sum(a).String(), apikey.Sum(b).String()
+	timedOut := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnprocessableEntity)
-		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Invalid","code":422,"message":"sendInitialEvents is forbidden"}`))
+		w.WriteHeader(http.StatusGatewayTimeout)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Timeout","code":504,"message":"the request did not complete within the allotted timeout"}`))
 	}
-	for name, first := range map[string]func(http.ResponseWriter, *http.Request){
-		"refused":        refused,
-		"ended too soon": stream(keyEvent("ADDED", "a", apikey.Sum(a).String(), "5")),
+	cut := stream(`{"metadata":{"resourceVersion":"40"},"items":[` + item("a", ha) + `,`)
+	watchList := stream(keyEvent("ADDED", "a", ha, "5"), keyEvent("ADDED", "b", hb, "6"), bookmark("40", true))
+	for name, c := range map[string]struct {
+		steps []func(http.ResponseWriter, *http.Request)
+		want  []string // the requests' distinctive parameters, in order
+	}{
+		"list timed out":                 {[]func(http.ResponseWriter, *http.Request){timedOut, watchList}, []string{"", "sendInitialEvents=true"}},
+		"list cut short":                 {[]func(http.ResponseWriter, *http.Request){cut, watchList}, []string{"", "sendInitialEvents=true"}},
+		"then the watch-list ends early": {[]func(http.ResponseWriter, *http.Request){cut, stream(keyEvent("ADDED", "a", ha, "5")), listOf("40", item("a", ha), item("b", hb))}, []string{"", "sendInitialEvents=true", ""}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := &fakeAPIServer{steps: []func(http.ResponseWriter, *http.Request){
-				first,
-				stream(`{"metadata":{"resourceVersion":"40","continue":"next"},"items":[` + item("a", apikey.Sum(a).String()) + `]}`),
-				stream(`{"metadata":{"resourceVersion":"40"},"items":[` + item("b", apikey.Sum(b).String()) + `]}`),
-			}}
+			f := &fakeAPIServer{steps: c.steps}
 			ix := runLoader(t, f)
 			for _, k := range []string{a, b} {
 				if got := ix.Verify(k, nil, time.Now()).Code; got != Valid {
-					t.Fatalf("after the list: %v", got)
+					t.Fatalf("after the load: %v", got)
 				}
 			}
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if len(f.seen) < 3 || !strings.Contains(f.seen[1], "limit=10000") || !strings.Contains(f.seen[2], "continue=next") {
+			if len(f.seen) < len(c.want) {
 				t.Fatalf("requests: %q", f.seen)
+			}
+			for i, w := range c.want {
+				if got := f.seen[i]; (w == "" && strings.Contains(got, "watch")) || !strings.Contains(got, w) {
+					t.Fatalf("request %d: %q, want %q", i, got, w)
+				}
 			}
 		})
 	}

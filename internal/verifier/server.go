@@ -47,9 +47,9 @@ type Options struct {
 	Metrics MetricsRegistry
 	// Log is the verifier's logger; the zero value discards.
 	Log logr.Logger
-	// listOnly loads the APIKeys with a paged list, never a watch-list
-	// (the fallback path, for tests).
-	listOnly bool
+	// watchList makes the first load of the APIKeys a watch-list (the
+	// path taken when a list fails, for tests).
+	watchList bool
 }
 
 // Limits of the servers.
@@ -236,7 +236,7 @@ func (s *Server) startInformers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	keys.watchList = !s.opts.listOnly
+	keys.streamed = s.opts.watchList
 	go keys.run(ctx)
 	orgs := &orgStore{ix: s.auth.Index, synced: make(chan struct{})}
 	r := toolscache.NewReflectorWithOptions(organizationsListWatch(c), &accessv1alpha1.Organization{}, orgs, toolscache.ReflectorOptions{Name: "verifier-organizations"})

@@ -244,7 +244,7 @@ func TestStartRefusesWhatChangedWhileDown(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		opts []func(*verifier.Options)
-	}{{"watch-list", nil}, {"list", []func(*verifier.Options){verifier.ListOnly}}} {
+	}{{"list", nil}, {"watch-list", []func(*verifier.Options){verifier.WatchList}}} {
 		t.Run(c.name, func(t *testing.T) {
 			controlPlane(t)
 			ctx := context.Background()
