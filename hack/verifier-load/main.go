@@ -13,7 +13,9 @@
 //   - On a real kube-apiserver and etcd: the time from starting
 //     tenantward-verifier (cmd/tenantward-verifier, the binary the chart's
 //     verifier Deployment runs, as its own process with list/watch on apikeys
-//     and organizations only) holding -cp-keys APIKeys to its first VALID answer; its RSS idle,
+//     and organizations only) holding -cp-keys APIKeys to its first VALID
+//     answer, beside the time a client that discards what it reads takes to
+//     receive every APIKey from the API server (floor.go); its RSS idle,
 //     after a sustained load, and at its peak (VmHWM, the start-up
 //     included); the time from deleting an APIKey to the verifier answering
 //     NOT_FOUND while it serves a background load; and after a restart the
@@ -466,12 +468,21 @@ func onControlPlane(o options) error {
 	if err != nil {
 		return err
 	}
+	list, err := apiServerAlone(kubeconfig, false)
+	if err != nil {
+		return err
+	}
 	v, err := startVerifierProcess(bin, kubeconfig, plains[len(plains)-1])
+	if err != nil {
+		return err
+	}
+	watchList, err := apiServerAlone(kubeconfig, true)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("\n%-52s %s\n", "measure", "value")
 	fmt.Printf("%-52s %s (ready after %s)\n", fmt.Sprintf("start to first VALID answer (%d keys)", o.cpKeys), v.firstValid.Round(time.Millisecond), v.ready.Round(time.Millisecond))
+	fmt.Printf("%-52s list %s, watch-list %s (the start: %.2fx the list)\n", "API server alone: every APIKey, read and discarded", list.Round(time.Millisecond), watchList.Round(time.Millisecond), float64(v.firstValid)/float64(list))
 	time.Sleep(2 * time.Second) // let the start-up's garbage be collected before reading RSS
 	idle, peak := memory(v.cmd.Process.Pid)
 	fmt.Printf("%-52s %s; peak while loading %s (%.2fx idle)\n", fmt.Sprintf("RSS of tenantward-verifier, idle (%d keys)", o.cpKeys), mib(idle), mib(peak), float64(peak)/float64(idle))
