@@ -41,8 +41,8 @@ type keyLoader struct {
 	log logr.Logger
 	// streamed: the next load is a watch-list rather than a list.
 	streamed bool
-	once      sync.Once
-	synced    chan struct{}
+	once     sync.Once
+	synced   chan struct{}
 }
 
 // Sizes of the loader's requests.
