@@ -195,7 +195,9 @@ func throughput(o options) error {
 			if err := os.WriteFile(script, []byte(ep.script), 0o600); err != nil {
 				return err
 			}
-			base, got, err := alternate(constant, h, script, o)
+			base, got, err := alternate(o.rounds,
+				func() (wrkResult, error) { return runWrk(constant, script, o) },
+				func() (wrkResult, error) { return runWrk(h, script, o) })
 			if err != nil {
 				return err
 			}
@@ -204,11 +206,10 @@ func throughput(o options) error {
 				fmt.Printf("          (Redis failures, decided locally: %d)\n", redisErrors.Load())
 			}
 		}
-		base, err := runGRPC(constantAuthz{}, sample, o)
-		if err != nil {
-			return err
-		}
-		got, err := runGRPC(&verifier.ExtAuthz{Authorizer: &verifier.Authorizer{Index: ix, Router: rt}}, sample, o)
+		ext := &verifier.ExtAuthz{Authorizer: &verifier.Authorizer{Index: ix, Router: rt}}
+		base, got, err := alternate(o.rounds,
+			func() (wrkResult, error) { return runGRPC(constantAuthz{}, sample, o) },
+			func() (wrkResult, error) { return runGRPC(ext, sample, o) })
 		if err != nil {
 			return err
 		}
@@ -369,20 +370,21 @@ end
 `
 }
 
-// alternate runs wrk against base then h, rounds times, and returns each
-// one's mean throughput and worst p99.
-func alternate(base, h http.Handler, script string, o options) (wrkResult, wrkResult, error) {
+// alternate runs base then verifier, rounds times, and returns each one's
+// mean throughput and worst p99.
+func alternate(rounds int, base, verifier func() (wrkResult, error)) (wrkResult, wrkResult, error) {
 	var b, g wrkResult
-	for range max(o.rounds, 1) {
+	rounds = max(rounds, 1)
+	for range rounds {
 		for _, r := range []struct {
-			h   http.Handler
+			run func() (wrkResult, error)
 			sum *wrkResult
-		}{{base, &b}, {h, &g}} {
-			got, err := runWrk(r.h, script, o)
+		}{{base, &b}, {verifier, &g}} {
+			got, err := r.run()
 			if err != nil {
 				return b, g, err
 			}
-			r.sum.rps += got.rps / float64(max(o.rounds, 1))
+			r.sum.rps += got.rps / float64(rounds)
 			r.sum.p99 = max(r.sum.p99, got.p99)
 		}
 	}
