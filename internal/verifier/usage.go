@@ -137,18 +137,24 @@ type Usage struct {
 
 	// mu serialises adding and sweeping records, and guards scopes.
 	mu     sync.Mutex
-	scopes map[usageName]*counters
+	scopes map[usageName]*scopeCounters
+}
+
+// scopeCounters are the answer counters of an organization and workspace.
+type scopeCounters struct {
+	name usageName
+	c    *counters
 }
 
 // usageName is a key's namespace and name, or an organization and workspace.
 type usageName struct{ a, b string }
 
 // keyUsage is the record of one key. Its own fields, not the index's, so
-// that the index can change shape freely.
+// that the index can change shape freely; its organization and workspace are
+// its scope's (64 bytes a key in use).
 type keyUsage struct {
-	name    usageName
-	org, ws string
-	scope   *counters
+	name  usageName
+	scope *scopeCounters
 	// perKey is nil without PerKeyMetrics.
 	perKey *counters
 	// seen is the period of the key's last answer; queued the period of the
@@ -161,7 +167,7 @@ func NewUsage(o UsageOptions) (*Usage, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	u := &Usage{opts: o, tick: o.Period, scopes: map[usageName]*counters{}}
+	u := &Usage{opts: o, tick: o.Period, scopes: map[usageName]*scopeCounters{}}
 	if o.Period == 0 {
 		u.tick = idlePeriod
 	} else {
@@ -182,7 +188,7 @@ func (u *Usage) Record(namespace, name, org, ws string, c Code) {
 		return
 	}
 	k := u.lookup(usageName{namespace, name}, org, ws)
-	k.scope[c].Inc()
+	k.scope.c[c].Inc()
 	if k.perKey != nil {
 		k.perKey[c].Inc()
 	}
@@ -207,7 +213,7 @@ func (u *Usage) Record(namespace, name, org, ws string, c Code) {
 }
 
 func (u *Usage) lookup(name usageName, org, ws string) *keyUsage {
-	if k := u.record(name); k != nil && k.org == org && k.ws == ws {
+	if k := u.record(name); k != nil && k.scope.name == (usageName{org, ws}) {
 		return k
 	}
 	return u.add(name, org, ws)
@@ -226,15 +232,15 @@ func (u *Usage) record(name usageName) *keyUsage {
 func (u *Usage) add(name usageName, org, ws string) *keyUsage {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if k := u.record(name); k != nil && k.org == org && k.ws == ws {
+	if k := u.record(name); k != nil && k.scope.name == (usageName{org, ws}) {
 		return k
 	}
 	scope := u.scopes[usageName{org, ws}]
 	if scope == nil {
-		scope = countersOf(answersVec, org, ws)
-		u.scopes[usageName{org, ws}] = scope
+		scope = &scopeCounters{name: usageName{org, ws}, c: countersOf(answersVec, org, ws)}
+		u.scopes[scope.name] = scope
 	}
-	k := &keyUsage{name: name, org: org, ws: ws, scope: scope}
+	k := &keyUsage{name: name, scope: scope}
 	k.seen.Store(u.clock.Load()) // not swept before its first answer is counted
 	if u.opts.PerKeyMetrics {
 		k.perKey = countersOf(keyAnswersVec, name.a, name.b)
