@@ -81,6 +81,23 @@ func rateLimitHeaders(rl ratelimit.Decision) rateLimitFields {
 	return rateLimitFields{policy: all[:ends.policy], state: all[ends.policy:ends.state], retryAfter: all[ends.state:]}
 }
 
+// appendWindows appends each window of rl as an item of a structured field
+// list: the policy's name and two parameters, named p1 and p2, whose values
+// of returns.
+func appendWindows(b []byte, rl ratelimit.Decision, p1, p2 string, of func(ratelimit.State) (int64, int64)) []byte {
+	for i := range rl.N {
+		w := rl.Windows[i]
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		v1, v2 := of(w)
+		b = appendPolicyName(b, w.Per)
+		b = strconv.AppendInt(append(b, p1...), v1, 10)
+		b = strconv.AppendInt(append(b, p2...), v2, 10)
+	}
+	return b
+}
+
 // rateLimitEnds are where the fields appendRateLimitFields appended end.
 type rateLimitEnds struct{ policy, state int }
 
@@ -88,26 +105,10 @@ type rateLimitEnds struct{ policy, state int }
 // denied, Retry-After fields of rl back to back (nothing when rl.N is 0),
 // and returns where the first two end.
 func appendRateLimitFields(b []byte, rl ratelimit.Decision) ([]byte, rateLimitEnds) {
-	for i := range rl.N {
-		w := rl.Windows[i]
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		b = appendPolicyName(b, w.Per)
-		b = strconv.AppendInt(append(b, ";q="...), w.Requests, 10)
-		b = strconv.AppendInt(append(b, ";w="...), seconds(w.Per), 10)
-	}
 	var ends rateLimitEnds
+	b = appendWindows(b, rl, ";q=", ";w=", func(w ratelimit.State) (int64, int64) { return w.Requests, seconds(w.Per) })
 	ends.policy = len(b)
-	for i := range rl.N {
-		w := rl.Windows[i]
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		b = appendPolicyName(b, w.Per)
-		b = strconv.AppendInt(append(b, ";r="...), w.Remaining, 10)
-		b = strconv.AppendInt(append(b, ";t="...), seconds(w.Reset), 10)
-	}
+	b = appendWindows(b, rl, ";r=", ";t=", func(w ratelimit.State) (int64, int64) { return w.Remaining, seconds(w.Reset) })
 	ends.state = len(b)
 	if rl.N > 0 && !rl.Allowed {
 		b = strconv.AppendInt(b, seconds(rl.RetryAfter), 10)
