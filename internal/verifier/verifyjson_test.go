@@ -14,7 +14,12 @@ import (
 	"time"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
+	"github.com/tenantward/tenantward/internal/apikey"
 )
+
+// keyShaped has a key's prefix and length and is plainly not a key: the
+// decoder only ever sees the shape of what it reads.
+var keyShaped = apikey.PrefixWorkspace + strings.Repeat("x", apikey.Len-len(apikey.PrefixWorkspace))
 
 // stdVerifyRequest decodes body as serveVerify did with encoding/json.
 func stdVerifyRequest(body []byte) (VerifyRequest, error) {
@@ -81,7 +86,7 @@ func sameDecoding(body []byte) string {
 
 // verifyRequestSeeds are bodies on every rule of the decoder.
 func verifyRequestSeeds() []string {
-	key := "tww_0123456789abcdefghijABCDEFGHIJ012345"
+	key := keyShaped
 	seeds := []string{
 		`{"key":"` + key + `"}`,
 		`{"key":"` + key + `","feature":"prompts","level":"Delete","model":"gpt-4o-mini"}`,
@@ -128,7 +133,7 @@ func FuzzVerifyRequestJSON(f *testing.F) {
 // TestVerifyRequestJSONMessages pins the messages of refused bodies: what is
 // wrong, never the body's content.
 func TestVerifyRequestJSONMessages(t *testing.T) {
-	key := "tww_0123456789abcdefghijABCDEFGHIJ012345"
+	key := keyShaped
 	for body, want := range map[string]string{
 		`{"key":"a"`:                  "a truncated body",
 		` `:                           "an empty body",
@@ -157,7 +162,7 @@ func TestVerifyRequestJSONMessages(t *testing.T) {
 // TestVerifyRequestJSONAllocations: a body without escapes decodes without
 // allocating.
 func TestVerifyRequestJSONAllocations(t *testing.T) {
-	body := []byte(`{"key":"tww_0123456789abcdefghijABCDEFGHIJ012345","feature":"completions","model":"gpt-4o-mini"}`)
+	body := []byte(`{"key":"` + keyShaped + `","feature":"completions","model":"gpt-4o-mini"}`)
 	var req VerifyRequest
 	if n := testing.AllocsPerRun(100, func() {
 		if err := decodeVerifyRequest(body, nil, &req); err != nil {
