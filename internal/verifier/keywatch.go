@@ -13,8 +13,6 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-
-	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 )
 
 // keyLoader fills the index with the cluster's APIKeys and keeps it in step:
@@ -61,9 +59,7 @@ func newKeyLoader(cfg *rest.Config, ix *Index, log logr.Logger) (*keyLoader, err
 	// Uncompressed: gzip would cost the API server and the verifier CPU at
 	// every start for bytes that travel inside the cluster.
 	cfg.DisableCompression = true
-	cfg.AcceptContentTypes, cfg.ContentType = "application/json", "application/json"
-	cfg.NegotiatedSerializer = apiCodecs.WithoutConversion()
-	c, err := rest.UnversionedRESTClientFor(cfg)
+	c, err := newAPIClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("verifier client: %w", err)
 	}
@@ -129,7 +125,7 @@ func (l *keyLoader) swap(fresh *Index) {
 }
 
 func (l *keyLoader) request() *rest.Request {
-	return l.c.Get().AbsPath("/apis", accessv1alpha1.GroupVersion.Group, accessv1alpha1.GroupVersion.Version, "apikeys")
+	return l.c.Get().Resource("apikeys")
 }
 
 // list reads every APIKey into fresh with one list at the latest resource
