@@ -39,6 +39,7 @@ func Command(args []string) error {
 	}
 	fs.StringVar(&o.RateLimitStore, "rate-limit-store", store, "where the keys' rate-limit state is kept: memory (each replica alone) or redis://[[user]:password@]host:port[/db] (one exact count shared by the replicas); default $TENANTWARD_RATE_LIMIT_STORE, else memory")
 	fs.StringVar(&o.RateLimitFailMode, "rate-limit-fail-mode", "", "with a redis:// store, what decides when Redis fails: local (each replica's own memory; the default), open (allow) or closed (refuse)")
+	fs.StringVar(&o.IndexFile, "index-file", "", "a file where the verifier saves its index of the APIKeys (key hashes, never keys) and from which a restart resumes, replaying only the changes since; empty: none")
 	o.Usage.BindFlags(fs, "")
 	zo := zap.Options{}
 	zo.BindFlags(fs)

@@ -356,32 +356,18 @@ func (ix *Index) SetKey(k *Key) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ns := ix.intern(k.Namespace)
-	pos := ix.findName(ns, k.Name)
 	if err != nil {
-		if pos >= 0 {
+		if pos := ix.findName(ns, k.Name); pos >= 0 {
 			ix.removeLocked(pos)
 		}
 		return
 	}
-	var id uint32
-	if pos >= 0 {
-		// The same name: keep the record and its name, re-point its hashes.
-		id = ix.byName.ref(pos)
-		ix.unhashLocked(id)
-	} else {
-		id = ix.allocLocked()
-		r := ix.records.at(id)
-		r.name, r.nameLen = uint32(len(ix.names)), uint32(len(k.Name)) //nolint:gosec // names are at most 253 bytes; 4 GiB of them would be 17 million keys
-		ix.names = append(ix.names, k.Name...)
-		ix.byName.insert(ix.nameHash(ns, k.Name), id)
-	}
-	r := ix.records.at(id)
-	*r = record{
-		current: current, name: r.name, nameLen: r.nameLen, namespace: ns,
+	r := record{
+		current: current, namespace: ns,
 		organization: ix.intern(k.Organization), workspace: ix.intern(k.Workspace),
 		keyType: ix.intern(string(k.Type)), organizationUID: ix.intern(k.OrganizationUID),
 		limits: ix.internLimits(k.RateLimits), models: ix.internModels(k.Models),
-		permissions: k.Permissions, flags: recUsed,
+		permissions: k.Permissions,
 	}
 	if k.Disabled {
 		r.flags |= recDisabled
@@ -390,11 +376,37 @@ func (ix *Index) SetKey(k *Key) {
 		r.flags |= recExpires
 		r.expires = stampOf(k.ExpiresAt)
 	}
+	var prev previousKey
 	if k.PreviousHash != "" && !k.PreviousValidUntil.IsZero() {
-		if prev, err := apikey.ParseHash(k.PreviousHash); err == nil && prev != current {
+		if h, err := apikey.ParseHash(k.PreviousHash); err == nil && h != current {
 			r.flags |= recPrevious
-			ix.previous[id] = previousKey{prev, stampOf(k.PreviousValidUntil)}
+			prev = previousKey{h, stampOf(k.PreviousValidUntil)}
 		}
+	}
+	ix.setLocked(k.Name, r, prev)
+}
+
+// setLocked adds or replaces the key named name in namespace r.namespace
+// with r (its name fields aside) and, when r has recPrevious, its previous
+// key prev. ix.mu is held.
+func (ix *Index) setLocked(name string, r record, prev previousKey) {
+	var id uint32
+	if pos := ix.findName(r.namespace, name); pos >= 0 {
+		// The same name: keep the record and its name, re-point its hashes.
+		id = ix.byName.ref(pos)
+		ix.unhashLocked(id)
+	} else {
+		id = ix.allocLocked()
+		at := ix.records.at(id)
+		at.name, at.nameLen = uint32(len(ix.names)), uint32(len(name)) //nolint:gosec // names are at most 253 bytes; 4 GiB of them would be 17 million keys
+		ix.names = append(ix.names, name...)
+		ix.byName.insert(ix.nameHash(r.namespace, name), id)
+	}
+	at := ix.records.at(id)
+	r.name, r.nameLen, r.flags = at.name, at.nameLen, r.flags|recUsed
+	*at = r
+	if r.flags&recPrevious != 0 {
+		ix.previous[id] = prev
 	}
 	ix.hashLocked(id)
 }

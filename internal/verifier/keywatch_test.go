@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -58,13 +60,23 @@ func stream(events ...string) func(http.ResponseWriter, *http.Request) {
 // runLoader runs a loader against f until the test ends and waits for its first load.
 func runLoader(t *testing.T, f *fakeAPIServer) *Index {
 	t.Helper()
+	return runLoaderFile(t, f, "", nil)
+}
+
+// runLoaderFile is runLoader with an index file; before, given the loader,
+// writes the file first.
+func runLoaderFile(t *testing.T, f *fakeAPIServer, file string, before func(*keyLoader)) *Index {
+	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	ix := NewIndex()
 	ix.SetOrganization("acme", "acme-uid")
-	l, err := newKeyLoader(&rest.Config{Host: srv.URL}, ix, logr.Discard())
+	l, err := newKeyLoader(&rest.Config{Host: srv.URL}, ix, file, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(l)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -177,6 +189,128 @@ func TestLoaderFallsBackToWatchList(t *testing.T) {
 				if got := f.seen[i]; (w == "" && strings.Contains(got, "watch")) || !strings.Contains(got, w) {
 					t.Fatalf("request %d: %q, want %q", i, got, w)
 				}
+			}
+		})
+	}
+}
+
+// savedIndex writes an index file of keys a and b (hashes), as of resource
+// version rv, for origin.
+func savedIndex(t *testing.T, path, origin, rv string, hashes ...string) {
+	t.Helper()
+	ix := NewIndex()
+	for i, h := range hashes {
+		ix.SetKey(&Key{Namespace: "acme-research", Name: string(rune('a' + i)), Hash: h, Organization: "acme", Permissions: Permissions{FeatureCompletions: LevelEnabled}})
+	}
+	if err := writeIndexFile(path, ix, origin, rv); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoaderResumesFromTheSavedIndex: with a saved index, the loader reads
+// the current resource version (one consistent read of a single APIKey),
+// replays the changes since the saved version with a short watch, and
+// marks the index loaded only once an event or bookmark reaches the current
+// version: a key deleted while it was down is gone from its first answer,
+// and it never lists every APIKey. The index is not served while a request
+// of the replay is still to come.
+func TestLoaderResumesFromTheSavedIndex(t *testing.T) {
+	a, _ := apikey.Generate(apikey.KindWorkspace)
+	b, _ := apikey.Generate(apikey.KindWorkspace)
+	c, _ := apikey.Generate(apikey.KindWorkspace)
+	ha, hb, hc := apikey.Sum(a).String(), apikey.Sum(b).String(), apikey.Sum(c).String()
+	for name, replay := range map[string][]func(http.ResponseWriter, *http.Request){
+		// A bookmark at the current version ends the replay.
+		"by a bookmark": {stream(keyEvent("DELETED", "b", hb, "12"), keyEvent("ADDED", "c", hc, "13"), bookmark("15", false))},
+		// So does an event at or past it.
+		"by an event": {stream(keyEvent("DELETED", "b", hb, "12"), keyEvent("ADDED", "c", hc, "16"))},
+		// A watch that ends before is followed by another from where it ended.
+		"in two watches": {stream(keyEvent("DELETED", "b", hb, "12")), stream(keyEvent("ADDED", "c", hc, "13"), bookmark("15", false))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "index")
+			var synced chan struct{}
+			// Each request comes before the index is served.
+			notYet := func(step func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
+				return func(w http.ResponseWriter, r *http.Request) {
+					select {
+					case <-synced:
+						t.Errorf("the index was served before the replay reached the current version (request %q)", r.URL.RawQuery)
+					default:
+					}
+					step(w, r)
+				}
+			}
+			f := &fakeAPIServer{steps: []func(http.ResponseWriter, *http.Request){notYet(listOf("15", item("a", ha)))}}
+			for _, step := range replay {
+				f.steps = append(f.steps, notYet(step))
+			}
+			ix := runLoaderFile(t, f, path, func(l *keyLoader) {
+				synced = l.synced
+				savedIndex(t, path, l.origin, "10", ha, hb)
+			})
+			for key, want := range map[string]Code{a: Valid, b: NotFound, c: Valid} {
+				if got := ix.Verify(key, nil, time.Now()).Code; got != want {
+					t.Errorf("first answer %v, want %v", got, want)
+				}
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if !strings.Contains(f.seen[0], "limit=1") || strings.Contains(f.seen[0], "watch") ||
+				!strings.Contains(f.seen[1], "resourceVersion=10") || !strings.Contains(f.seen[1], "timeoutSeconds=3") || strings.Contains(f.seen[1], "sendInitialEvents") {
+				t.Fatalf("requests: %q", f.seen)
+			}
+			if name == "in two watches" && !strings.Contains(f.seen[2], "resourceVersion=12") {
+				t.Fatalf("the second watch: %q", f.seen[2])
+			}
+		})
+	}
+}
+
+// TestLoaderSetsTheSavedIndexAside: a saved index the loader cannot trust
+// to catch up is set aside for a full list, whose keys are then the index's
+// — a key only the saved index holds is NOT_FOUND: one damaged, one of
+// another API server, one newer than the API server's current version
+// (another cluster, a restored etcd), one older than the API server's window
+// of changes (an ERROR event), and one whose watches never reach the current
+// version.
+func TestLoaderSetsTheSavedIndexAside(t *testing.T) {
+	a, _ := apikey.Generate(apikey.KindWorkspace)
+	b, _ := apikey.Generate(apikey.KindWorkspace)
+	ha, hb := apikey.Sum(a).String(), apikey.Sum(b).String()
+	current := listOf("15", item("a", ha))
+	full := listOf("20", item("a", ha))
+	behind := stream(bookmark("14", false))
+	tooOld := stream(`{"type":"ERROR","object":{"kind":"Status","status":"Failure","reason":"Expired","code":410,"message":"too old resource version: 10 (12)"}}` + "\n")
+	for name, c := range map[string]struct {
+		save  func(path, origin string)
+		steps []func(http.ResponseWriter, *http.Request)
+	}{
+		"damaged": {func(path, origin string) {
+			savedIndex(t, path, origin, "10", ha, hb)
+			raw, _ := os.ReadFile(path)
+			raw[len(raw)/2] ^= 1
+			_ = os.WriteFile(path, raw, 0o600)
+		}, []func(http.ResponseWriter, *http.Request){full}},
+		"another API server": {func(path, _ string) { savedIndex(t, path, "https://elsewhere", "10", ha, hb) }, []func(http.ResponseWriter, *http.Request){full}},
+		"newer":              {func(path, origin string) { savedIndex(t, path, origin, "16", ha, hb) }, []func(http.ResponseWriter, *http.Request){current, full}},
+		"too old":            {func(path, origin string) { savedIndex(t, path, origin, "10", ha, hb) }, []func(http.ResponseWriter, *http.Request){current, tooOld, full}},
+		"never caught up":    {func(path, origin string) { savedIndex(t, path, origin, "10", ha, hb) }, []func(http.ResponseWriter, *http.Request){current, behind, behind, behind, full}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "index")
+			f := &fakeAPIServer{steps: c.steps}
+			ix := runLoaderFile(t, f, path, func(l *keyLoader) { c.save(path, l.origin) })
+			if got := ix.Verify(a, nil, time.Now()).Code; got != Valid {
+				t.Errorf("a key of the list: %v", got)
+			}
+			if got := ix.Verify(b, nil, time.Now()).Code; got != NotFound {
+				t.Errorf("a key only the saved index holds: %v", got)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if n := len(c.steps); len(f.seen) < n || strings.Contains(f.seen[n-1], "watch") || strings.Contains(f.seen[n-1], "limit") {
+				t.Fatalf("requests: %q, want the last of the first %d a list", f.seen, n)
 			}
 		})
 	}

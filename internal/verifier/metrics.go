@@ -34,6 +34,10 @@ var (
 		Name: "tenantward_verifier_keys",
 		Help: "APIKeys in the verifier's index.",
 	})
+	savedIndexEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tenantward_verifier_saved_index_total",
+		Help: "The saved index (--index-file): saved, save_failed, resumed (a start from it), refused (a start that loaded every APIKey instead; the log says why).",
+	}, []string{"event"})
 	// results are the counters resolved once, so counting costs one atomic add.
 	results [numEndpoints][numCodes]prometheus.Counter
 )
@@ -52,7 +56,7 @@ func count(e endpoint, c Code) { results[e][c].Inc() }
 // and ratelimit.go's) on r. They are the process's: a second verifier on the
 // same registry shares them.
 func registerMetrics(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{resultsVec, keysGauge, answersVec, keyAnswersVec, lastUsedWrites, rateLimitedVec, storeErrors, rateLimitKeys} {
+	for _, c := range []prometheus.Collector{resultsVec, keysGauge, savedIndexEvents, answersVec, keyAnswersVec, lastUsedWrites, rateLimitedVec, storeErrors, rateLimitKeys} {
 		var already prometheus.AlreadyRegisteredError
 		if err := r.Register(c); err != nil && (!errors.As(err, &already) || already.ExistingCollector != c) {
 			return err

@@ -47,6 +47,9 @@ type Options struct {
 	Metrics MetricsRegistry
 	// Log is the verifier's logger; the zero value discards.
 	Log logr.Logger
+	// IndexFile is where the verifier saves its index, to resume from it
+	// at its next start (keywatch.go, snapshot.go); "" saves none.
+	IndexFile string
 	// watchList makes the first load of the APIKeys a watch-list (the
 	// path taken when a list fails, for tests).
 	watchList bool
@@ -76,6 +79,8 @@ type Server struct {
 	synced atomic.Bool
 	// httpAddr and grpcAddr are the bound addresses, set before ready closes.
 	httpAddr, grpcAddr string
+	// loaded closes when the key loader has stopped (after its last save).
+	loaded chan struct{}
 }
 
 // New checks the options and returns a verifier for the cluster at cfg.
@@ -190,6 +195,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	<-ctx.Done()
+	if s.loaded != nil {
+		<-s.loaded // the loader's last save
+	}
 	return err
 }
 
@@ -232,12 +240,13 @@ func (s *Server) startInformers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("verifier client: %w", err)
 	}
-	keys, err := newKeyLoader(s.cfg, s.auth.Index, s.opts.Log)
+	keys, err := newKeyLoader(s.cfg, s.auth.Index, s.opts.IndexFile, s.opts.Log)
 	if err != nil {
 		return err
 	}
 	keys.streamed = s.opts.watchList
-	go keys.run(ctx)
+	s.loaded = make(chan struct{})
+	go func() { keys.run(ctx); close(s.loaded) }()
 	orgs := &orgStore{ix: s.auth.Index, synced: make(chan struct{})}
 	r := toolscache.NewReflectorWithOptions(organizationsListWatch(c), &accessv1alpha1.Organization{}, orgs, toolscache.ReflectorOptions{Name: "verifier-organizations"})
 	go r.RunWithContext(ctx)

@@ -9,11 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -88,6 +91,14 @@ func startVerifier(t testing.TB, configure ...func(*verifier.Options)) *verifier
 // runVerifier runs a verifier with o at cfg until the test ends.
 func runVerifier(t testing.TB, cfg *rest.Config, o verifier.Options) *verifier.Server {
 	t.Helper()
+	v, _ := runStoppable(t, cfg, o)
+	return v
+}
+
+// runStoppable is runVerifier that also returns a function stopping the
+// verifier (and waiting for it) before the test ends.
+func runStoppable(t testing.TB, cfg *rest.Config, o verifier.Options) (*verifier.Server, func()) {
+	t.Helper()
 	v, err := verifier.New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
@@ -95,12 +106,16 @@ func runVerifier(t testing.TB, cfg *rest.Config, o verifier.Options) *verifier.S
 	vctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- v.Start(vctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("verifier stopped with %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("verifier stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-v.Ready():
 	case err := <-done:
@@ -108,7 +123,7 @@ func runVerifier(t testing.TB, cfg *rest.Config, o verifier.Options) *verifier.S
 	case <-time.After(testenv.PollTimeout):
 		t.Fatal("the verifier did not load the APIKeys")
 	}
-	return v
+	return v, stop
 }
 
 var nsCounter int
@@ -238,25 +253,43 @@ func TestVerifierFollowsAPIKeys(t *testing.T) {
 // TestStartRefusesWhatChangedWhileDown: keys deleted, disabled or rotated
 // while a verifier was down are refused from the first answer of the next
 // one (it serves nothing before both lists are loaded), and its first answer
-// for a live key is VALID. Both ways of loading are covered: the watch-list
-// and the paged list an API server without watch-lists gets.
+// for a live key is VALID. Every way of loading is covered: a list, the
+// watch-list it falls back to, and resuming from the index the previous
+// verifier saved when it stopped (--index-file), which must catch up with
+// the changes before it serves.
 func TestStartRefusesWhatChangedWhileDown(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		opts []func(*verifier.Options)
-	}{{"list", nil}, {"watch-list", []func(*verifier.Options){verifier.WatchList}}} {
+		name  string
+		saved bool
+		opts  []func(*verifier.Options)
+	}{{"list", false, nil}, {"watch-list", false, []func(*verifier.Options){verifier.WatchList}}, {"saved index", true, nil}} {
 		t.Run(c.name, func(t *testing.T) {
-			controlPlane(t)
+			env := controlPlane(t)
 			ctx := context.Background()
 			deleted, dk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
 			disabled, sk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
 			rotated, rk := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
 			live, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
-			first := startVerifier(t, c.opts...)
+			ids, err := env.InstallRBAC(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs logBuffer
+			o := verifier.Options{HTTPAddr: "127.0.0.1:0", Log: logs.logger()}
+			if c.saved {
+				o.IndexFile = filepath.Join(t.TempDir(), "index")
+			}
+			for _, set := range c.opts {
+				set(&o)
+			}
+			first, stopFirst := runStoppable(t, ids.Verifier.Config(), o)
 			for _, k := range []string{deleted, disabled, rotated, live} {
 				if got := postVerify(t, "http://"+first.HTTPAddr(), k); got != "VALID" {
 					t.Fatalf("before the changes: %s", got)
 				}
+			}
+			if c.saved {
+				stopFirst() // it saves its index as it stops
 			}
 			// The changes the next verifier never sees as watch events.
 			if err := admin.Delete(ctx, dk); err != nil {
@@ -275,15 +308,46 @@ func TestStartRefusesWhatChangedWhileDown(t *testing.T) {
 			if err := admin.Status().Update(ctx, rk); err != nil {
 				t.Fatal(err)
 			}
-			base := "http://" + startVerifier(t, c.opts...).HTTPAddr()
-			for key, want := range map[string]string{deleted: "NOT_FOUND", disabled: "DISABLED", rotated: "NOT_FOUND", next: "VALID", live: "VALID"} {
+			added, _ := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+			base := "http://" + runVerifier(t, ids.Verifier.Config(), o).HTTPAddr()
+			for key, want := range map[string]string{deleted: "NOT_FOUND", disabled: "DISABLED", rotated: "NOT_FOUND", next: "VALID", live: "VALID", added: "VALID"} {
 				if got := postVerify(t, base, key); got != want {
 					t.Errorf("first answer: %s, want %s", got, want)
+				}
+			}
+			if resumed := logs.has("resumed from the saved index"); resumed != c.saved {
+				t.Errorf("resumed from a saved index: %t, want %t; log:\n%s", resumed, c.saved, logs.String())
+			}
+			for _, key := range []string{deleted, disabled, rotated, live, next, added} {
+				if strings.Contains(logs.String(), key) {
+					t.Fatal("a key in the verifier's log")
 				}
 			}
 		})
 	}
 }
+
+// logBuffer keeps what a verifier logs, for tests to read.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *logBuffer) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		fmt.Fprintf(&l.buf, "%s %s\n", prefix, args)
+	}, funcr.Options{Verbosity: 1})
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) has(s string) bool { return strings.Contains(l.String(), s) }
 
 // TestOrganizationGoneKeysStopVerifying replays an organization removed
 // without the operator's clean-up: its keys stop verifying over HTTP as soon
