@@ -121,7 +121,7 @@ func (ix *Index) save(w io.Writer, origin, rv string) error {
 			e.str(m)
 		}
 	}
-	e.uvarint(uint64(ix.byName.n))
+	e.uvarint(uint64(ix.byName.n)) //nolint:gosec // a count
 	n := ix.records.n
 	ix.mu.RUnlock()
 	for start := uint32(0); start < n && e.err == nil; start += 1 << chunkBits {
@@ -224,7 +224,7 @@ func (d *snapshotReader) str() string { return string(d.bytes(d.count(maxSavedSt
 // id reads an id below n.
 func (d *snapshotReader) id(n int) uint32 {
 	v := d.uvarint()
-	if v >= uint64(n) {
+	if v >= uint64(n) { //nolint:gosec // a count
 		d.fail("id %d of %d", v, n)
 		return 0
 	}
@@ -296,7 +296,7 @@ func loadIndex(b []byte, origin string) (*Index, string, error) {
 		return nil, "", d.err
 	case len(d.b) != 0:
 		return nil, "", fmt.Errorf("%w: %d bytes after the last key", errDamaged, len(d.b))
-	case uint64(ix.byName.n) != keys:
+	case uint64(ix.byName.n) != keys: //nolint:gosec // a count
 		return nil, "", fmt.Errorf("%w: %d keys of %d distinct names", errDamaged, keys, ix.byName.n)
 	}
 	return ix, rv, nil
