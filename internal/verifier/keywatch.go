@@ -163,8 +163,15 @@ func (l *keyLoader) resume(ctx context.Context) bool {
 	if err != nil {
 		return refuse(fmt.Errorf("reading the current resource version: %w", err))
 	}
-	if c, err := resourceversion.CompareResourceVersion(from, to); err != nil || c > 0 {
+	c, err := resourceversion.CompareResourceVersion(from, to)
+	switch {
+	case err != nil || c > 0:
 		return refuse(fmt.Errorf("it is as of resource version %q, the API server is at %q", from, to))
+	case c == 0:
+		// Nothing has changed since; nothing to replay (and the API server
+		// sends no bookmark at the version a watch starts from).
+		l.resumed(fresh, from)
+		return true
 	}
 	rv := from
 	for range resumeAttempts {
@@ -178,6 +185,13 @@ func (l *keyLoader) resume(ctx context.Context) bool {
 	// Swapped in; whatever ended the watch since, the watches that follow
 	// start from where it was.
 	return true
+}
+
+// resumed swaps in fresh, the saved index caught up to resource version rv.
+func (l *keyLoader) resumed(fresh *Index, rv string) {
+	l.swap(fresh, rv)
+	savedIndexEvents.WithLabelValues("resumed").Inc()
+	l.log.Info("resumed from the saved index", "file", l.file, "resourceVersion", rv, "keys", l.ix.Len())
 }
 
 // latest returns the API server's current resource version of the APIKeys,
@@ -326,10 +340,8 @@ func (l *keyLoader) watch(ctx context.Context, rv string, fresh *Index, until st
 			l.swap(fresh, rv)
 			target, fresh = l.ix, nil
 		case until != "" && reached(rv, until):
-			l.swap(fresh, rv)
+			l.resumed(fresh, rv)
 			target, fresh = l.ix, nil
-			savedIndexEvents.WithLabelValues("resumed").Inc()
-			l.log.Info("resumed from the saved index", "file", l.file, "resourceVersion", rv, "keys", l.ix.Len())
 		}
 	}
 	switch {
