@@ -541,8 +541,11 @@ func onControlPlane(o options) error {
 		return err
 	}
 	defer v.stop()
-	if res, err := verifyKey(v.url, gone); err != nil || res.Result != "NOT_FOUND" {
-		return fmt.Errorf("the key deleted while the verifier was down: %s (%v), want NOT_FOUND", res.Result, err)
+	if res, err = verifyKey(v.url, gone); err != nil {
+		return err
+	}
+	if res.Result != "NOT_FOUND" {
+		return fmt.Errorf("the key deleted while the verifier was down: %s, want NOT_FOUND", res.Result)
 	}
 	if lat, _, err = revocations(ctx, c, v.url, plains[o.revocations+2:o.revocations+3]); err != nil {
 		return err
