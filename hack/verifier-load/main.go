@@ -494,6 +494,9 @@ func onControlPlane(o options) error {
 	time.Sleep(2 * time.Second) // let the start-up's garbage be collected before reading RSS
 	idle, peak := memory(v.cmd.Process.Pid)
 	fmt.Printf("%-52s %s; peak while loading %s (%.2fx idle)\n", fmt.Sprintf("RSS of tenantward-verifier, idle (%d keys)", o.cpKeys), mib(idle), mib(peak), float64(peak)/float64(idle))
+	if info, err := os.Stat(indexFile); err == nil {
+		fmt.Printf("%-52s %.1f MiB, %d bytes a key\n", "its saved index (--index-file)", float64(info.Size())/(1<<20), info.Size()/int64(max(o.cpKeys, 1)))
+	}
 
 	stop := backgroundLoad(v.url, plains[o.revocations+3:])
 	lat, acked, err := revocations(ctx, c, v.url, plains[:o.revocations])
