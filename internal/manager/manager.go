@@ -70,6 +70,8 @@ type Options struct {
 	VerifierGRPCAddr string
 	// VerifierUsage configures the verifier's answer counters and lastUsedAt.
 	VerifierUsage verifier.UsageOptions
+	// VerifierIndexFile is where the verifier saves its index (verifier.Options.IndexFile).
+	VerifierIndexFile string
 	// TenantView serves the tenant view (tenancy.tenantward.io) on every
 	// replica; port 0 disables it.
 	TenantView tenantview.Options
@@ -93,6 +95,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AuditFile, "audit-file", "", "append the audit trail as JSON lines to this file (overrides the config's audit.file)")
 	fs.StringVar(&o.VerifierAddr, "verifier-bind-address", ":8090", "address of the key verifier's HTTP API (/v1/verify, /v1/auth); 0 disables it")
 	fs.StringVar(&o.VerifierGRPCAddr, "verifier-grpc-bind-address", ":8091", "address of the key verifier's Envoy gRPC ext_authz; 0 disables it")
+	fs.StringVar(&o.VerifierIndexFile, "verifier-index-file", "", "a file where the key verifier saves its index of the APIKeys (key hashes, never keys) and from which a restart resumes, replaying only the changes since; empty: none")
 	o.VerifierUsage = verifier.DefaultUsageOptions()
 	o.VerifierUsage.BindFlags(fs, "verifier-")
 	fs.StringVar(&o.TenantView.Host, "tenant-view-host", "", "address the tenant view (the aggregated API tenancy.tenantward.io) binds to (all interfaces when empty)")
@@ -177,7 +180,7 @@ func addVerifier(mgr ctrl.Manager, o Options, routes verifier.RouteMap) (*verifi
 	// The manager's /metrics and the verifier's show the same registry, as
 	// they did when the verifier registered there itself.
 	v, err := verifier.New(mgr.GetConfig(), verifier.Options{HTTPAddr: o.VerifierAddr, GRPCAddr: o.VerifierGRPCAddr, Routes: routes, Usage: o.VerifierUsage,
-		Metrics: metrics.Registry, Log: ctrl.Log})
+		IndexFile: o.VerifierIndexFile, Metrics: metrics.Registry, Log: ctrl.Log})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the key verifier: %w", err)
 	}
