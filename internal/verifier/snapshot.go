@@ -288,6 +288,8 @@ func loadIndex(b []byte, origin string) (*Index, string, error) {
 		}
 	}
 	keys := d.count(maxSavedIndex, sha256.Size)
+	ix.byName.reserve(int(keys)) //nolint:gosec // fewer than the file's bytes
+	ix.byHash.reserve(int(keys)) //nolint:gosec // fewer than the file's bytes
 	for i := uint64(0); i < keys && d.err == nil; i++ {
 		ix.loadRecordLocked(d)
 	}

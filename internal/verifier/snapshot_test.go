@@ -231,3 +231,30 @@ func FuzzLoadIndex(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSavedIndex measures saving and reading back an index of 100,000
+// keys (in memory: the file system's cost is the file's size, reported).
+func BenchmarkSavedIndex(b *testing.B) {
+	ix, _ := benchIndex(b, 100_000)
+	var buf bytes.Buffer
+	if err := ix.save(&buf, testOrigin, "1"); err != nil {
+		b.Fatal(err)
+	}
+	saved := bytes.Clone(buf.Bytes())
+	b.Run("save", func(b *testing.B) {
+		for b.Loop() {
+			buf.Reset()
+			if err := ix.save(&buf, testOrigin, "1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(saved))/100_000, "file-bytes/key")
+	})
+	b.Run("load", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := loadIndex(saved, testOrigin); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

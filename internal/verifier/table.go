@@ -56,6 +56,18 @@ func (t *table) place(s slot) {
 	t.slots[i] = s
 }
 
+// reserve sizes an empty table for n entries, so that filling it does not
+// grow it.
+func (t *table) reserve(n int) {
+	size := 16
+	for n*4 > size*3 {
+		size *= 2
+	}
+	if t.n == 0 && size > len(t.slots) {
+		t.slots = make([]slot, size)
+	}
+}
+
 func (t *table) grow() {
 	old := t.slots
 	t.slots = make([]slot, max(16, 2*len(old)))
