@@ -61,6 +61,8 @@ type keyLoader struct {
 	file, origin, savedRV string
 	saved                 time.Time
 	changed               bool
+	// every is the shortest time between two saves of a changing index.
+	every time.Duration
 	once                  sync.Once
 	synced                chan struct{}
 }
@@ -97,7 +99,7 @@ func newKeyLoader(cfg *rest.Config, ix *Index, file string, log logr.Logger) (*k
 	if err != nil {
 		return nil, fmt.Errorf("verifier client: %w", err)
 	}
-	return &keyLoader{c: c, ix: ix, log: log, file: file, origin: originOf(cfg), synced: make(chan struct{})}, nil
+	return &keyLoader{c: c, ix: ix, log: log, file: file, origin: originOf(cfg), every: saveEvery, synced: make(chan struct{})}, nil
 }
 
 // run loads and watches until ctx ends, backing off after failures.
@@ -211,10 +213,10 @@ func (l *keyLoader) latest(ctx context.Context) (string, error) {
 
 // save writes the index to the loader's file: when forced (at stop) if its
 // version is not the one saved, otherwise when keys changed and the last
-// save is older than saveEvery. A failure is logged and counted; the
+// save is older than l.every. A failure is logged and counted; the
 // verifier goes on without.
 func (l *keyLoader) save(force bool) {
-	if l.file == "" || l.rv == "" || l.rv == l.savedRV || !force && (!l.changed || time.Since(l.saved) < saveEvery) {
+	if l.file == "" || l.rv == "" || l.rv == l.savedRV || !force && (!l.changed || time.Since(l.saved) < l.every) {
 		return
 	}
 	l.saved = time.Now()
@@ -336,6 +338,7 @@ func (l *keyLoader) watch(ctx context.Context, rv string, fresh *Index, until st
 				l.changed = true
 				keysGauge.Set(float64(l.ix.Len()))
 			}
+			l.save(false)
 		case until == "" && ev.typ == eventBookmark && ev.meta.initialEventsEnd:
 			l.swap(fresh, rv)
 			target, fresh = l.ix, nil

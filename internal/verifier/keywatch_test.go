@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
@@ -67,11 +68,19 @@ func runLoader(t *testing.T, f *fakeAPIServer) *Index {
 // writes the file first.
 func runLoaderFile(t *testing.T, f *fakeAPIServer, file string, before func(*keyLoader)) *Index {
 	t.Helper()
+	ix, _ := startLoader(t, f, file, logr.Discard(), before)
+	return ix
+}
+
+// startLoader is runLoaderFile with a logger; it also returns a function
+// that stops the loader and waits for it.
+func startLoader(t *testing.T, f *fakeAPIServer, file string, log logr.Logger, before func(*keyLoader)) (*Index, func()) {
+	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	ix := NewIndex()
 	ix.SetOrganization("acme", "acme-uid")
-	l, err := newKeyLoader(&rest.Config{Host: srv.URL}, ix, file, logr.Discard())
+	l, err := newKeyLoader(&rest.Config{Host: srv.URL}, ix, file, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +90,15 @@ func runLoaderFile(t *testing.T, f *fakeAPIServer, file string, before func(*key
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); srv.CloseClientConnections(); <-done })
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); srv.CloseClientConnections(); <-done }) }
+	t.Cleanup(stop)
 	select {
 	case <-l.synced:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the loader did not load")
 	}
-	return ix
+	return ix, stop
 }
 
 func eventually(t *testing.T, ix *Index, key string, want Code) {
@@ -338,5 +349,68 @@ func TestLoaderSetsTheSavedIndexAside(t *testing.T) {
 				t.Fatalf("requests: %q, want the last of the first %d a list", f.seen, n)
 			}
 		})
+	}
+}
+
+// TestLoaderSavesTheIndex: the loader saves its index after its first load,
+// after changes (here at once: no minimum time between saves), and when it
+// stops, each time as of the last resource version it applied; a save that
+// fails is logged with its reason and the index goes on serving.
+func TestLoaderSavesTheIndex(t *testing.T) {
+	a, _ := apikey.Generate(apikey.KindWorkspace)
+	b, _ := apikey.Generate(apikey.KindWorkspace)
+	ha, hb := apikey.Sum(a).String(), apikey.Sum(b).String()
+	release := make(chan struct{})
+	f := &fakeAPIServer{steps: []func(http.ResponseWriter, *http.Request){
+		listOf("10", item("a", ha)),
+		func(w http.ResponseWriter, r *http.Request) {
+			<-release
+			stream(keyEvent("ADDED", "b", hb, "11"), bookmark("12", false))(w, r)
+		},
+	}}
+	path := filepath.Join(t.TempDir(), "index")
+	var origin string
+	ix, stop := startLoader(t, f, path, logr.Discard(), func(l *keyLoader) { l.every, origin = 0, l.origin })
+	saved := func(rv string, want map[string]Code) {
+		t.Helper()
+		err := wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			_, at, err := readIndexFile(path, origin)
+			return err == nil && at == rv, nil
+		})
+		got, at, rerr := readIndexFile(path, origin)
+		if err != nil {
+			t.Fatalf("the saved index: %v, as of %q; want it as of %s", rerr, at, rv)
+		}
+		got.SetOrganization("acme", "acme-uid")
+		for key, code := range want {
+			if c := got.Verify(key, nil, time.Now()).Code; c != code {
+				t.Errorf("saved as of %s: %v, want %v", rv, c, code)
+			}
+		}
+	}
+	saved("10", map[string]Code{a: Valid, b: NotFound})
+	close(release)
+	saved("11", map[string]Code{a: Valid, b: Valid})
+	// The bookmark changes no key: saved only at the stop.
+	stop()
+	saved("12", map[string]Code{a: Valid, b: Valid})
+	if got := ix.Verify(b, nil, time.Now()).Code; got != Valid {
+		t.Fatalf("b: %v", got)
+	}
+
+	// A file that cannot be written: logged, and the loader serves on.
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := funcr.New(func(prefix, args string) { mu.Lock(); defer mu.Unlock(); logs.WriteString(args + "\n") }, funcr.Options{})
+	f = &fakeAPIServer{steps: []func(http.ResponseWriter, *http.Request){listOf("10", item("a", ha))}}
+	ix, stop = startLoader(t, f, filepath.Join(t.TempDir(), "missing", "index"), log, nil)
+	stop()
+	if got := ix.Verify(a, nil, time.Now()).Code; got != Valid {
+		t.Fatalf("a: %v", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "saving the index") || !strings.Contains(logs.String(), "no such file or directory") {
+		t.Fatalf("log: %s", logs.String())
 	}
 }
