@@ -62,9 +62,9 @@ type keyLoader struct {
 	saved                 time.Time
 	changed               bool
 	// every is the shortest time between two saves of a changing index.
-	every time.Duration
-	once                  sync.Once
-	synced                chan struct{}
+	every  time.Duration
+	once   sync.Once
+	synced chan struct{}
 }
 
 // Sizes of the loader's requests.
