@@ -179,18 +179,12 @@ func (d *snapshotReader) fail(format string, args ...any) {
 	d.b = nil
 }
 
-func (d *snapshotReader) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("a number")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *snapshotReader) uvarint() uint64 { return readNumber(d, binary.Uvarint) }
+func (d *snapshotReader) varint() int64   { return readNumber(d, binary.Varint) }
 
-func (d *snapshotReader) varint() int64 {
-	v, n := binary.Varint(d.b)
+// readNumber reads a number of d with read, binary.Uvarint or binary.Varint.
+func readNumber[T uint64 | int64](d *snapshotReader, read func([]byte) (T, int)) T {
+	v, n := read(d.b)
 	if n <= 0 {
 		d.fail("a number")
 		return 0
