@@ -81,7 +81,8 @@ func (a *Authorizer) Authorize(key, method, target string, model RequestModel) D
 	if key == "" {
 		return Decision{Status: http.StatusUnauthorized, Result: Result{Code: Malformed}, Reason: "no API key: send Authorization: Bearer <key> or x-portkey-api-key"}
 	}
-	res := a.Index.Verify(key, m.Needs, a.now())
+	now := a.now()
+	res := a.Index.Verify(key, m.Needs, now)
 	if res.Code != Valid && res.Code != InsufficientPermissions {
 		return Decision{Status: http.StatusUnauthorized, Result: res, Reason: refusalOf(res)}
 	}
@@ -103,7 +104,9 @@ func (a *Authorizer) Authorize(key, method, target string, model RequestModel) D
 			return forbidden(reason)
 		}
 	}
-	return a.limit(Decision{Status: http.StatusOK, Result: res})
+	d := Decision{Status: http.StatusOK, Result: res}
+	a.limit(&d, now)
+	return d
 }
 
 // refusalOf says why a key did not verify.

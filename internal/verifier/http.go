@@ -118,14 +118,15 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		}
 		n = append(n, need)
 	}
-	d := Decision{Result: a.Index.Verify(req.Key, n, a.now())}
+	now := a.now()
+	d := Decision{Result: a.Index.Verify(req.Key, n, now)}
 	if d.Result.Code == Valid && (len(n) == 0 || callsModel(n)) {
 		if d.Reason = modelRefusal(d.Result.Entry.Models, RequestModel{Name: req.Model}); d.Reason != "" {
 			d.Result.Code = InsufficientPermissions
 		}
 	}
 	if d.Result.Code == Valid {
-		d = a.limit(d)
+		a.limit(&d, now)
 	}
 	res := d.Result
 	a.count(endpointVerify, res)
