@@ -60,6 +60,12 @@ func CanonicalPath(target string) (string, error) {
 			continue
 		}
 		c := target[i]
+		if pathChars[c] {
+			if decoded != nil {
+				decoded = append(decoded, c)
+			}
+			continue
+		}
 		switch {
 		case c == '%':
 			d, err := unescape(target, i)
@@ -80,11 +86,8 @@ func CanonicalPath(target string) (string, error) {
 			return "", errors.New("ambiguous path: a control character")
 		case c >= 0x80:
 			return "", errors.New("ambiguous path: a non-ASCII byte")
-		case !pathChar(c):
+		default:
 			return "", errors.New("ambiguous path: a character that is not allowed in a path (" + string(c) + ")")
-		}
-		if decoded != nil {
-			decoded = append(decoded, c)
 		}
 	}
 	if decoded == nil {
@@ -129,6 +132,15 @@ func pathChar(c byte) bool {
 	}
 	return strings.IndexByte("-._~!$&'()*+,=:@", c) >= 0
 }
+
+// pathChars holds pathChar for every byte: the loop of CanonicalPath tests
+// each byte of every path it decides, once per gateway request.
+var pathChars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = pathChar(byte(c))
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
