@@ -117,19 +117,17 @@ func refusalOf(res Result) string {
 	return "the key is " + strings.ToLower(strings.ReplaceAll(res.Code.String(), "_", " "))
 }
 
-// keyFromHeaders returns the key from x-portkey-api-key or, when that is
-// absent, `Authorization: Bearer <key>`. The Portkey header comes first
-// because the gateway's clients send the provider's credentials as the bearer
-// token next to it. get reads one header.
-func keyFromHeaders(get func(string) string) string {
-	if key := strings.TrimSpace(get(headerPortkeyKey)); key != "" {
+// keyFrom returns the key from the value of x-portkey-api-key or, when that
+// is empty, from an Authorization value `Bearer <key>`. The Portkey header
+// comes first because the gateway's clients send the provider's credentials
+// as the bearer token next to it.
+func keyFrom(portkey, authorization string) string {
+	if key := strings.TrimSpace(portkey); key != "" {
 		return key
 	}
-	if auth := get("authorization"); auth != "" {
-		const bearer = "bearer "
-		if len(auth) > len(bearer) && strings.EqualFold(auth[:len(bearer)], bearer) {
-			return strings.TrimSpace(auth[len(bearer):])
-		}
+	const bearer = "bearer "
+	if len(authorization) > len(bearer) && strings.EqualFold(authorization[:len(bearer)], bearer) {
+		return strings.TrimSpace(authorization[len(bearer):])
 	}
 	return ""
 }
