@@ -124,8 +124,8 @@ type rule struct {
 	needs [numMethodClasses][]Need
 	// adminOnly marks an organization-level rule (keys: Admin).
 	adminOnly bool
-	// literal marks a pattern without * or **: it matches its own path
-	// (prefix) alone.
+	// literal marks a pattern without * or **, whose prefix is the whole
+	// pattern (matches).
 	literal bool
 }
 
