@@ -112,7 +112,10 @@ func Generate(k Kind) (string, error) {
 }
 
 // Parse checks the format and checksum of key and returns its kind. It does
-// not allocate, so that rejecting malformed keys costs less than a lookup.
+// not allocate, so that rejecting malformed keys costs less than a lookup;
+// it is on every verification, so the characters are checked and the
+// checksum computed in one pass (crcSlicing) and the key's checksum is
+// decoded rather than the expected one encoded.
 func Parse(key string) (Kind, error) {
 	if len(key) != Len {
 		return KindInvalid, ErrLength
@@ -126,14 +129,21 @@ func Parse(key string) (Kind, error) {
 	default:
 		return KindInvalid, ErrPrefix
 	}
+	// base62Digit has digitValid set for the alphabet's bytes alone.
+	valid := digitValid
 	for i := prefixLen; i < Len; i++ {
-		if !isBase62(key[i]) {
-			return KindInvalid, ErrCharset
-		}
+		valid &= base62Digit[key[i]]
 	}
-	var want [checksumLen]byte
-	putChecksum(want[:], checksum(key[:prefixLen+bodyLen]))
-	if string(want[:]) != key[prefixLen+bodyLen:] {
+	if valid == 0 {
+		return KindInvalid, ErrCharset
+	}
+	// The checksum's six digits as a number: distinct digit strings give
+	// distinct numbers below 62^6, and putChecksum writes the one of the CRC.
+	var got uint64
+	for i := prefixLen + bodyLen; i < Len; i++ {
+		got = got*62 + uint64(base62Digit[key[i]]&^digitValid)
+	}
+	if got != uint64(checksum(key[:prefixLen+bodyLen])) {
 		return KindInvalid, ErrChecksum
 	}
 	return kind, nil
@@ -183,15 +193,47 @@ func DisplayPrefix(key string) string {
 	return key[:n] + "…"
 }
 
-// checksum is the CRC32 (IEEE) of s, computed byte by byte so that nothing
-// escapes to the heap (crc32.ChecksumIEEE takes a slice its assembly keeps).
+// checksum is the CRC32 (IEEE) of s, eight bytes at a time (slicing-by-8,
+// as hash/crc32 does for short inputs) and with nothing escaping to the
+// heap (crc32.ChecksumIEEE takes a slice its assembly keeps).
 func checksum(s string) uint32 {
 	crc := ^uint32(0)
+	for ; len(s) >= 8; s = s[8:] {
+		crc ^= uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+		crc = crcSlicing[0][s[7]] ^ crcSlicing[1][s[6]] ^ crcSlicing[2][s[5]] ^ crcSlicing[3][s[4]] ^
+			crcSlicing[4][crc>>24] ^ crcSlicing[5][crc>>16&0xff] ^ crcSlicing[6][crc>>8&0xff] ^ crcSlicing[7][crc&0xff]
+	}
 	for i := 0; i < len(s); i++ {
-		crc = crc32.IEEETable[(crc^uint32(s[i]))&0xff] ^ crc>>8
+		crc = crcSlicing[0][(crc^uint32(s[i]))&0xff] ^ crc>>8
 	}
 	return ^crc
 }
+
+// crcSlicing are the tables of checksum: [0] is crc32.IEEETable, and [k][b]
+// is entry b of [0] carried on through k more zero bytes.
+var crcSlicing = func() (t [8][256]uint32) {
+	t[0] = *crc32.IEEETable
+	for b := range 256 {
+		for k := 1; k < 8; k++ {
+			c := t[k-1][b]
+			t[k][b] = t[0][c&0xff] ^ c>>8
+		}
+	}
+	return t
+}()
+
+// base62Digit is a byte's value in alphabet with digitValid set, and 0 for
+// a byte outside it.
+var base62Digit = func() (t [256]byte) {
+	for i := range len(alphabet) {
+		t[alphabet[i]] = digitValid | byte(i)
+	}
+	return t
+}()
+
+// digitValid marks the bytes of alphabet in base62Digit (their values are
+// below 64).
+const digitValid byte = 0x80
 
 // putChecksum writes c in fixed-width base62, most significant digit first.
 func putChecksum(dst []byte, c uint32) {
@@ -199,8 +241,4 @@ func putChecksum(dst []byte, c uint32) {
 		dst[i] = alphabet[c%62]
 		c /= 62
 	}
-}
-
-func isBase62(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }

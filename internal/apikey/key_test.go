@@ -121,29 +121,80 @@ func TestDisplayPrefix(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that Parse never panics, accepts only keys of the documented
-// shape, and that every accepted key round-trips through its checksum.
+// referenceParse is Parse written plainly: the characters one by one
+// against the alphabet, the checksum by hash/crc32 and encoded.
+func referenceParse(key string) (Kind, error) {
+	if len(key) != Len {
+		return KindInvalid, ErrLength
+	}
+	kind := map[string]Kind{PrefixAdmin: KindAdmin, PrefixWorkspace: KindWorkspace}[key[:prefixLen]]
+	if kind == KindInvalid {
+		return KindInvalid, ErrPrefix
+	}
+	for i := prefixLen; i < Len; i++ {
+		if strings.IndexByte(alphabet, key[i]) < 0 {
+			return KindInvalid, ErrCharset
+		}
+	}
+	var want [checksumLen]byte
+	putChecksum(want[:], crc32.ChecksumIEEE([]byte(key[:prefixLen+bodyLen])))
+	if string(want[:]) != key[prefixLen+bodyLen:] {
+		return KindInvalid, ErrChecksum
+	}
+	return kind, nil
+}
+
+// TestParseEveryByte puts each of the 256 byte values at each position of a
+// valid key: Parse agrees with referenceParse on every one (a byte outside
+// the alphabet anywhere after the prefix is ErrCharset, a digit changed is
+// ErrChecksum, the key itself passes).
+func TestParseEveryByte(t *testing.T) {
+	for _, valid := range []string{mustGenerate(t, KindWorkspace), mustGenerate(t, KindAdmin)} {
+		b := []byte(valid)
+		for i := range b {
+			orig := b[i]
+			for c := range 256 {
+				b[i] = byte(c)
+				kind, err := Parse(string(b))
+				wantKind, wantErr := referenceParse(string(b))
+				if kind != wantKind || !errors.Is(err, wantErr) || (err == nil) != (wantErr == nil) {
+					t.Fatalf("byte %#x at %d: Parse = %v, %v; want %v, %v", c, i, kind, err, wantKind, wantErr)
+				}
+			}
+			b[i] = orig
+		}
+	}
+}
+
+// TestChecksum compares checksum with hash/crc32 for every length up to
+// four times the slicing width.
+func TestChecksum(t *testing.T) {
+	buf := make([]byte, 64)
+	for i := range buf {
+		buf[i] = byte(i*151 + 7)
+	}
+	for n := range len(buf) + 1 {
+		if got, want := checksum(string(buf[:n])), crc32.ChecksumIEEE(buf[:n]); got != want {
+			t.Fatalf("length %d: checksum = %#x, crc32 = %#x", n, got, want)
+		}
+	}
+}
+
+// FuzzParse checks that Parse never panics and decides every input as
+// referenceParse does: the same kind, the same error.
 func FuzzParse(f *testing.F) {
 	f.Add(mustGenerate(f, KindWorkspace))
 	f.Add(mustGenerate(f, KindAdmin))
 	f.Add("tww_")
 	f.Add("")
 	f.Add(strings.Repeat("\x00", Len))
+	f.Add("tww_" + strings.Repeat("z", bodyLen+checksumLen))
+	f.Add("two_" + strings.Repeat("0", bodyLen) + "zzzzzz")
 	f.Fuzz(func(t *testing.T, s string) {
 		kind, err := Parse(s)
-		if err != nil {
-			if kind != KindInvalid {
-				t.Fatalf("Parse returned kind %v with an error", kind)
-			}
-			return
-		}
-		if len(s) != Len || !strings.HasPrefix(s, kind.Prefix()) {
-			t.Fatalf("Parse accepted %q", s)
-		}
-		var want [checksumLen]byte
-		putChecksum(want[:], crc32.ChecksumIEEE([]byte(s[:prefixLen+bodyLen])))
-		if string(want[:]) != s[prefixLen+bodyLen:] {
-			t.Fatalf("Parse accepted a bad checksum in %q", s)
+		wantKind, wantErr := referenceParse(s)
+		if kind != wantKind || !errors.Is(err, wantErr) || (err == nil) != (wantErr == nil) {
+			t.Fatalf("Parse(%q) = %v, %v; want %v, %v", s, kind, err, wantKind, wantErr)
 		}
 	})
 }

@@ -81,7 +81,8 @@ func (a *Authorizer) Authorize(key, method, target string, model RequestModel) D
 	if key == "" {
 		return Decision{Status: http.StatusUnauthorized, Result: Result{Code: Malformed}, Reason: "no API key: send Authorization: Bearer <key> or x-portkey-api-key"}
 	}
-	res := a.Index.Verify(key, m.Needs, a.now())
+	now := a.now()
+	res := a.Index.Verify(key, m.Needs, now)
 	if res.Code != Valid && res.Code != InsufficientPermissions {
 		return Decision{Status: http.StatusUnauthorized, Result: res, Reason: refusalOf(res)}
 	}
@@ -103,7 +104,9 @@ func (a *Authorizer) Authorize(key, method, target string, model RequestModel) D
 			return forbidden(reason)
 		}
 	}
-	return a.limit(Decision{Status: http.StatusOK, Result: res})
+	d := Decision{Status: http.StatusOK, Result: res}
+	a.limit(&d, now)
+	return d
 }
 
 // refusalOf says why a key did not verify.
@@ -114,19 +117,17 @@ func refusalOf(res Result) string {
 	return "the key is " + strings.ToLower(strings.ReplaceAll(res.Code.String(), "_", " "))
 }
 
-// keyFromHeaders returns the key from x-portkey-api-key or, when that is
-// absent, `Authorization: Bearer <key>`. The Portkey header comes first
-// because the gateway's clients send the provider's credentials as the bearer
-// token next to it. get reads one header.
-func keyFromHeaders(get func(string) string) string {
-	if key := strings.TrimSpace(get(headerPortkeyKey)); key != "" {
+// keyFrom returns the key from the value of x-portkey-api-key or, when that
+// is empty, from an Authorization value `Bearer <key>`. The Portkey header
+// comes first because the gateway's clients send the provider's credentials
+// as the bearer token next to it.
+func keyFrom(portkey, authorization string) string {
+	if key := strings.TrimSpace(portkey); key != "" {
 		return key
 	}
-	if auth := get("authorization"); auth != "" {
-		const bearer = "bearer "
-		if len(auth) > len(bearer) && strings.EqualFold(auth[:len(bearer)], bearer) {
-			return strings.TrimSpace(auth[len(bearer):])
-		}
+	const bearer = "bearer "
+	if len(authorization) > len(bearer) && strings.EqualFold(authorization[:len(bearer)], bearer) {
+		return strings.TrimSpace(authorization[len(bearer):])
 	}
 	return ""
 }

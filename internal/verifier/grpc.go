@@ -22,7 +22,7 @@ type ExtAuthz struct {
 func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	h := req.GetAttributes().GetRequest().GetHttp()
 	headers := h.GetHeaders() // Envoy sends header names in lower case.
-	key := keyFromHeaders(func(name string) string { return headers[name] })
+	key := keyFrom(headers[headerPortkeyKey], headers["authorization"])
 	body := h.GetRawBody()
 	if len(body) == 0 {
 		body = []byte(h.GetBody())

@@ -118,14 +118,15 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 		}
 		n = append(n, need)
 	}
-	d := Decision{Result: a.Index.Verify(req.Key, n, a.now())}
+	now := a.now()
+	d := Decision{Result: a.Index.Verify(req.Key, n, now)}
 	if d.Result.Code == Valid && (len(n) == 0 || callsModel(n)) {
 		if d.Reason = modelRefusal(d.Result.Entry.Models, RequestModel{Name: req.Model}); d.Reason != "" {
 			d.Result.Code = InsufficientPermissions
 		}
 	}
 	if d.Result.Code == Valid {
-		d = a.limit(d)
+		a.limit(&d, now)
 	}
 	res := d.Result
 	a.count(endpointVerify, res)
@@ -164,7 +165,7 @@ func parseNeed(feature, level string) (Need, error) {
 
 func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target string) {
 	method, path := originalRequest(r, target)
-	d := a.Authorize(keyFromHeaders(canonicalGetter(r.Header).get), method, path, a.httpModel(r.Header))
+	d := a.Authorize(keyFrom(first(r.Header, canonicalPortkeyKey), first(r.Header, "Authorization")), method, path, a.httpModel(r.Header))
 	a.count(endpointAuth, d.Result)
 	h := w.Header()
 	h[canonicalResult] = resultValues[d.Result.Code]
@@ -292,21 +293,10 @@ func single(h http.Header, name string) string {
 	return ""
 }
 
-// canonicalGetter reads the header fields keyFromHeaders asks for by their
-// lower-case names under their canonical forms, computed once.
-type canonicalGetter http.Header
-
-func (h canonicalGetter) get(name string) string {
-	var c string
-	switch name {
-	case headerPortkeyKey:
-		c = canonicalPortkeyKey
-	case "authorization":
-		c = "Authorization"
-	default:
-		c = http.CanonicalHeaderKey(name)
-	}
-	if v := h[c]; len(v) > 0 {
+// first returns the first value of a header, else "". name is in canonical
+// form: the map is read directly.
+func first(h http.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
 		return v[0]
 	}
 	return ""

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
@@ -335,4 +336,69 @@ func FuzzAuthRequest(f *testing.F) {
 			t.Fatalf("status %d", rec.Code)
 		}
 	})
+}
+
+// TestAuthEndpointKeyHeaders sends the key in odd ways: what the auth
+// endpoint reads as the key (the x-portkey-api-key value first, trimmed,
+// else a case-insensitive "Bearer " Authorization value, trimmed; the first
+// of repeated fields) is what the gRPC endpoint reads from the same fields.
+func TestAuthEndpointKeyHeaders(t *testing.T) {
+	a, valid, disabled, _ := testAuthorizer(t)
+	h := NewHandler(a)
+	cases := []struct {
+		name                   string
+		portkey, authorization []string
+		want                   Code
+	}{
+		{"bearer", nil, []string{"Bearer " + valid}, Valid},
+		{"lower-case bearer, padded", nil, []string{"bearer   " + valid + " \t"}, Valid},
+		{"upper-case bearer", nil, []string{"BEARER " + valid}, Valid},
+		{"bearer with a tab", nil, []string{"Bearer\t" + valid}, Malformed},
+		{"bearer without a key", nil, []string{"Bearer "}, Malformed},
+		{"basic", nil, []string{"Basic " + valid}, Malformed},
+		{"the key alone", nil, []string{valid}, Malformed},
+		{"the first of two Authorization fields", nil, []string{"Bearer " + disabled, "Bearer " + valid}, Disabled},
+		{"portkey, padded", []string{" " + valid + " "}, nil, Valid},
+		{"portkey before bearer", []string{disabled}, []string{"Bearer " + valid}, Disabled},
+		{"blank portkey falls back to bearer", []string{"  "}, []string{"Bearer " + valid}, Valid},
+		{"the first of two portkey fields", []string{valid, disabled}, nil, Valid},
+		{"portkey with a bearer prefix", []string{"Bearer " + valid}, nil, Malformed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", AuthPath, nil)
+			req.Header["X-Original-Method"] = []string{"POST"}
+			req.Header["X-Original-Uri"] = []string{"/v1/chat/completions"}
+			grpcHeaders := map[string]string{}
+			if c.portkey != nil {
+				req.Header["X-Portkey-Api-Key"] = c.portkey
+				grpcHeaders["x-portkey-api-key"] = c.portkey[0]
+			}
+			if c.authorization != nil {
+				req.Header["Authorization"] = c.authorization
+				grpcHeaders["authorization"] = c.authorization[0]
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if got := rec.Header().Get(HeaderResult); got != c.want.String() {
+				t.Errorf("HTTP: %s, want %s", got, c.want)
+			}
+			resp, err := (&ExtAuthz{Authorizer: a}).Check(t.Context(), checkRequest("POST", "/v1/chat/completions", grpcHeaders))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := grpcResult(resp); got != c.want.String() {
+				t.Errorf("gRPC: %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+// grpcResult is the result code a Check answer carries: VALID when allowed,
+// else its x-tenantward-result.
+func grpcResult(resp *authv3.CheckResponse) string {
+	if resp.GetOkResponse() != nil {
+		return Valid.String()
+	}
+	return headerValue(resp.GetDeniedResponse().GetHeaders(), HeaderResult)
 }

@@ -48,19 +48,31 @@ func CanonicalPath(target string) (string, error) {
 	}
 	var decoded []byte // nil until the first escape
 	segStart := 1
-	for i := 1; i <= len(target); i++ {
+	for i := 1; ; {
+		// The run of plain path characters from i, as it is.
+		j := i
+		for j < len(target) && pathChars[target[j]] {
+			j++
+		}
+		if decoded != nil {
+			decoded = append(decoded, target[i:j]...)
+		}
+		i = j
 		if i == len(target) || target[i] == '/' {
 			if err := checkSegment(target[segStart:i], len(target) == 1); err != nil {
 				return "", err
 			}
-			if decoded != nil && i < len(target) {
+			if i == len(target) {
+				break
+			}
+			if decoded != nil {
 				decoded = append(decoded, '/')
 			}
-			segStart = i + 1
+			i++
+			segStart = i
 			continue
 		}
-		c := target[i]
-		switch {
+		switch c := target[i]; {
 		case c == '%':
 			d, err := unescape(target, i)
 			if err != nil {
@@ -70,8 +82,7 @@ func CanonicalPath(target string) (string, error) {
 				decoded = append(make([]byte, 0, len(target)), target[:i]...)
 			}
 			decoded = append(decoded, d)
-			i += 2
-			continue
+			i += 3
 		case c == ';':
 			return "", errors.New("ambiguous path: a ';' path parameter")
 		case c == '\\':
@@ -80,11 +91,8 @@ func CanonicalPath(target string) (string, error) {
 			return "", errors.New("ambiguous path: a control character")
 		case c >= 0x80:
 			return "", errors.New("ambiguous path: a non-ASCII byte")
-		case !pathChar(c):
+		default:
 			return "", errors.New("ambiguous path: a character that is not allowed in a path (" + string(c) + ")")
-		}
-		if decoded != nil {
-			decoded = append(decoded, c)
 		}
 	}
 	if decoded == nil {
@@ -129,6 +137,15 @@ func pathChar(c byte) bool {
 	}
 	return strings.IndexByte("-._~!$&'()*+,=:@", c) >= 0
 }
+
+// pathChars holds pathChar for every byte: CanonicalPath skips runs of them
+// in every path it decides, once per gateway request.
+var pathChars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = pathChar(byte(c))
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

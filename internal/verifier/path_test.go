@@ -70,6 +70,32 @@ func TestCanonicalPath(t *testing.T) {
 	}
 }
 
+// TestCanonicalPathEveryByte puts each byte value inside a segment, in a
+// path without and with an escape before it (the decoded copy): the letters,
+// digits and marks of RFC 3986 are kept as they are, "/" separates, "?"
+// starts the query, anything else is refused.
+func TestCanonicalPathEveryByte(t *testing.T) {
+	for c := range 256 {
+		b := string(rune(c))
+		if c >= 0x80 {
+			b = string([]byte{byte(c)})
+		}
+		for _, pre := range []struct{ raw, decoded string }{{"/v1/a", "/v1/a"}, {"/v1/%41", "/v1/A"}} {
+			got, err := CanonicalPath(pre.raw + b + "z")
+			var want string
+			switch {
+			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.ContainsRune("-._~!$&'()*+,=:@/", rune(c)):
+				want = pre.decoded + b + "z"
+			case c == '?':
+				want = pre.decoded
+			}
+			if got != want || (err == nil) != (want != "") {
+				t.Errorf("byte %#x after %q: %q, %v; want %q", c, pre.raw, got, err, want)
+			}
+		}
+	}
+}
+
 func TestCanonicalMethod(t *testing.T) {
 	for m, ok := range map[string]bool{"GET": true, "DELETE": true, "M-SEARCH": true, "delete": false, "": false, "GET ": false, "Get": false, strings.Repeat("A", 33): false} {
 		if err := CanonicalMethod(m); (err == nil) != ok {

@@ -38,12 +38,12 @@ var (
 	})
 )
 
-// limit applies the rate limits of the key of d, a decision that passes
-// every other check: over a limit it becomes a 429 RATE_LIMITED.
-func (a *Authorizer) limit(d Decision) Decision {
+// limit applies the rate limits of the key of d, a decision taken at now
+// that passes every other check: over a limit it becomes a 429 RATE_LIMITED.
+func (a *Authorizer) limit(d *Decision, now time.Time) {
 	e := &d.Result.Entry
 	if a.Limiter == nil || len(e.RateLimits) == 0 {
-		return d
+		return
 	}
 	var ws ratelimit.Windows
 	for _, l := range e.RateLimits {
@@ -51,7 +51,7 @@ func (a *Authorizer) limit(d Decision) Decision {
 		// which is what Add accepts.
 		_ = ws.Add(l.Requests, l.Per)
 	}
-	rl, err := a.Limiter.Allow(ratelimit.Key{Namespace: e.Namespace, Name: e.Name}, ws, a.now())
+	rl, err := a.Limiter.Allow(ratelimit.Key{Namespace: e.Namespace, Name: e.Name}, ws, now)
 	if err != nil {
 		storeErrors.Inc()
 	}
@@ -62,7 +62,6 @@ func (a *Authorizer) limit(d Decision) Decision {
 		d.Status, d.Result.Code = http.StatusTooManyRequests, RateLimited
 		d.Reason = fmt.Sprintf("the key is over its rate limit of %d calls per %s; retry after %ds", w.Requests, w.Per, seconds(rl.RetryAfter))
 	}
-	return d
 }
 
 // rateLimitFields are the RateLimit-Policy, RateLimit and, when denied,

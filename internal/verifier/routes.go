@@ -124,6 +124,9 @@ type rule struct {
 	needs [numMethodClasses][]Need
 	// adminOnly marks an organization-level rule (keys: Admin).
 	adminOnly bool
+	// literal marks a pattern without * or **, whose prefix is the whole
+	// pattern (matches).
+	literal bool
 }
 
 type methodClass uint8
@@ -218,9 +221,9 @@ func compileRule(r Route) (rule, error) {
 			return c, fmt.Errorf(".methods[%d]: %q is not an upper-case HTTP method", j, m)
 		}
 	}
-	c.prefix = r.Path
+	c.prefix, c.literal = r.Path, true
 	if i := strings.IndexByte(r.Path, '*'); i >= 0 {
-		c.prefix = strings.TrimSuffix(r.Path[:i], "/")
+		c.prefix, c.literal = strings.TrimSuffix(r.Path[:i], "/"), false
 	}
 	c.methods = r.Methods
 	byMethod := false
@@ -276,10 +279,23 @@ func (rt *Router) Match(method, path string) RouteMatch {
 		if m.AdminOnly {
 			break
 		}
-		r := &rt.rules[i]
-		m.AdminOnly = strings.HasPrefix(path, r.prefix) && matchSegments(r.segments, path[1:])
+		m.AdminOnly = rt.rules[i].matches(path)
 	}
 	return m
+}
+
+// matches reports whether the rule's pattern matches path. A literal
+// pattern matches its own path, with or without one more "/" (as
+// matchSegments does; its segments are never empty).
+func (r *rule) matches(path string) bool {
+	if !strings.HasPrefix(path, r.prefix) {
+		return false
+	}
+	if r.literal {
+		rest := path[len(r.prefix):]
+		return rest == "" || rest == "/"
+	}
+	return matchSegments(r.segments, path[1:])
 }
 
 func (rt *Router) match(method, path string) RouteMatch {
@@ -289,7 +305,7 @@ func (rt *Router) match(method, path string) RouteMatch {
 		if r.methods != nil && !contains(r.methods, method) {
 			continue
 		}
-		if r.needs[class] == nil || !strings.HasPrefix(path, r.prefix) || !matchSegments(r.segments, path[1:]) {
+		if r.needs[class] == nil || !r.matches(path) {
 			continue
 		}
 		return RouteMatch{Needs: r.needs[class], Mapped: true, AdminOnly: r.adminOnly}

@@ -207,3 +207,24 @@ func BenchmarkRouteMatch(b *testing.B) {
 		}
 	}
 }
+
+// FuzzLiteralRuleMatches checks that a rule without * or ** (matched by
+// comparing the path) matches exactly the paths its segments match, for
+// every default and a few configured rules and any path, canonical or not.
+func FuzzLiteralRuleMatches(f *testing.F) {
+	rt := mustRouter(f, RouteMap{Rules: []Route{{Path: "/v1/x"}, {Path: "/a/b/c"}, {Path: "/v1/chat/completions/extra"}}})
+	for _, s := range []string{"/v1/chat/completions", "/v1/chat/completions/", "/v1/chat/completions//", "/v1/chat/completionsx", "/v1/chat", "/v1/x/", "/v1/x/y", "/a/b/c", "", "/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		if path == "" || path[0] != '/' {
+			return // Match is given a path that starts with "/"
+		}
+		for i := range rt.rules {
+			r := &rt.rules[i]
+			if want := strings.HasPrefix(path, r.prefix) && matchSegments(r.segments, path[1:]); r.matches(path) != want {
+				t.Fatalf("rule %q on %q: %v, want %v", r.prefix, path, !want, want)
+			}
+		}
+	})
+}
