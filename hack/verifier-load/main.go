@@ -115,6 +115,11 @@ func main() {
 		}
 	}
 	if o.cpKeys > 0 {
+		// Three runs of deletions, three single ones, the probe key and
+		// some for the background load.
+		if o.revocations < 1 || o.cpKeys < 3*o.revocations+4+100 {
+			fail(fmt.Errorf("-cp-keys %d is too few for -revocations %d: at least %d", o.cpKeys, o.revocations, 3*o.revocations+4+100))
+		}
 		if err := onControlPlane(o); err != nil {
 			fail(err)
 		}
@@ -498,14 +503,55 @@ func onControlPlane(o options) error {
 		fmt.Printf("%-52s %.1f MiB, %d bytes a key\n", "its saved index (--index-file)", float64(info.Size())/(1<<20), info.Size()/int64(max(o.cpKeys, 1)))
 	}
 
-	stop := backgroundLoad(v.url, plains[o.revocations+3:])
-	lat, acked, err := revocations(ctx, c, v.url, plains[:o.revocations])
-	load := stop()
+	// The keys each run deletes, in order; the last key is the start-up's
+	// probe, the rest is the background load's.
+	taken := 0
+	take := func(n int) []string {
+		keys := plains[taken : taken+n]
+		taken += n
+		return keys
+	}
+	quiet, shared, own := take(o.revocations), take(o.revocations), take(o.revocations)
+	restartKey, gone, afterResume := take(1), take(1)[0], take(1)
+	background := plains[taken : len(plains)-1]
+	cp, err := controlPlaneProcesses()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-52s median %s, p90 %s, max %s (%d deletions; background load %.0f verifications/s)\n", "delete APIKey -> NOT_FOUND, under load", lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)-1], len(lat), load)
-	fmt.Printf("%-52s median %s, p90 %s, max %s\n", "  of which after the API server answered the DELETE", acked[len(acked)/2], acked[len(acked)*9/10], acked[len(acked)-1])
+	everyone := append([]process{{"this program (the load)", os.Getpid()}, {"tenantward-verifier", v.cmd.Process.Pid}}, cp...)
+	t, err := revocations(ctx, c, v.url, quiet)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-52s %s\n", "delete APIKey -> NOT_FOUND, nothing else running", t)
+	underLoad := func(keys []string) (revocationTimes, float64, string, error) {
+		shares := cpuShares(everyone)
+		stop := backgroundLoad(v.url, background)
+		t, err := revocations(ctx, c, v.url, keys)
+		load := stop()
+		return t, load, shares(), err
+	}
+	t, load, shares, err := underLoad(shared)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-52s %s; background load %.0f verifications/s\n", "delete APIKey -> NOT_FOUND, under load", t, load)
+	fmt.Printf("%-52s %s\n", fmt.Sprintf("  CPU used meanwhile (of %d cores)", cores), shares)
+	if cores > 1 {
+		undo, err := separate(cp, everyone[:2])
+		if err != nil {
+			return err
+		}
+		t, load, shares, err = underLoad(own)
+		if uerr := undo(); err == nil {
+			err = uerr
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-52s %s; background load %.0f verifications/s\n", "  the same, the control plane on a core of its own", t, load)
+		fmt.Printf("%-52s %s\n", "  CPU used meanwhile", shares)
+	}
 	rss, hwm := memory(v.cmd.Process.Pid)
 	fmt.Printf("%-52s %s (peak so far %s)\n", "RSS after the load", mib(rss), mib(hwm))
 
@@ -518,16 +564,15 @@ func onControlPlane(o options) error {
 	if v, err = startVerifierProcess(bin, kubeconfig, plains[len(plains)-1], indexFile); err != nil {
 		return err
 	}
-	if lat, _, err = revocations(ctx, c, v.url, plains[o.revocations:o.revocations+1]); err != nil {
+	if t, err = revocations(ctx, c, v.url, restartKey); err != nil {
 		return err
 	}
-	fmt.Printf("%-52s first VALID after %s, ready after %s; one deletion effective %s later (%s from restart)\n", "restart reading every APIKey, then delete", v.firstValid.Round(time.Millisecond), v.ready.Round(time.Millisecond), lat[0], time.Since(restart).Round(time.Millisecond))
+	fmt.Printf("%-52s first VALID after %s, ready after %s; one deletion effective %s later (%s from restart)\n", "restart reading every APIKey, then delete", v.firstValid.Round(time.Millisecond), v.ready.Round(time.Millisecond), t.total[0], time.Since(restart).Round(time.Millisecond))
 	// A restart resuming from the index it saved as it stopped, after
 	// changes made while it was down: one APIKey deleted, then a ConfigMap
 	// written, so that the API server's current version is past the last
 	// APIKey change and the replay ends at a bookmark, as in a cluster
 	// where other objects change all the time.
-	gone := plains[o.revocations+1]
 	res, err := verifyKey(v.url, gone)
 	if err != nil {
 		return err
@@ -550,10 +595,10 @@ func onControlPlane(o options) error {
 	if res.Result != "NOT_FOUND" {
 		return fmt.Errorf("the key deleted while the verifier was down: %s, want NOT_FOUND", res.Result)
 	}
-	if lat, _, err = revocations(ctx, c, v.url, plains[o.revocations+2:o.revocations+3]); err != nil {
+	if t, err = revocations(ctx, c, v.url, afterResume); err != nil {
 		return err
 	}
-	fmt.Printf("%-52s first VALID after %s, ready after %s (a key deleted while down: NOT_FOUND); one deletion effective %s later (%s from restart)\n", "restart from the saved index, then delete", v.firstValid.Round(time.Millisecond), v.ready.Round(time.Millisecond), lat[0], time.Since(restart).Round(time.Millisecond))
+	fmt.Printf("%-52s first VALID after %s, ready after %s (a key deleted while down: NOT_FOUND); one deletion effective %s later (%s from restart)\n", "restart from the saved index, then delete", v.firstValid.Round(time.Millisecond), v.ready.Round(time.Millisecond), t.total[0], time.Since(restart).Round(time.Millisecond))
 	return nil
 }
 
@@ -710,43 +755,57 @@ func backgroundLoad(url string, keys []string) func() float64 {
 	}
 }
 
+// revocationTimes are the times of deletions, each sorted: from the DELETE
+// request until the verifier answers NOT_FOUND, until the API server
+// answered the DELETE, and from that answer on (the watch event's way to
+// the verifier and its next answer).
+type revocationTimes struct{ total, api, after []time.Duration }
+
+func (t revocationTimes) String() string {
+	n := len(t.total)
+	return fmt.Sprintf("median %s, p90 %s, max %s (%d deletions); the API server's answer / after it: median %s / %s",
+		t.total[n/2], t.total[n*9/10], t.total[n-1], n, t.api[n/2], t.after[n/2])
+}
+
 // revocations deletes each key's APIKey and times until the verifier
-// answers NOT_FOUND: from the DELETE request, and from the API server's
-// answer to it (what is left is the watch event's way to the verifier).
-func revocations(ctx context.Context, c client.Client, url string, plains []string) (lat, acked []time.Duration, err error) {
+// answers NOT_FOUND.
+func revocations(ctx context.Context, c client.Client, url string, plains []string) (revocationTimes, error) {
+	var t revocationTimes
 	for _, plain := range plains {
 		res, err := verifyKey(url, plain)
 		if err != nil {
-			return nil, nil, err
+			return t, err
 		}
 		if res.Result != "VALID" {
-			return nil, nil, fmt.Errorf("a key to revoke is %s before its deletion", res.Result)
+			return t, fmt.Errorf("a key to revoke is %s before its deletion", res.Result)
 		}
 		k := &accessv1alpha1.APIKey{ObjectMeta: metav1.ObjectMeta{Namespace: res.Namespace, Name: res.KeyName}}
 		start := time.Now()
 		if err := c.Delete(ctx, k); err != nil {
-			return nil, nil, err
+			return t, err
 		}
 		answered := time.Now()
 		for {
 			res, err := verifyKey(url, plain)
 			if err != nil {
-				return nil, nil, err
+				return t, err
 			}
 			if res.Result == "NOT_FOUND" {
-				lat = append(lat, time.Since(start).Round(10*time.Microsecond))
-				acked = append(acked, time.Since(answered).Round(10*time.Microsecond))
+				t.total = append(t.total, time.Since(start).Round(10*time.Microsecond))
+				t.api = append(t.api, answered.Sub(start).Round(10*time.Microsecond))
+				t.after = append(t.after, time.Since(answered).Round(10*time.Microsecond))
 				break
 			}
 			if time.Since(start) > 30*time.Second {
-				return nil, nil, errors.New("a deleted key still verified after 30s")
+				return t, errors.New("a deleted key still verified after 30s")
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
 	}
-	slices.Sort(lat)
-	slices.Sort(acked)
-	return lat, acked, nil
+	for _, s := range [][]time.Duration{t.total, t.api, t.after} {
+		slices.Sort(s)
+	}
+	return t, nil
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
