@@ -170,3 +170,24 @@ func separate(controlPlane, others []process) (func() error, error) {
 	}
 	return undo, nil
 }
+
+// settle waits until ps together use less than a tenth of a core over a
+// second, for a minute at most, and returns how long that took.
+func settle(ps []process) (time.Duration, error) {
+	start := time.Now()
+	for time.Since(start) < time.Minute {
+		var before time.Duration
+		for _, p := range ps {
+			before += cpuTime(p.pid)
+		}
+		time.Sleep(time.Second)
+		var after time.Duration
+		for _, p := range ps {
+			after += cpuTime(p.pid)
+		}
+		if after-before < 100*time.Millisecond {
+			return time.Since(start), nil
+		}
+	}
+	return 0, errors.New("the control plane still used a tenth of a core or more after a minute")
+}
