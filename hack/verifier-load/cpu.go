@@ -94,23 +94,40 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(user+system) * clockTick
 }
 
-// cpuShares measures the CPU time each process uses from its call to the
-// call of the function it returns, which formats them as shares of the
-// machine's cores over that time.
-func cpuShares(ps []process) func() string {
+// cpuMeter adds up the CPU time processes use over the spans it measures.
+type cpuMeter struct {
+	ps      []process
+	used    []time.Duration
+	elapsed time.Duration
+}
+
+func newCPUMeter(ps []process) *cpuMeter {
+	return &cpuMeter{ps: ps, used: make([]time.Duration, len(ps))}
+}
+
+// measure starts a span, which the function it returns ends.
+func (m *cpuMeter) measure() func() {
 	start := time.Now()
-	before := make([]time.Duration, len(ps))
-	for i, p := range ps {
+	before := make([]time.Duration, len(m.ps))
+	for i, p := range m.ps {
 		before[i] = cpuTime(p.pid)
 	}
-	return func() string {
-		elapsed := time.Since(start) * time.Duration(cores)
-		parts := make([]string, len(ps))
-		for i, p := range ps {
-			parts[i] = fmt.Sprintf("%s %.0f%%", p.name, 100*float64(cpuTime(p.pid)-before[i])/float64(elapsed))
+	return func() {
+		for i, p := range m.ps {
+			m.used[i] += cpuTime(p.pid) - before[i]
 		}
-		return strings.Join(parts, ", ")
+		m.elapsed += time.Since(start)
 	}
+}
+
+// String gives each process's CPU time as a share of the machine's cores
+// over the spans measured.
+func (m *cpuMeter) String() string {
+	parts := make([]string, len(m.ps))
+	for i, p := range m.ps {
+		parts[i] = fmt.Sprintf("%s %.0f%%", p.name, 100*float64(m.used[i])/float64(m.elapsed*time.Duration(cores)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // pin sets the CPUs every thread of pid may run on (threads it starts

@@ -503,6 +503,21 @@ func onControlPlane(o options) error {
 		fmt.Printf("%-52s %.1f MiB, %d bytes a key\n", "its saved index (--index-file)", float64(info.Size())/(1<<20), info.Size()/int64(max(o.cpKeys, 1)))
 	}
 
+	// Deletions with nothing else running, then under a background load and
+	// under that load with the control plane on a core of its own, in
+	// rounds that alternate the two as the throughput runs alternate servers.
+	cp, err := controlPlaneProcesses()
+	if err != nil {
+		return err
+	}
+	self := []process{{"this program (the load)", os.Getpid()}, {"tenantward-verifier", v.cmd.Process.Pid}}
+	scenarios := []*deletions{
+		{name: "delete APIKey -> NOT_FOUND, nothing else running"},
+		{name: "delete APIKey -> NOT_FOUND, under load", loaded: true},
+	}
+	if cores > 1 {
+		scenarios = append(scenarios, &deletions{name: "  the same, the control plane on a core of its own", loaded: true, separate: true})
+	}
 	// The keys each run deletes, in order; the last key is the start-up's
 	// probe, the rest is the background load's.
 	taken := 0
@@ -511,14 +526,11 @@ func onControlPlane(o options) error {
 		taken += n
 		return keys
 	}
-	quiet, shared, own := take(o.revocations), take(o.revocations), take(o.revocations)
+	for _, s := range scenarios {
+		s.keys, s.cpu = take(o.revocations), newCPUMeter(append(self, cp...))
+	}
 	restartKey, gone, afterResume := take(1), take(1)[0], take(1)
 	background := plains[taken : len(plains)-1]
-	cp, err := controlPlaneProcesses()
-	if err != nil {
-		return err
-	}
-	everyone := append([]process{{"this program (the load)", os.Getpid()}, {"tenantward-verifier", v.cmd.Process.Pid}}, cp...)
 	// The API server has just served every APIKey twice (the verifier's
 	// start, the floor): its garbage collection goes on for seconds at
 	// 100,000 keys and would be timed with the first deletions.
@@ -526,39 +538,23 @@ func onControlPlane(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-52s %s\n", "  (the control plane idle after the start)", settled.Round(100*time.Millisecond))
-	t, err := revocations(ctx, c, v.url, quiet)
-	if err != nil {
+	fmt.Printf("%-52s %s\n", "(the control plane idle after the start)", settled.Round(100*time.Millisecond))
+	// Nothing else running first: once loaded, the verifier's lastUsedAt
+	// writer has queued the keys used and writes them for minutes.
+	if err := scenarios[0].run(ctx, c, v.url, scenarios[0].keys, nil, cp, self); err != nil {
 		return err
 	}
-	fmt.Printf("%-52s %s\n", "delete APIKey -> NOT_FOUND, nothing else running", t)
-	underLoad := func(keys []string) (revocationTimes, float64, string, error) {
-		shares := cpuShares(everyone)
-		stop := backgroundLoad(v.url, background)
-		t, err := revocations(ctx, c, v.url, keys)
-		load := stop()
-		return t, load, shares(), err
+	rounds := max(o.rounds, 1)
+	for r := range rounds {
+		for _, s := range scenarios[1:] {
+			keys := s.keys[r*len(s.keys)/rounds : (r+1)*len(s.keys)/rounds]
+			if err := s.run(ctx, c, v.url, keys, background, cp, self); err != nil {
+				return err
+			}
+		}
 	}
-	t, load, shares, err := underLoad(shared)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%-52s %s; background load %.0f verifications/s\n", "delete APIKey -> NOT_FOUND, under load", t, load)
-	fmt.Printf("%-52s %s\n", fmt.Sprintf("  CPU used meanwhile (of %d cores)", cores), shares)
-	if cores > 1 {
-		undo, err := separate(cp, everyone[:2])
-		if err != nil {
-			return err
-		}
-		t, load, shares, err = underLoad(own)
-		if uerr := undo(); err == nil {
-			err = uerr
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%-52s %s; background load %.0f verifications/s\n", "  the same, the control plane on a core of its own", t, load)
-		fmt.Printf("%-52s %s\n", "  CPU used meanwhile", shares)
+	for _, s := range scenarios {
+		fmt.Printf("%-52s %s\n", s.name, s)
 	}
 	rss, hwm := memory(v.cmd.Process.Pid)
 	fmt.Printf("%-52s %s (peak so far %s)\n", "RSS after the load", mib(rss), mib(hwm))
@@ -572,7 +568,8 @@ func onControlPlane(o options) error {
 	if v, err = startVerifierProcess(bin, kubeconfig, plains[len(plains)-1], indexFile); err != nil {
 		return err
 	}
-	if t, err = revocations(ctx, c, v.url, restartKey); err != nil {
+	t, err := revocations(ctx, c, v.url, restartKey)
+	if err != nil {
 		return err
 	}
 	fmt.Printf("%-52s first VALID after %s, ready after %s; one deletion effective %s later (%s from restart)\n", "restart reading every APIKey, then delete", v.firstValid.Round(time.Millisecond), v.ready.Round(time.Millisecond), t.total[0], time.Since(restart).Round(time.Millisecond))
@@ -738,12 +735,11 @@ func memory(pid int) (rss, hwm int) {
 func mib(kb int) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 
 // backgroundLoad verifies random keys from 4 clients until stopped and returns
-// a stop function that reports the rate achieved.
-func backgroundLoad(url string, keys []string) func() float64 {
+// a stop function that reports how many verifications it made.
+func backgroundLoad(url string, keys []string) func() int64 {
 	ctx, cancel := context.WithCancel(context.Background())
 	var n atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
 	for range 4 {
 		wg.Add(1)
 		go func() {
@@ -756,10 +752,10 @@ func backgroundLoad(url string, keys []string) func() float64 {
 			}
 		}()
 	}
-	return func() float64 {
+	return func() int64 {
 		cancel()
 		wg.Wait()
-		return float64(n.Load()) / time.Since(start).Seconds()
+		return n.Load()
 	}
 }
 
@@ -770,6 +766,9 @@ func backgroundLoad(url string, keys []string) func() float64 {
 type revocationTimes struct{ total, api, after []time.Duration }
 
 func (t revocationTimes) String() string {
+	for _, s := range [][]time.Duration{t.total, t.api, t.after} {
+		slices.Sort(s)
+	}
 	n := len(t.total)
 	return fmt.Sprintf("median %s, p90 %s, max %s (%d deletions); the API server's answer / after it: median %s / %s",
 		t.total[n/2], t.total[n*9/10], t.total[n-1], n, t.api[n/2], t.after[n/2])
@@ -810,10 +809,54 @@ func revocations(ctx context.Context, c client.Client, url string, plains []stri
 			time.Sleep(200 * time.Microsecond)
 		}
 	}
-	for _, s := range [][]time.Duration{t.total, t.api, t.after} {
-		slices.Sort(s)
-	}
 	return t, nil
+}
+
+// deletions are the revocations of one way of measuring them, over rounds.
+type deletions struct {
+	name             string
+	loaded, separate bool
+	keys             []string
+	times            revocationTimes
+	verifications    int64 // the background load's, summed over rounds
+	loadTime         time.Duration
+	cpu              *cpuMeter
+}
+
+// run deletes keys: under a background load verifying the keys of
+// background when loaded, and with the control plane cp on a core of its
+// own and the rest on the others when separate.
+func (d *deletions) run(ctx context.Context, c client.Client, url string, keys, background []string, cp, rest []process) error {
+	if d.separate {
+		undo, err := separate(cp, rest)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = undo() }()
+	}
+	done := d.cpu.measure()
+	defer done()
+	if d.loaded {
+		start := time.Now()
+		stop := backgroundLoad(url, background)
+		defer func() {
+			d.verifications += stop()
+			d.loadTime += time.Since(start)
+		}()
+	}
+	t, err := revocations(ctx, c, url, keys)
+	d.times.total = append(d.times.total, t.total...)
+	d.times.api = append(d.times.api, t.api...)
+	d.times.after = append(d.times.after, t.after...)
+	return err
+}
+
+func (d *deletions) String() string {
+	s := d.times.String()
+	if d.loaded {
+		s += fmt.Sprintf("; background load %.0f verifications/s", float64(d.verifications)/d.loadTime.Seconds())
+	}
+	return s + "\n" + fmt.Sprintf("%-52s %s", fmt.Sprintf("  CPU used meanwhile (of %d cores)", cores), d.cpu)
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
