@@ -38,6 +38,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,7 +153,8 @@ func throughput(o options) error {
 		return err
 	}
 	fmt.Printf("HTTP, wrk -t1 -c%d -d%s on 127.0.0.1 (ratio = verifier / constant-200 server, same run)\n", o.connections, o.duration)
-	fmt.Printf("%-9s %-10s %12s %10s %12s %10s %7s\n", "keys", "endpoint", "verifier r/s", "p99", "const r/s", "p99", "ratio")
+	fmt.Printf("HTTP auth rows also: a constant server answering with the auth endpoint's own header fields (same r/s, p99, ratio)\n")
+	fmt.Printf("%-9s %-10s %12s %10s %12s %10s %7s %12s %10s %7s\n", "keys", "endpoint", "verifier r/s", "p99", "const r/s", "p99", "ratio", "same r/s", "p99", "ratio")
 	for _, n := range o.keys {
 		ix, sample := fillIndex(n, o.models)
 		keyFile := filepath.Join(dir, "keys")
@@ -203,24 +205,39 @@ func throughput(o options) error {
 			if err := os.WriteFile(script, []byte(ep.script), 0o600); err != nil {
 				return err
 			}
-			base, got, err := alternate(o.rounds,
+			runs := []func() (wrkResult, error){
 				func() (wrkResult, error) { return runWrk(constant, script, o) },
-				func() (wrkResult, error) { return runWrk(h, script, o) })
+				func() (wrkResult, error) { return runWrk(h, script, o) },
+			}
+			if ep.name != "verify" && ep.limiter != "redis" {
+				same, err := sameAnswer(h, sample[0])
+				if err != nil {
+					return err
+				}
+				runs = append(runs, func() (wrkResult, error) { return runWrk(same, script, o) })
+			}
+			res, err := alternate(o.rounds, runs...)
 			if err != nil {
 				return err
 			}
-			fmt.Printf("%-9d %-10s %12.0f %10s %12.0f %10s %7.2f\n", n, ep.name, got.rps, got.p99, base.rps, base.p99, got.rps/base.rps)
+			base, got := res[0], res[1]
+			fmt.Printf("%-9d %-10s %12.0f %10s %12.0f %10s %7.2f", n, ep.name, got.rps, got.p99, base.rps, base.p99, got.rps/base.rps)
+			if len(res) > 2 {
+				fmt.Printf(" %12.0f %10s %7.2f", res[2].rps, res[2].p99, got.rps/res[2].rps)
+			}
+			fmt.Println()
 			if ep.limiter == "redis" {
 				fmt.Printf("          (Redis failures, decided locally: %d)\n", redisErrors.Load())
 			}
 		}
 		ext := &verifier.ExtAuthz{Authorizer: &verifier.Authorizer{Index: ix, Router: rt}}
-		base, got, err := alternate(o.rounds,
+		res, err := alternate(o.rounds,
 			func() (wrkResult, error) { return runGRPC(constantAuthz{}, sample, o) },
 			func() (wrkResult, error) { return runGRPC(ext, sample, o) })
 		if err != nil {
 			return err
 		}
+		base, got := res[0], res[1]
 		fmt.Printf("%-9d %-10s %12.0f %10s %12.0f %10s %7.2f\n", n, "grpc", got.rps, got.p99, base.rps, base.p99, got.rps/base.rps)
 	}
 	return nil
@@ -378,25 +395,47 @@ end
 `
 }
 
-// alternate runs base then verifier, rounds times, and returns each one's
+// alternate runs each server in turn, rounds times, and returns each one's
 // mean throughput and worst p99.
-func alternate(rounds int, base, verifier func() (wrkResult, error)) (wrkResult, wrkResult, error) {
-	var b, g wrkResult
+func alternate(rounds int, runs ...func() (wrkResult, error)) ([]wrkResult, error) {
+	sums := make([]wrkResult, len(runs))
 	rounds = max(rounds, 1)
 	for range rounds {
-		for _, r := range []struct {
-			run func() (wrkResult, error)
-			sum *wrkResult
-		}{{base, &b}, {verifier, &g}} {
-			got, err := r.run()
+		for i, run := range runs {
+			got, err := run()
 			if err != nil {
-				return b, g, err
+				return nil, err
 			}
-			r.sum.rps += got.rps / float64(rounds)
-			r.sum.p99 = max(r.sum.p99, got.p99)
+			sums[i].rps += got.rps / float64(rounds)
+			sums[i].p99 = max(sums[i].p99, got.p99)
 		}
 	}
-	return b, g, nil
+	return sums, nil
+}
+
+// sameAnswer returns a server that answers every request, without looking
+// anything up, with the header fields h answers an allowed request of key
+// with: the constant server of the auth endpoint's own answer, beside which
+// what is left is the verifier's work rather than net/http's on the fields.
+func sameAnswer(h http.Handler, key string) (http.Handler, error) {
+	req := httptest.NewRequest(http.MethodGet, "/v1/auth", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("X-Original-Method", http.MethodPost)
+	req.Header.Set("X-Original-Uri", "/v1/chat/completions")
+	req.Header.Set("X-Tenantward-Model", loadModel)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return nil, fmt.Errorf("the auth endpoint answered the sample key %d: %s", rec.Code, rec.Body)
+	}
+	fields := rec.Header().Clone()
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		for name, values := range fields {
+			h[name] = values
+		}
+		w.WriteHeader(http.StatusOK)
+	}), nil
 }
 
 var (
