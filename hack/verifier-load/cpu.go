@@ -189,22 +189,24 @@ func separate(controlPlane, others []process) (func() error, error) {
 }
 
 // settle waits until ps together use less than a tenth of a core over a
-// second, for a minute at most, and returns how long that took.
-func settle(ps []process) (time.Duration, error) {
+// second, for two minutes at most; if they never do, it says so in the
+// output, beside the figure that follows.
+func settle(ps []process) {
 	start := time.Now()
-	for time.Since(start) < time.Minute {
+	var used time.Duration
+	for time.Since(start) < 2*time.Minute {
 		var before time.Duration
 		for _, p := range ps {
 			before += cpuTime(p.pid)
 		}
 		time.Sleep(time.Second)
-		var after time.Duration
+		used = -before
 		for _, p := range ps {
-			after += cpuTime(p.pid)
+			used += cpuTime(p.pid)
 		}
-		if after-before < 100*time.Millisecond {
-			return time.Since(start), nil
+		if used < 100*time.Millisecond {
+			return
 		}
 	}
-	return 0, errors.New("the control plane still used a tenth of a core or more after a minute")
+	fmt.Printf("(the control plane is still busy after %s: %.0f%% of a core; the next figure is taken anyway)\n", time.Since(start).Round(time.Second), 100*used.Seconds())
 }
