@@ -41,8 +41,7 @@ func NewMemory() *Memory {
 }
 
 func (m *Memory) shard(k Key) *shard {
-	h := maphash.String(m.seed, k.Namespace) ^ maphash.String(m.seed, k.Name)*0x9e3779b97f4a7c15
-	return &m.shards[h%shards]
+	return &m.shards[maphash.Comparable(m.seed, k)%shards]
 }
 
 // Allow decides one call of k under ws at now. A window whose requests or

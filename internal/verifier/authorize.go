@@ -69,7 +69,7 @@ const (
 // not call (models.go), in that order; last, a key over one of its rate
 // limits is refused (429), and only calls that pass every other check count
 // against the limits.
-func (a *Authorizer) Authorize(key, method, target string, model RequestModel) Decision {
+func (a *Authorizer) Authorize(key, method, target string, model RequestModel) (d Decision) {
 	path, perr := CanonicalPath(target)
 	if merr := CanonicalMethod(method); merr != nil {
 		perr = merr
@@ -82,9 +82,12 @@ func (a *Authorizer) Authorize(key, method, target string, model RequestModel) D
 		return Decision{Status: http.StatusUnauthorized, Result: Result{Code: Malformed}, Reason: "no API key: send Authorization: Bearer <key> or x-portkey-api-key"}
 	}
 	now := a.now()
-	res := a.Index.Verify(key, m.Needs, now)
+	// The decision is built in place: it is large (the rate-limit windows).
+	d.Result = a.Index.Verify(key, m.Needs, now)
+	res := &d.Result
 	if res.Code != Valid && res.Code != InsufficientPermissions {
-		return Decision{Status: http.StatusUnauthorized, Result: res, Reason: refusalOf(res)}
+		d.Status, d.Reason = http.StatusUnauthorized, refusalOf(*res)
+		return d
 	}
 	forbidden := func(reason string) Decision {
 		return Decision{Status: http.StatusForbidden, Result: Result{Code: InsufficientPermissions, Entry: res.Entry}, Reason: reason}
@@ -104,7 +107,7 @@ func (a *Authorizer) Authorize(key, method, target string, model RequestModel) D
 			return forbidden(reason)
 		}
 	}
-	d := Decision{Status: http.StatusOK, Result: res}
+	d.Status = http.StatusOK
 	a.limit(&d, now)
 	return d
 }

@@ -33,7 +33,7 @@ func (x *ExtAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.C
 	// The rate-limit fields go to the client: on the answer when allowed,
 	// on the refusal when denied.
 	var limits []*corev3.HeaderValueOption
-	rateLimitHeaders(d.RateLimit).set(func(k, v string) { limits = append(limits, header(k, v)) })
+	rateLimitHeaders(&d).set(func(k, v string) { limits = append(limits, header(k, v)) })
 	if d.Status == 200 {
 		e := d.Result.Entry
 		return &authv3.CheckResponse{

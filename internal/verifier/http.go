@@ -134,7 +134,7 @@ func (a *Authorizer) serveVerify(w http.ResponseWriter, r *http.Request) {
 	if res.Reason != nil {
 		resp.Reason = res.Reason.Error()
 	}
-	resp.RateLimits, resp.RetryAfterSeconds = rateLimitStates(d.RateLimit)
+	resp.RateLimits, resp.RetryAfterSeconds = rateLimitStates(&d)
 	var perms accessv1alpha1.APIKeyPermissions
 	if e := &res.Entry; e.Name != "" {
 		perms = e.Permissions.API()
@@ -188,12 +188,14 @@ func (a *Authorizer) serveAuth(w http.ResponseWriter, r *http.Request, target st
 }
 
 // setAnswerFields sets the header fields of d whose values vary: the
-// identity of an allowed key and the rate-limit fields. Their values are
-// substrings of one string, held in one array: two allocations an answer.
+// identity of an allowed key and the rate-limit fields. The policy is the
+// key's interned value; the others are substrings of one string, held in
+// one array: two allocations an answer.
 func setAnswerFields(h http.Header, d *Decision) {
 	e := &d.Result.Entry
 	allowed := d.Status == http.StatusOK
-	if !allowed && d.RateLimit.N == 0 {
+	limited := d.RateLimit.N > 0
+	if !allowed && !limited {
 		return
 	}
 	var buf [256]byte
@@ -201,20 +203,22 @@ func setAnswerFields(h http.Header, d *Decision) {
 	if allowed {
 		b = append(append(append(b, e.Namespace...), '/'), e.Name...)
 	}
-	key := len(b)
-	b, ends := appendRateLimitFields(b, d.RateLimit)
+	key, state := len(b), len(b)
+	if limited {
+		b, state = appendRateLimitState(b, e.RateLimits, &d.RateLimit)
+	}
 	all := string(b)
-	set := answerValues{h: h, vals: make([]string, 0, 6)}
+	set := answerValues{h: h, vals: make([]string, 0, 5)}
 	if allowed {
 		set.set(canonicalOrganization, e.Organization)
 		set.set(canonicalWorkspace, e.Workspace)
 		set.set(canonicalKey, all[:key])
 	}
-	if d.RateLimit.N > 0 {
-		set.set(canonicalRateLimitPolicy, all[key:ends.policy])
-		set.set(canonicalRateLimit, all[ends.policy:ends.state])
+	if limited {
+		h[canonicalRateLimitPolicy] = e.RateLimits.policy
+		set.set(canonicalRateLimit, all[key:state])
 		if !d.RateLimit.Allowed {
-			set.set(canonicalRetryAfter, all[ends.state:])
+			set.set(canonicalRetryAfter, all[state:])
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,9 +22,11 @@ import (
 // answering a constant 200 (the one of hack/verifier-load) in the same run:
 // the difference is the handler's own cost, and the work on its header
 // fields that net/http does per answer, without the network and the rest of
-// the HTTP server both share.
+// the HTTP server both share. -handler-keys sets the number of keys
+// (hack/handler-instructions.sh counts the instructions of serveEach with
+// fewer, under valgrind).
 func BenchmarkAuthHandler(b *testing.B) {
-	ix, keys := benchIndex(b, 100_000)
+	ix, keys := benchIndex(b, *handlerKeys)
 	rt, err := RouteMap{}.Compile()
 	if err != nil {
 		b.Fatal(err)
@@ -67,26 +70,33 @@ func BenchmarkAuthHandler(b *testing.B) {
 		h    http.Handler
 		req  func(string) *http.Request
 	}{{"constant", constant, auth}, {"auth", h, auth}, {"auth+limit", limited, auth}, {"verify", h, verify}} {
-		reqs := make([]*http.Request, 1024)
+		reqs := make([]*http.Request, len(keys))
 		for i := range reqs {
 			reqs[i] = c.req(keys[i])
 		}
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				r := reqs[i%len(reqs)]
-				if body, ok := r.Body.(*rereadBody); ok {
-					body.Reset(body.body)
-				}
-				w := &serverWriter{header: make(http.Header)}
-				c.h.ServeHTTP(w, r)
-				if w.status != http.StatusOK {
-					b.Fatalf("%s: %d", c.name, w.status)
-				}
-				i++
-			}
-		})
+		b.Run(c.name, func(b *testing.B) { serveEach(b, c.h, reqs) })
+	}
+}
+
+// handlerKeys is the number of keys of BenchmarkAuthHandler.
+var handlerKeys = flag.Int("handler-keys", 100_000, "the number of keys in BenchmarkAuthHandler's index")
+
+// serveEach is BenchmarkAuthHandler's loop: h answers reqs in turn, each
+// through a new serverWriter, and must allow every one.
+func serveEach(b *testing.B, h http.Handler, reqs []*http.Request) {
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := reqs[i%len(reqs)]
+		if body, ok := r.Body.(*rereadBody); ok {
+			body.Reset(body.body)
+		}
+		w := &serverWriter{header: make(http.Header)}
+		h.ServeHTTP(w, r)
+		if w.status != http.StatusOK {
+			b.Fatalf("%s: %d", b.Name(), w.status)
+		}
+		i++
 	}
 }
 

@@ -52,9 +52,9 @@ type Entry struct {
 	Disabled     bool
 	// ExpiresAt is the key's expiry; zero when it does not expire.
 	ExpiresAt time.Time
-	// RateLimits are the key's effective rate limits (status.rateLimits);
-	// empty when it is unlimited.
-	RateLimits []Limit
+	// RateLimits are the key's effective rate limits (status.rateLimits),
+	// with what its answers need of them computed once (ratelimit.go).
+	RateLimits *Limits
 	// Models are the key's effective model patterns (status.models); empty
 	// when it may call any model.
 	Models []string
@@ -205,7 +205,7 @@ type Index struct {
 	deadNames int
 	strs      []string
 	strIDs    map[string]uint32
-	limits    [][]Limit
+	limits    []*Limits
 	limitIDs  map[string]uint32
 	models    [][]string
 	modelIDs  map[string]uint32
@@ -219,7 +219,7 @@ type Index struct {
 func NewIndex() *Index {
 	return &Index{
 		strs: []string{""}, strIDs: map[string]uint32{"": 0},
-		limits: [][]Limit{nil}, limitIDs: map[string]uint32{"": 0},
+		limits: []*Limits{newLimits(nil)}, limitIDs: map[string]uint32{"": 0},
 		models: [][]string{nil}, modelIDs: map[string]uint32{"": 0},
 		previous: map[uint32]previousKey{}, orgs: map[string]types.UID{}, seed: maphash.MakeSeed(),
 	}
@@ -540,7 +540,8 @@ func (ix *Index) intern(s string) uint32 {
 	return id
 }
 
-// internLimits returns the id of a list of rate limits equal to ls. ix.mu is held.
+// internLimits returns the id of a list of rate limits equal to ls, and
+// of what the answers of its keys need of it (newLimits). ix.mu is held.
 func (ix *Index) internLimits(ls []Limit) uint32 {
 	var buf [64]byte
 	k := buf[:0]
@@ -552,7 +553,7 @@ func (ix *Index) internLimits(ls []Limit) uint32 {
 		return id
 	}
 	id := uint32(len(ix.limits)) //nolint:gosec // fewer distinct values than keys
-	ix.limits = append(ix.limits, slices.Clone(ls))
+	ix.limits = append(ix.limits, newLimits(ls))
 	ix.limitIDs[string(k)] = id
 	return id
 }

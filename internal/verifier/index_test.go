@@ -396,7 +396,7 @@ func TestIndexChurn(t *testing.T) {
 		}
 		for p, w := range live {
 			res := ix.Verify(p, nil, now)
-			if res.Code != Valid || res.Entry.Namespace != w.ns || res.Entry.Name != w.name || !slices.Equal(res.Entry.Models, w.models) || len(res.Entry.RateLimits) != 1 {
+			if res.Code != Valid || res.Entry.Namespace != w.ns || res.Entry.Name != w.name || !slices.Equal(res.Entry.Models, w.models) || len(res.Entry.RateLimits.List) != 1 {
 				t.Fatalf("step %d: %s/%s verifies as %v %+v", step, w.ns, w.name, res.Code, res.Entry)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,20 +39,60 @@ var (
 	})
 )
 
+// Limits is an interned list of rate limits (Index.internLimits): the keys
+// of equal lists share one, so what their answers need of it is computed
+// once, when the index first holds the list. It is never modified.
+type Limits struct {
+	// List is the key's effective rate limits (status.rateLimits); empty
+	// when it is unlimited.
+	List []Limit
+	// windows are List's windows for the limiter.
+	windows ratelimit.Windows
+	// names name the windows: their periods as time.Duration prints them
+	// ("1m0s", "24h0m0s").
+	names [ratelimit.MaxWindows]string
+	// policy is the RateLimit-Policy field's value (nil without windows),
+	// set in answers as it is: never modified in place.
+	policy []string
+}
+
+// newLimits computes what the answers of keys limited by ls need.
+func newLimits(ls []Limit) *Limits {
+	l := &Limits{List: slices.Clone(ls)}
+	for _, w := range ls {
+		// The CRD allows 4 windows of 1 request or more per 1s or more,
+		// which is what Add accepts.
+		_ = l.windows.Add(w.Requests, w.Per)
+	}
+	var b []byte
+	for i := range l.windows.N {
+		w := l.windows.W[i]
+		l.names[i] = w.Per.String()
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = strconv.AppendInt(append(l.appendName(b, i), ";q="...), w.Requests, 10)
+		b = strconv.AppendInt(append(b, ";w="...), seconds(w.Per), 10)
+	}
+	if l.windows.N > 0 {
+		l.policy = []string{string(b)}
+	}
+	return l
+}
+
+// appendName appends the name of window i, quoted: a structured field's string.
+func (l *Limits) appendName(b []byte, i int) []byte {
+	return append(append(append(b, '"'), l.names[i]...), '"')
+}
+
 // limit applies the rate limits of the key of d, a decision taken at now
 // that passes every other check: over a limit it becomes a 429 RATE_LIMITED.
 func (a *Authorizer) limit(d *Decision, now time.Time) {
 	e := &d.Result.Entry
-	if a.Limiter == nil || len(e.RateLimits) == 0 {
+	if a.Limiter == nil || e.RateLimits == nil || len(e.RateLimits.List) == 0 {
 		return
 	}
-	var ws ratelimit.Windows
-	for _, l := range e.RateLimits {
-		// The CRD allows 4 windows of 1 request or more per 1s or more,
-		// which is what Add accepts.
-		_ = ws.Add(l.Requests, l.Per)
-	}
-	rl, err := a.Limiter.Allow(ratelimit.Key{Namespace: e.Namespace, Name: e.Name}, ws, now)
+	rl, err := a.Limiter.Allow(ratelimit.Key{Namespace: e.Namespace, Name: e.Name}, e.RateLimits.windows, now)
 	if err != nil {
 		storeErrors.Inc()
 	}
@@ -60,7 +101,7 @@ func (a *Authorizer) limit(d *Decision, now time.Time) {
 		rateLimitedVec.WithLabelValues(e.Organization, e.Workspace).Inc()
 		w := rl.Windows[rl.Decisive]
 		d.Status, d.Result.Code = http.StatusTooManyRequests, RateLimited
-		d.Reason = fmt.Sprintf("the key is over its rate limit of %d calls per %s; retry after %ds", w.Requests, w.Per, seconds(rl.RetryAfter))
+		d.Reason = fmt.Sprintf("the key is over its rate limit of %d calls per %s; retry after %ds", w.Requests, e.RateLimits.names[rl.Decisive], seconds(rl.RetryAfter))
 	}
 }
 
@@ -68,51 +109,36 @@ func (a *Authorizer) limit(d *Decision, now time.Time) {
 // Retry-After fields of a decision; all empty for a key without limits.
 type rateLimitFields struct{ policy, state, retryAfter string }
 
-// rateLimitHeaders formats the fields of rl, in one string: an allowed
-// answer of a limited key carries two of them, so they are on the hot path.
-func rateLimitHeaders(rl ratelimit.Decision) rateLimitFields {
-	if rl.N == 0 {
+// rateLimitHeaders returns the fields of d, the last two formatted in one
+// string.
+func rateLimitHeaders(d *Decision) rateLimitFields {
+	if d.RateLimit.N == 0 {
 		return rateLimitFields{}
 	}
-	var buf [512]byte
-	b, ends := appendRateLimitFields(buf[:0], rl)
+	var buf [256]byte
+	ls := d.Result.Entry.RateLimits
+	b, end := appendRateLimitState(buf[:0], ls, &d.RateLimit)
 	all := string(b)
-	return rateLimitFields{policy: all[:ends.policy], state: all[ends.policy:ends.state], retryAfter: all[ends.state:]}
+	return rateLimitFields{policy: ls.policy[0], state: all[:end], retryAfter: all[end:]}
 }
 
-// appendWindows appends each window of rl as an item of a structured field
-// list: the policy's name and two parameters, named p1 and p2, whose values
-// of returns.
-func appendWindows(b []byte, rl ratelimit.Decision, p1, p2 string, of func(ratelimit.State) (int64, int64)) []byte {
+// appendRateLimitState appends the RateLimit field of rl, a decision with
+// windows (rl.N > 0) on the windows of ls, and when denied the Retry-After
+// field, back to back, and returns where the first ends.
+func appendRateLimitState(b []byte, ls *Limits, rl *ratelimit.Decision) ([]byte, int) {
 	for i := range rl.N {
-		w := rl.Windows[i]
+		w := &rl.Windows[i]
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		v1, v2 := of(w)
-		b = appendPolicyName(b, w.Per)
-		b = strconv.AppendInt(append(b, p1...), v1, 10)
-		b = strconv.AppendInt(append(b, p2...), v2, 10)
+		b = strconv.AppendInt(append(ls.appendName(b, i), ";r="...), w.Remaining, 10)
+		b = strconv.AppendInt(append(b, ";t="...), seconds(w.Reset), 10)
 	}
-	return b
-}
-
-// rateLimitEnds are where the fields appendRateLimitFields appended end.
-type rateLimitEnds struct{ policy, state int }
-
-// appendRateLimitFields appends the RateLimit-Policy, RateLimit and, when
-// denied, Retry-After fields of rl back to back (nothing when rl.N is 0),
-// and returns where the first two end.
-func appendRateLimitFields(b []byte, rl ratelimit.Decision) ([]byte, rateLimitEnds) {
-	var ends rateLimitEnds
-	b = appendWindows(b, rl, ";q=", ";w=", func(w ratelimit.State) (int64, int64) { return w.Requests, seconds(w.Per) })
-	ends.policy = len(b)
-	b = appendWindows(b, rl, ";r=", ";t=", func(w ratelimit.State) (int64, int64) { return w.Remaining, seconds(w.Reset) })
-	ends.state = len(b)
-	if rl.N > 0 && !rl.Allowed {
+	end := len(b)
+	if !rl.Allowed {
 		b = strconv.AppendInt(b, seconds(rl.RetryAfter), 10)
 	}
-	return b, ends
+	return b, end
 }
 
 // set calls set with each field that is not empty.
@@ -122,24 +148,6 @@ func (f rateLimitFields) set(set func(name, value string)) {
 			set(h.name, h.value)
 		}
 	}
-}
-
-// appendPolicyName appends the quoted name of a window of period per, as
-// time.Duration prints it ("1m0s", "24h0m0s"), without allocating for whole
-// seconds (the CRD's periods are 1s or more).
-func appendPolicyName(b []byte, per time.Duration) []byte {
-	b = append(b, '"')
-	if per < time.Second || per%time.Second != 0 {
-		return append(append(b, per.String()...), '"')
-	}
-	secs := int64(per / time.Second)
-	if h := secs / 3600; h > 0 {
-		b = append(strconv.AppendInt(b, h, 10), 'h')
-	}
-	if secs >= 60 {
-		b = append(strconv.AppendInt(b, secs%3600/60, 10), 'm')
-	}
-	return append(append(strconv.AppendInt(b, secs%60, 10), 's'), '"')
 }
 
 // seconds rounds d up to whole seconds, as the header fields count.
@@ -180,11 +188,13 @@ type RateLimitState struct {
 	ResetSeconds int64  `json:"resetSeconds"`
 }
 
-// rateLimitStates returns the windows of rl and, when denied, the seconds to wait.
-func rateLimitStates(rl ratelimit.Decision) (states []RateLimitState, retryAfter int64) {
+// rateLimitStates returns the windows of d's rate-limit decision and, when
+// denied, the seconds to wait.
+func rateLimitStates(d *Decision) (states []RateLimitState, retryAfter int64) {
+	rl := &d.RateLimit
 	for i := range rl.N {
 		w := rl.Windows[i]
-		states = append(states, RateLimitState{Requests: w.Requests, Per: w.Per.String(), Remaining: w.Remaining, ResetSeconds: seconds(w.Reset)})
+		states = append(states, RateLimitState{Requests: w.Requests, Per: d.Result.Entry.RateLimits.names[i], Remaining: w.Remaining, ResetSeconds: seconds(w.Reset)})
 	}
 	if rl.N > 0 && !rl.Allowed {
 		retryAfter = seconds(rl.RetryAfter)

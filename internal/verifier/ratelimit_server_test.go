@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,6 +37,13 @@ func issueLimitedKey(t testing.TB, requests int64) string {
 // authCall sends one nginx-style call to a verifier's /v1/auth and returns its status.
 func authCall(t testing.TB, base, key string) int {
 	t.Helper()
+	status, _ := authAnswer(t, base, key)
+	return status
+}
+
+// authAnswer is authCall that also returns the answer's header fields.
+func authAnswer(t testing.TB, base, key string) (int, http.Header) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/v1/auth", nil)
 	req.Header.Set("x-portkey-api-key", key)
 	req.Header.Set("X-Original-Method", "POST")
@@ -45,7 +53,42 @@ func authCall(t testing.TB, base, key string) int {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, resp.Header
+}
+
+// TestRateLimitPolicyFollowsTheKey: when the operator changes a key's
+// effective rate limits (a MODIFIED event of the verifier's watch), the
+// auth endpoint answers with the new RateLimit-Policy, and with none once
+// the key has no limits.
+func TestRateLimitPolicyFollowsTheKey(t *testing.T) {
+	controlPlane(t)
+	base := "http://" + startVerifier(t).HTTPAddr()
+	plain, k := issueKey(t, accessv1alpha1.APIKeyPermissions{Completions: "Enabled"})
+	window := func(requests int64, per time.Duration) accessv1alpha1.RateLimit {
+		return accessv1alpha1.RateLimit{Requests: requests, Per: metav1.Duration{Duration: per}}
+	}
+	for _, c := range []struct {
+		limits []accessv1alpha1.RateLimit
+		policy string
+	}{
+		{nil, ""},
+		{[]accessv1alpha1.RateLimit{window(10, 90*time.Second), window(1000, 90*time.Minute)}, `"1m30s";q=10;w=90, "1h30m0s";q=1000;w=5400`},
+		{[]accessv1alpha1.RateLimit{window(5, time.Hour)}, `"1h0m0s";q=5;w=3600`},
+		{nil, ""},
+	} {
+		if !slices.Equal(k.Status.RateLimits, c.limits) {
+			k.Status.RateLimits = c.limits
+			if err := admin.Status().Update(context.Background(), k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testenv.Eventually(t, context.Background(), "the auth endpoint answers with the policy "+c.policy, func() error {
+			if status, h := authAnswer(t, base, plain); status != 200 || h.Get("RateLimit-Policy") != c.policy {
+				return fmt.Errorf("%d, RateLimit-Policy %q", status, h.Get("RateLimit-Policy"))
+			}
+			return nil
+		})
+	}
 }
 
 // eventuallyLimited waits until every verifier has loaded key's limit: the

@@ -108,8 +108,8 @@ func (ix *Index) save(w io.Writer, origin, rv string) error {
 	}
 	e.uvarint(uint64(len(ix.limits) - 1)) //nolint:gosec // id 0 is always there
 	for _, ls := range ix.limits[1:] {
-		e.uvarint(uint64(len(ls)))
-		for _, l := range ls {
+		e.uvarint(uint64(len(ls.List)))
+		for _, l := range ls.List {
 			e.varint(l.Requests)
 			e.varint(int64(l.Per))
 		}
