@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,6 +167,28 @@ func TestParseFailMode(t *testing.T) {
 	if _, err := ratelimit.ParseFailMode("Open"); err == nil || !strings.Contains(err.Error(), `"Open" is not local, open or closed`) {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkMemoryAllowParallel calls Allow from every core at once, as the
+// verifier's handlers do, over the 1,000 keys hack/verifier-load's wrk
+// scripts cycle through.
+func BenchmarkMemoryAllowParallel(b *testing.B) {
+	m := ratelimit.NewMemory()
+	ws := windows(b, 1000000000, time.Second)
+	keys := make([]ratelimit.Key, 1000)
+	for i := range keys {
+		keys[i] = ratelimit.Key{Namespace: "load", Name: fmt.Sprintf("key-%d", i)}
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 7919
+		for pb.Next() {
+			_, _ = m.Allow(keys[i%len(keys)], ws, t0)
+			i++
+		}
+	})
 }
 
 func BenchmarkMemoryAllow(b *testing.B) {
