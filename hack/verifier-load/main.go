@@ -43,6 +43,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -80,6 +81,8 @@ type options struct {
 	workers     int
 	redis       string
 	rounds      int
+	// cpuProfile is where the HTTP runs' CPU profile goes; empty: none.
+	cpuProfile string
 	// usage records every answer (internal/verifier/usage.go) as a verifier
 	// with lastUsedAt on does; the writer does not run.
 	usage bool
@@ -101,6 +104,7 @@ func main() {
 	flag.StringVar(&o.redis, "redis", "", "host:port of a redis-server for the auth+redis run; empty skips it")
 	flag.BoolVar(&o.models, "models", false, "every key is limited to 10 model patterns besides its rate limit (requests name a model the last pattern matches)")
 	flag.BoolVar(&o.usage, "usage", false, "HTTP runs record usage (answer counters, lastUsedAt queue) as a verifier does by default")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the HTTP runs' servers to this file, each sample labelled server=<endpoint> (go tool pprof -tagfocus server=auth+limit)")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 	for _, k := range strings.FieldsFunc(keys, func(r rune) bool { return r == ',' }) {
@@ -111,7 +115,7 @@ func main() {
 		o.keys = append(o.keys, n)
 	}
 	if len(o.keys) > 0 {
-		if err := throughput(o); err != nil {
+		if err := profiled(o.cpuProfile, func() error { return throughput(o) }); err != nil {
 			fail(err)
 		}
 	}
@@ -125,6 +129,23 @@ func main() {
 			fail(err)
 		}
 	}
+}
+
+// profiled runs f, writing a CPU profile to file meanwhile unless file is empty.
+func profiled(file string, f func() error) error {
+	if file == "" {
+		return f()
+	}
+	out, err := os.Create(file) //nolint:gosec // the operator's own -cpuprofile path
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return errors.Join(err, out.Close())
+	}
+	err = f()
+	pprof.StopCPUProfile()
+	return errors.Join(err, out.Close())
 }
 
 func fail(err error) {
@@ -206,15 +227,15 @@ func throughput(o options) error {
 				return err
 			}
 			runs := []func() (wrkResult, error){
-				func() (wrkResult, error) { return runWrk(constant, script, o) },
-				func() (wrkResult, error) { return runWrk(h, script, o) },
+				func() (wrkResult, error) { return runWrk("constant", constant, script, o) },
+				func() (wrkResult, error) { return runWrk(ep.name, h, script, o) },
 			}
 			if ep.name != "verify" && ep.limiter != "redis" {
 				same, err := sameAnswer(h, sample[0])
 				if err != nil {
 					return err
 				}
-				runs = append(runs, func() (wrkResult, error) { return runWrk(same, script, o) })
+				runs = append(runs, func() (wrkResult, error) { return runWrk(ep.name+" same answer", same, script, o) })
 			}
 			res, err := alternate(o.rounds, runs...)
 			if err != nil {
@@ -444,13 +465,14 @@ var (
 )
 
 // runWrk serves h on loopback with the verifier's server settings and loads it with wrk.
-func runWrk(h http.Handler, script string, o options) (wrkResult, error) {
+// With -cpuprofile, its samples carry the label server=name.
+func runWrk(name string, h http.Handler, script string, o options) (wrkResult, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return wrkResult{}, err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
-	go func() { _ = srv.Serve(ln) }()
+	go pprof.Do(context.Background(), pprof.Labels("server", name), func(context.Context) { _ = srv.Serve(ln) })
 	defer func() { _ = srv.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration+30*time.Second)
 	defer cancel()
