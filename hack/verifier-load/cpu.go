@@ -157,15 +157,11 @@ func pin(pid int, cpus ...int) error {
 // program and the verifier) the rest, and returns a function that lets every
 // process run anywhere again.
 func separate(controlPlane, others []process) (func() error, error) {
-	n := cores
-	all := make([]int, n)
-	rest := make([]int, 0, n-1)
-	for i := range n {
+	all := make([]int, cores)
+	for i := range all {
 		all[i] = i
-		if i > 0 {
-			rest = append(rest, i)
-		}
 	}
+	rest := all[1:]
 	undo := func() error {
 		for _, p := range append(append([]process{}, controlPlane...), others...) {
 			if err := pin(p.pid, all...); err != nil {
@@ -176,13 +172,12 @@ func separate(controlPlane, others []process) (func() error, error) {
 	}
 	for _, p := range controlPlane {
 		if err := pin(p.pid, 0); err != nil {
-			return nil, err
+			return nil, errors.Join(err, undo())
 		}
 	}
 	for _, p := range others {
 		if err := pin(p.pid, rest...); err != nil {
-			_ = undo()
-			return nil, err
+			return nil, errors.Join(err, undo())
 		}
 	}
 	return undo, nil

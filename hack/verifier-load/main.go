@@ -888,13 +888,14 @@ type deletions struct {
 // run deletes keys: under a background load verifying the keys of
 // background when loaded, and with the control plane cp on a core of its
 // own and the rest on the others when separate.
-func (d *deletions) run(ctx context.Context, c client.Client, url string, keys, background []string, cp, rest []process) error {
+func (d *deletions) run(ctx context.Context, c client.Client, url string, keys, background []string, cp, rest []process) (err error) {
 	if d.separate {
 		undo, err := separate(cp, rest)
 		if err != nil {
 			return err
 		}
-		defer func() { _ = undo() }()
+		// Left pinned, every later figure would be taken on one core.
+		defer func() { err = errors.Join(err, undo()) }()
 	}
 	done := d.cpu.measure()
 	defer done()
