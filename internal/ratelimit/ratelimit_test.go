@@ -2,10 +2,13 @@ package ratelimit_test
 
 import (
 	"fmt"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tenantward/tenantward/internal/ratelimit"
 )
@@ -123,8 +126,67 @@ func TestSweepBoundsMemory(t *testing.T) {
 	if n := m.Sweep(t0.Add(time.Second)); n != 100 {
 		t.Fatalf("a second later: %d keys held, want the 100 with an hourly window", n)
 	}
-	if n := m.Sweep(t0.Add(time.Hour)); n != 0 {
+	// New keys take the room of the dropped ones; the kept keys keep their
+	// state, and a dropped key starts again with full windows.
+	for i := range 900 {
+		_, _ = m.Allow(ratelimit.Key{Namespace: "other", Name: fmt.Sprint(i)}, short, t0.Add(time.Second))
+	}
+	for i := range 1000 {
+		ws, want := short, int64(9)
+		if i%10 == 0 {
+			ws, want = long, 8
+		}
+		if d, _ := m.Allow(ratelimit.Key{Namespace: "ns", Name: fmt.Sprint(i)}, ws, t0.Add(time.Second)); d.Windows[0].Remaining != want {
+			t.Fatalf("key %d after the sweep: %d remaining, want %d", i, d.Windows[0].Remaining, want)
+		}
+	}
+	if n := m.Sweep(t0.Add(time.Second)); n != 1900 {
+		t.Fatalf("after new keys: %d keys held, want 1900", n)
+	}
+	if n := m.Sweep(t0.Add(2 * time.Hour)); n != 0 {
 		t.Fatalf("an hour later: %d keys held", n)
+	}
+}
+
+// TestMemoryHoldsNothingToScan: the state of 100,000 keys adds no memory the
+// garbage collector scans, and keeps no reference to the keys' strings (the
+// verifier's key names are views of its index's name arena, which a
+// reference would keep alive after the index replaced it).
+func TestMemoryHoldsNothingToScan(t *testing.T) {
+	m := ratelimit.NewMemory()
+	ws := windows(t, 10, time.Hour)
+	scannable := func() uint64 {
+		runtime.GC()
+		s := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	before := scannable()
+	collected := make(chan struct{})
+	name := strings.Clone("watched-key")
+	runtime.AddCleanup(unsafe.StringData(name), func(ch chan struct{}) { close(ch) }, collected)
+	_, _ = m.Allow(ratelimit.Key{Namespace: "ns", Name: name}, ws, t0)
+	for i := range 100000 {
+		_, _ = m.Allow(ratelimit.Key{Namespace: fmt.Sprintf("org--ws%d", i%1000), Name: fmt.Sprintf("key-%d", i)}, ws, t0)
+	}
+	if grown := int64(scannable()) - int64(before); grown > 64<<10 { //nolint:gosec // heap sizes
+		t.Errorf("the state of 100,000 keys added %d bytes the garbage collector scans", grown)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-collected:
+			if n := m.Sweep(t0); n != 100001 {
+				t.Fatalf("%d keys held, want 100001", n)
+			}
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a key's name is still referenced after Allow returned: the limiter keeps it alive")
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -191,18 +253,22 @@ func BenchmarkMemoryAllowParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkMemoryAllow calls Allow from one core over 100,000 keys in an
+// order unrelated to the one they were first seen in, as a production spread
+// of keys calls: each call's state is in no cache.
 func BenchmarkMemoryAllow(b *testing.B) {
 	m := ratelimit.NewMemory()
 	ws := windows(b, 1000000000, time.Second)
 	keys := make([]ratelimit.Key, 100000)
 	for i := range keys {
 		keys[i] = ratelimit.Key{Namespace: fmt.Sprintf("org--ws%d", i%1000), Name: fmt.Sprintf("key-%d", i)}
+		_, _ = m.Allow(keys[i], ws, t0)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	i := 0
 	for b.Loop() {
-		_, _ = m.Allow(keys[i%len(keys)], ws, t0)
+		_, _ = m.Allow(keys[i*7919%len(keys)], ws, t0)
 		i++
 	}
 }

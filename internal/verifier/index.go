@@ -14,6 +14,7 @@ import (
 
 	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
+	"github.com/tenantward/tenantward/internal/hashtable"
 )
 
 // Code is the result of verifying a key.
@@ -181,7 +182,7 @@ func (s stamp) time() time.Time { return time.Unix(s.sec, int64(s.nsec)).UTC() }
 // safe for concurrent use; Verify takes a read lock and does not allocate.
 //
 // Keys are records in fixed-size chunks (deleted ones go to a free list and are
-// reused); two tables (table.go) find them by key hash and by namespace and
+// reused); two tables (internal/hashtable) find them by key hash and by namespace and
 // name. The strings many keys share (namespace, organization, workspace,
 // type, organization UID) and the rate-limit and model lists are interned:
 // each distinct value is held once and records refer to it by id. The
@@ -193,7 +194,7 @@ type Index struct {
 	records recordStore
 	free    []uint32
 	// byHash refers to records: id<<1, or id<<1|1 for a previous key.
-	byHash, byName table
+	byHash, byName hashtable.Table
 	// previous holds the previous keys of the records that have one (only
 	// rotated keys in their grace period), so that the others do not carry
 	// room for it.
@@ -251,10 +252,10 @@ func (ix *Index) Verify(key string, needs []Need, now time.Time) Result {
 		live bool
 	)
 	ix.mu.RLock()
-	pos := ix.byHash.find(hashOf(&h), func(ref uint32) bool { return ix.hashAt(ref) == h })
+	pos := ix.byHash.Find(hashOf(&h), func(ref uint32) bool { return ix.hashAt(ref) == h })
 	ok := pos >= 0
 	if ok {
-		ref := ix.byHash.ref(pos)
+		ref := ix.byHash.Ref(pos)
 		r = *ix.records.at(ref >> 1)
 		if ref&1 == 1 {
 			// A previous key: only until the end of its grace.
@@ -341,7 +342,7 @@ func (ix *Index) ReplaceOrganizations(orgs map[string]types.UID) {
 func (ix *Index) Len() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return ix.byName.n
+	return ix.byName.Len()
 }
 
 // Set adds or replaces the APIKey k.
@@ -393,14 +394,14 @@ func (ix *Index) setLocked(name string, r record, prev previousKey) {
 	var id uint32
 	if pos := ix.findName(r.namespace, name); pos >= 0 {
 		// The same name: keep the record and its name, re-point its hashes.
-		id = ix.byName.ref(pos)
+		id = ix.byName.Ref(pos)
 		ix.unhashLocked(id)
 	} else {
 		id = ix.allocLocked()
 		at := ix.records.at(id)
 		at.name, at.nameLen = uint32(len(ix.names)), uint32(len(name)) //nolint:gosec // names are at most 253 bytes; 4 GiB of them would be 17 million keys
 		ix.names = append(ix.names, name...)
-		ix.byName.insert(ix.nameHash(r.namespace, name), id)
+		ix.byName.Insert(ix.nameHash(r.namespace, name), id)
 	}
 	at := ix.records.at(id)
 	r.name, r.nameLen, r.flags = at.name, at.nameLen, r.flags|recUsed
@@ -439,7 +440,7 @@ func (ix *Index) ReplaceKeys(fresh *Index) {
 
 // findName returns the byName position of namespace id ns and name, or -1. ix.mu is held.
 func (ix *Index) findName(ns uint32, name string) int {
-	return ix.byName.find(ix.nameHash(ns, name), func(id uint32) bool {
+	return ix.byName.Find(ix.nameHash(ns, name), func(id uint32) bool {
 		r := ix.records.at(id)
 		return r.namespace == ns && string(ix.names[r.name:r.name+r.nameLen]) == name
 	})
@@ -473,11 +474,11 @@ func (ix *Index) hashLocked(id uint32) {
 
 func (ix *Index) hashRef(h *apikey.Hash, ref uint32) {
 	hh := *h
-	if pos := ix.byHash.find(hashOf(h), func(other uint32) bool { return ix.hashAt(other) == hh }); pos >= 0 {
-		ix.byHash.set(pos, ref)
+	if pos := ix.byHash.Find(hashOf(h), func(other uint32) bool { return ix.hashAt(other) == hh }); pos >= 0 {
+		ix.byHash.Set(pos, ref)
 		return
 	}
-	ix.byHash.insert(hashOf(h), ref)
+	ix.byHash.Insert(hashOf(h), ref)
 }
 
 // unhashLocked removes record id's hashes, each only while it still finds
@@ -491,8 +492,8 @@ func (ix *Index) unhashLocked(id uint32) {
 	}
 	for _, ref := range refs[:n] {
 		h := ix.hashAt(ref)
-		if pos := ix.byHash.find(hashOf(&h), func(other uint32) bool { return other == ref }); pos >= 0 {
-			ix.byHash.remove(pos)
+		if pos := ix.byHash.Find(hashOf(&h), func(other uint32) bool { return other == ref }); pos >= 0 {
+			ix.byHash.Remove(pos)
 		}
 	}
 	delete(ix.previous, id)
@@ -500,9 +501,9 @@ func (ix *Index) unhashLocked(id uint32) {
 
 // removeLocked deletes the record at byName position pos. ix.mu is held.
 func (ix *Index) removeLocked(pos int) {
-	id := ix.byName.ref(pos)
+	id := ix.byName.Ref(pos)
 	ix.unhashLocked(id)
-	ix.byName.remove(pos)
+	ix.byName.Remove(pos)
 	r := ix.records.at(id)
 	ix.deadNames += int(r.nameLen)
 	*r = record{}

@@ -411,7 +411,7 @@ func TestIndexChurn(t *testing.T) {
 			t.Fatalf("a deleted key verifies as %v", res.Code)
 		}
 	}
-	if ix.Len() != 0 || ix.byHash.n != 0 {
-		t.Fatalf("after deleting everything: %d keys, %d hashes", ix.Len(), ix.byHash.n)
+	if ix.Len() != 0 || ix.byHash.Len() != 0 {
+		t.Fatalf("after deleting everything: %d keys, %d hashes", ix.Len(), ix.byHash.Len())
 	}
 }

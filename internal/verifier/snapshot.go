@@ -121,7 +121,7 @@ func (ix *Index) save(w io.Writer, origin, rv string) error {
 			e.str(m)
 		}
 	}
-	e.uvarint(uint64(ix.byName.n)) //nolint:gosec // a count
+	e.uvarint(uint64(ix.byName.Len())) //nolint:gosec // a count
 	n := ix.records.n
 	ix.mu.RUnlock()
 	for start := uint32(0); start < n && e.err == nil; start += 1 << chunkBits {
@@ -282,8 +282,8 @@ func loadIndex(b []byte, origin string) (*Index, string, error) {
 		}
 	}
 	keys := d.count(maxSavedIndex, sha256.Size)
-	ix.byName.reserve(int(keys)) //nolint:gosec // fewer than the file's bytes
-	ix.byHash.reserve(int(keys)) //nolint:gosec // fewer than the file's bytes
+	ix.byName.Reserve(int(keys)) //nolint:gosec // fewer than the file's bytes
+	ix.byHash.Reserve(int(keys)) //nolint:gosec // fewer than the file's bytes
 	for i := uint64(0); i < keys && d.err == nil; i++ {
 		ix.loadRecordLocked(d)
 	}
@@ -292,8 +292,8 @@ func loadIndex(b []byte, origin string) (*Index, string, error) {
 		return nil, "", d.err
 	case len(d.b) != 0:
 		return nil, "", fmt.Errorf("%w: %d bytes after the last key", errDamaged, len(d.b))
-	case uint64(ix.byName.n) != keys: //nolint:gosec // a count
-		return nil, "", fmt.Errorf("%w: %d keys of %d distinct names", errDamaged, keys, ix.byName.n)
+	case uint64(ix.byName.Len()) != keys: //nolint:gosec // a count
+		return nil, "", fmt.Errorf("%w: %d keys of %d distinct names", errDamaged, keys, ix.byName.Len())
 	}
 	return ix, rv, nil
 }
