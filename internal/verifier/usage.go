@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,6 +241,9 @@ func (u *Usage) add(name usageName, org, ws string) *keyUsage {
 		scope = &scopeCounters{name: usageName{org, ws}, c: countersOf(answersVec, org, ws)}
 		u.scopes[scope.name] = scope
 	}
+	// The record outlives the Entry the name came from: a copy, not a view
+	// of the index's name arena, which the index replaces as it compacts.
+	name = usageName{strings.Clone(name.a), strings.Clone(name.b)}
 	k := &keyUsage{name: name, scope: scope}
 	k.seen.Store(u.clock.Load()) // not swept before its first answer is counted
 	if u.opts.PerKeyMetrics {

@@ -5,14 +5,20 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	accessv1alpha1 "github.com/tenantward/tenantward/api/v1alpha1"
 	"github.com/tenantward/tenantward/internal/apikey"
+	"github.com/tenantward/tenantward/internal/ratelimit"
 )
 
 // TestUsageCounts: the answers about known keys are counted per
@@ -232,4 +238,55 @@ func BenchmarkUsage(b *testing.B) {
 		})
 	}
 	keyAnswersVec.Reset()
+}
+
+// TestNameArenaReleased: once the index replaced the arena its key names
+// live in (a full relist; deletions compact it too), nothing the answers left
+// behind keeps the old one alive: not the usage records, not their per-key
+// series, not the rate limiter's state. The names an Entry carries are views
+// of that arena.
+func TestNameArenaReleased(t *testing.T) {
+	a := &Authorizer{Index: NewIndex(), Router: mustRouter(t, RouteMap{}), Limiter: ratelimit.NewMemory()}
+	u, err := NewUsage(UsageOptions{Period: time.Hour, WriterQPS: 1, QueueSize: 8, PerKeyMetrics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Usage = u
+	a.Index.SetOrganization("acme", "acme-uid")
+	key, k := issued(t, "acme-research", "arena-key")
+	k.Status.RateLimits = []accessv1alpha1.RateLimit{{Requests: 100, Per: metav1.Duration{Duration: time.Hour}}}
+	a.Index.Set(k)
+	ask := func() {
+		t.Helper()
+		d := a.Authorize(key, http.MethodPost, "/v1/chat/completions", RequestModel{})
+		a.count(endpointAuth, d.Result)
+		if d.Status != http.StatusOK || d.RateLimit.N != 1 {
+			t.Fatalf("the key: %d %s, %d windows", d.Status, d.Reason, d.RateLimit.N)
+		}
+	}
+	ask()
+	released := make(chan struct{})
+	a.Index.mu.RLock()
+	runtime.AddCleanup(unsafe.SliceData(a.Index.names), func(ch chan struct{}) { close(ch) }, released)
+	a.Index.mu.RUnlock()
+	fresh := NewIndex()
+	fresh.Set(k)
+	a.Index.ReplaceKeys(fresh)
+	deadline := time.Now().Add(10 * time.Second)
+	for done := false; !done; {
+		runtime.GC()
+		select {
+		case <-released:
+			done = true
+		default:
+			if time.Now().After(deadline) {
+				t.Fatal("the index's old name arena is still referenced after it was replaced")
+			}
+			runtime.Gosched()
+		}
+	}
+	ask() // the same usage record and rate-limit state serve the key on
+	if d := a.Authorize(key, http.MethodPost, "/v1/chat/completions", RequestModel{}); d.RateLimit.Windows[0].Remaining != 97 {
+		t.Fatalf("the third call: %d remaining, want 97", d.RateLimit.Windows[0].Remaining)
+	}
 }
