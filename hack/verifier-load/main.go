@@ -100,7 +100,7 @@ func main() {
 	flag.IntVar(&o.cpKeys, "cp-keys", 100000, "APIKeys created on the control plane for the memory, revocation and restart runs; 0 skips them")
 	flag.IntVar(&o.revocations, "revocations", 50, "deletions timed")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent writers creating APIKeys")
-	flag.IntVar(&o.rounds, "rounds", 1, "runs of each server, alternating, whose throughputs are averaged (evens out a machine whose load changes)")
+	flag.IntVar(&o.rounds, "rounds", 1, "runs of each server, alternating; a ratio is the median of the rounds' ratios (evens out a machine whose load changes)")
 	flag.StringVar(&o.redis, "redis", "", "host:port of a redis-server for the auth+redis run; empty skips it")
 	flag.BoolVar(&o.models, "models", false, "every key is limited to 10 model patterns besides its rate limit (requests name a model the last pattern matches)")
 	flag.BoolVar(&o.usage, "usage", false, "HTTP runs record usage (answer counters, lastUsedAt queue) as a verifier does by default")
@@ -175,7 +175,8 @@ func throughput(o options) error {
 	}
 	fmt.Printf("HTTP, wrk -t1 -c%d -d%s on 127.0.0.1 (ratio = verifier / constant-200 server, same run)\n", o.connections, o.duration)
 	fmt.Printf("HTTP auth rows also: a constant server answering with the auth endpoint's own header fields (same r/s, p99, ratio)\n")
-	fmt.Printf("%-9s %-10s %12s %10s %12s %10s %7s %12s %10s %7s\n", "keys", "endpoint", "verifier r/s", "p99", "const r/s", "p99", "ratio", "same r/s", "p99", "ratio")
+	fmt.Printf("ratio = the median over the rounds of the verifier's rate / the baseline's in the same round (its range beside it); r/s = the mean, p99 = the worst round's\n")
+	fmt.Printf("%-9s %-10s %12s %10s %12s %10s %7s %11s %12s %10s %7s %11s\n", "keys", "endpoint", "verifier r/s", "p99", "const r/s", "p99", "ratio", "range", "same r/s", "p99", "ratio", "range")
 	for _, n := range o.keys {
 		ix, sample := fillIndex(n, o.models)
 		keyFile := filepath.Join(dir, "keys")
@@ -241,10 +242,9 @@ func throughput(o options) error {
 			if err != nil {
 				return err
 			}
-			base, got := res[0], res[1]
-			fmt.Printf("%-9d %-10s %12.0f %10s %12.0f %10s %7.2f", n, ep.name, got.rps, got.p99, base.rps, base.p99, got.rps/base.rps)
+			fmt.Printf("%-9d %-10s %s", n, ep.name, against(res[1], res[0]))
 			if len(res) > 2 {
-				fmt.Printf(" %12.0f %10s %7.2f", res[2].rps, res[2].p99, got.rps/res[2].rps)
+				fmt.Printf(" %s", against(res[1], res[2]).baseline())
 			}
 			fmt.Println()
 			if ep.limiter == "redis" {
@@ -258,8 +258,7 @@ func throughput(o options) error {
 		if err != nil {
 			return err
 		}
-		base, got := res[0], res[1]
-		fmt.Printf("%-9d %-10s %12.0f %10s %12.0f %10s %7.2f\n", n, "grpc", got.rps, got.p99, base.rps, base.p99, got.rps/base.rps)
+		fmt.Printf("%-9d %-10s %s\n", n, "grpc", against(res[1], res[0]))
 	}
 	return nil
 }
@@ -416,22 +415,68 @@ end
 `
 }
 
-// alternate runs each server in turn, rounds times, and returns each one's
-// mean throughput and worst p99.
-func alternate(rounds int, runs ...func() (wrkResult, error)) ([]wrkResult, error) {
-	sums := make([]wrkResult, len(runs))
-	rounds = max(rounds, 1)
-	for range rounds {
-		for i, run := range runs {
-			got, err := run()
+// alternate runs each server in turn, rounds times, in reverse order every
+// other round (a load that drifts during a round weighs on each server
+// alike), and returns each server's result in each round.
+func alternate(rounds int, runs ...func() (wrkResult, error)) ([][]wrkResult, error) {
+	res := make([][]wrkResult, len(runs))
+	for r := range max(rounds, 1) {
+		for j := range runs {
+			i := j
+			if r%2 == 1 {
+				i = len(runs) - 1 - j
+			}
+			got, err := runs[i]()
 			if err != nil {
 				return nil, err
 			}
-			sums[i].rps += got.rps / float64(rounds)
-			sums[i].p99 = max(sums[i].p99, got.p99)
+			res[i] = append(res[i], got)
 		}
 	}
-	return sums, nil
+	return res, nil
+}
+
+// comparison is a server's rounds beside a baseline's.
+type comparison struct {
+	got, base wrkResult
+	// ratio is the median over the rounds of got's rate / base's in the same
+	// round, lo and hi the smallest and largest: a round in which the
+	// machine was busier slows both servers of that round, not the median.
+	ratio, lo, hi float64
+}
+
+// against compares got's rounds with base's; each result is the mean rate
+// and the worst p99 of its rounds.
+func against(got, base []wrkResult) comparison {
+	c := comparison{got: summary(got), base: summary(base)}
+	ratios := make([]float64, len(got))
+	for i := range got {
+		ratios[i] = got[i].rps / base[i].rps
+	}
+	slices.Sort(ratios)
+	n := len(ratios)
+	c.ratio, c.lo, c.hi = (ratios[(n-1)/2]+ratios[n/2])/2, ratios[0], ratios[n-1]
+	return c
+}
+
+func summary(rounds []wrkResult) wrkResult {
+	var s wrkResult
+	for _, r := range rounds {
+		s.rps += r.rps / float64(len(rounds))
+		s.p99 = max(s.p99, r.p99)
+	}
+	return s
+}
+
+// String is the row's columns: the server's rate and p99, the baseline's,
+// and the ratio with its range.
+func (c comparison) String() string {
+	return fmt.Sprintf("%12.0f %10s %s", c.got.rps, c.got.p99, c.baseline())
+}
+
+// baseline is the baseline's columns and the ratio with its range.
+func (c comparison) baseline() string {
+	return fmt.Sprintf("%12.0f %10s %7.2f %11s", c.base.rps, c.base.p99, c.ratio, fmt.Sprintf("%.2f–%.2f", c.lo, c.hi))
 }
 
 // sameAnswer returns a server that answers every request, without looking
