@@ -6,7 +6,9 @@
 //     server answering a constant 200 in the same run (wrk is the load
 //     generator; apt-get install -y wrk), and the same for Envoy's gRPC
 //     ext_authz Check beside a gRPC server answering a constant OK (an
-//     in-process client). The ratios are the figures. Every key has a rate
+//     in-process client). The ratios are the figures: with -rounds, the
+//     median of the rounds' ratios, and for HTTP also the ratio of the CPU
+//     time the server used per answer. Every key has a rate
 //     limit (too high to be reached): "verify" and "auth" run without a
 //     limiter, "auth+limit" with the in-memory one, and with -redis
 //     host:port "auth+redis" with the Redis store.
@@ -25,7 +27,7 @@
 //
 // All traffic goes to 127.0.0.1 and every phase is bounded in time.
 //
-//	go run ./hack/verifier-load -keys 1000,20000,100000 -duration 5s -cp-keys 100000
+//	go run ./hack/verifier-load -keys 1000,20000,100000 -duration 3s -rounds 6 -cp-keys 100000 -revocations 40
 package main
 
 import (
@@ -158,6 +160,10 @@ func fail(err error) {
 type wrkResult struct {
 	rps float64
 	p99 time.Duration
+	// cpu is the CPU time the load program's process (the server under
+	// load; wrk is a process of its own) used per answer; 0 when the client
+	// runs in the process too (gRPC).
+	cpu time.Duration
 }
 
 func throughput(o options) error {
@@ -176,7 +182,8 @@ func throughput(o options) error {
 	fmt.Printf("HTTP, wrk -t1 -c%d -d%s on 127.0.0.1 (ratio = verifier / constant-200 server, same run)\n", o.connections, o.duration)
 	fmt.Printf("HTTP auth rows also: a constant server answering with the auth endpoint's own header fields (same r/s, p99, ratio)\n")
 	fmt.Printf("ratio = the median over the rounds of the verifier's rate / the baseline's in the same round (its range beside it); r/s = the mean, p99 = the worst round's\n")
-	fmt.Printf("%-9s %-10s %12s %10s %12s %10s %7s %11s %12s %10s %7s %11s\n", "keys", "endpoint", "verifier r/s", "p99", "const r/s", "p99", "ratio", "range", "same r/s", "p99", "ratio", "range")
+	fmt.Printf("cpu = the load program's CPU time per answer (the server's, with its garbage collection), verifier/baseline in µs, and the median of the rounds' baseline/verifier\n")
+	fmt.Printf("%-9s %-10s %12s %10s %12s %10s %7s %11s %11s %5s %12s %10s %7s %11s %11s %5s\n", "keys", "endpoint", "verifier r/s", "p99", "const r/s", "p99", "ratio", "range", "cpu", "ratio", "same r/s", "p99", "ratio", "range", "cpu", "ratio")
 	for _, n := range o.keys {
 		ix, sample := fillIndex(n, o.models)
 		keyFile := filepath.Join(dir, "keys")
@@ -443,26 +450,41 @@ type comparison struct {
 	// round, lo and hi the smallest and largest: a round in which the
 	// machine was busier slows both servers of that round, not the median.
 	ratio, lo, hi float64
+	// cpuRatio is the median over the rounds of base's CPU time per answer /
+	// got's: what the server costs rather than how the two cores were shared
+	// with wrk (0 when not measured).
+	cpuRatio float64
 }
 
 // against compares got's rounds with base's; each result is the mean rate
 // and the worst p99 of its rounds.
 func against(got, base []wrkResult) comparison {
 	c := comparison{got: summary(got), base: summary(base)}
-	ratios := make([]float64, len(got))
+	ratios, cpu := make([]float64, len(got)), make([]float64, len(got))
 	for i := range got {
 		ratios[i] = got[i].rps / base[i].rps
+		if got[i].cpu > 0 {
+			cpu[i] = float64(base[i].cpu) / float64(got[i].cpu)
+		}
 	}
-	slices.Sort(ratios)
-	n := len(ratios)
-	c.ratio, c.lo, c.hi = (ratios[(n-1)/2]+ratios[n/2])/2, ratios[0], ratios[n-1]
+	c.ratio, c.lo, c.hi = median(ratios)
+	c.cpuRatio, _, _ = median(cpu)
 	return c
 }
 
+// median sorts xs and returns its median, smallest and largest.
+func median(xs []float64) (med, lo, hi float64) {
+	slices.Sort(xs)
+	n := len(xs)
+	return (xs[(n-1)/2] + xs[n/2]) / 2, xs[0], xs[n-1]
+}
+
+// summary is the mean rate and CPU time per answer and the worst p99 of rounds.
 func summary(rounds []wrkResult) wrkResult {
 	var s wrkResult
 	for _, r := range rounds {
 		s.rps += r.rps / float64(len(rounds))
+		s.cpu += r.cpu / time.Duration(len(rounds))
 		s.p99 = max(s.p99, r.p99)
 	}
 	return s
@@ -474,10 +496,17 @@ func (c comparison) String() string {
 	return fmt.Sprintf("%12.0f %10s %s", c.got.rps, c.got.p99, c.baseline())
 }
 
-// baseline is the baseline's columns and the ratio with its range.
+// baseline is the baseline's columns, the ratio with its range and, when
+// measured, the CPU time per answer of both and its ratio.
 func (c comparison) baseline() string {
-	return fmt.Sprintf("%12.0f %10s %7.2f %11s", c.base.rps, c.base.p99, c.ratio, fmt.Sprintf("%.2f–%.2f", c.lo, c.hi))
+	cols := fmt.Sprintf("%12.0f %10s %7.2f %11s", c.base.rps, c.base.p99, c.ratio, fmt.Sprintf("%.2f–%.2f", c.lo, c.hi))
+	if c.cpuRatio > 0 {
+		cols += fmt.Sprintf(" %11s %5.2f", fmt.Sprintf("%.1f/%.1f", micros(c.got.cpu), micros(c.base.cpu)), c.cpuRatio)
+	}
+	return cols
 }
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // sameAnswer returns a server that answers every request, without looking
 // anything up, with the header fields h answers an allowed request of key
@@ -507,6 +536,8 @@ func sameAnswer(h http.Handler, key string) (http.Handler, error) {
 var (
 	rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 	p99Re = regexp.MustCompile(`\n\s+99%\s+([0-9.]+)(us|ms|s)`)
+	// answersRe is wrk's count of answers ("123456 requests in 3.00s").
+	answersRe = regexp.MustCompile(`\n\s*([0-9]+) requests in `)
 )
 
 // runWrk serves h on loopback with the verifier's server settings and loads it with wrk.
@@ -521,21 +552,24 @@ func runWrk(name string, h http.Handler, script string, o options) (wrkResult, e
 	defer func() { _ = srv.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration+30*time.Second)
 	defer cancel()
+	cpuBefore := cpuTime(os.Getpid())
 	out, err := exec.CommandContext(ctx, "wrk", "-t1", fmt.Sprintf("-c%d", o.connections), "-d"+o.duration.String(), "--latency", "-s", script, "http://"+ln.Addr().String()).CombinedOutput() //nolint:gosec // wrk against our own loopback server
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out)
 	}
-	m, p := rpsRe.FindSubmatch(out), p99Re.FindSubmatch(out)
-	if m == nil || p == nil {
+	cpu := cpuTime(os.Getpid()) - cpuBefore
+	m, p, a := rpsRe.FindSubmatch(out), p99Re.FindSubmatch(out), answersRe.FindSubmatch(out)
+	if m == nil || p == nil || a == nil {
 		return wrkResult{}, fmt.Errorf("unexpected wrk output: %s", out)
 	}
 	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	answers, _ := strconv.ParseInt(string(a[1]), 10, 64)
 	v, _ := strconv.ParseFloat(string(p[1]), 64)
 	unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(p[2])]
 	if strings.Contains(string(out), "Non-2xx") {
 		return wrkResult{}, fmt.Errorf("wrk saw errors: %s", out)
 	}
-	return wrkResult{rps: rps, p99: time.Duration(v * float64(unit)).Round(10 * time.Microsecond)}, nil
+	return wrkResult{rps: rps, p99: time.Duration(v * float64(unit)).Round(10 * time.Microsecond), cpu: cpu / time.Duration(max(answers, 1))}, nil
 }
 
 // ---- On a real control plane ----
