@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,6 +146,48 @@ func TestSweepBoundsMemory(t *testing.T) {
 	}
 	if n := m.Sweep(t0.Add(2 * time.Hour)); n != 0 {
 		t.Fatalf("an hour later: %d keys held", n)
+	}
+}
+
+// TestMemoryConcurrentCallsAreCounted: calls of the same keys from many
+// goroutines at once, with sweeps between them, are each counted once: a
+// key's remaining calls are its capacity less every call made, and a key
+// whose state was swept starts full.
+func TestMemoryConcurrentCallsAreCounted(t *testing.T) {
+	m := ratelimit.NewMemory()
+	// A call costs the kept keys an hour and the others a second: a sweep
+	// a second later drops the others only.
+	hourly, short := windows(t, 1000, 1000*time.Hour), windows(t, 1, time.Second)
+	const goroutines, calls, keys = 8, 2000, 50
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range calls {
+				k := ratelimit.Key{Namespace: "ns", Name: fmt.Sprint((g + i) % keys)}
+				if d, _ := m.Allow(k, hourly, t0); !d.Allowed {
+					t.Errorf("call %d of %s refused", i, k.Name)
+					return
+				}
+				// Keys that a sweep drops at once, taking and freeing room.
+				_, _ = m.Allow(ratelimit.Key{Namespace: "gone", Name: fmt.Sprint(g, "-", i)}, short, t0)
+				if i%100 == 0 {
+					m.Sweep(t0.Add(time.Second))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range keys {
+		d, _ := m.Allow(ratelimit.Key{Namespace: "ns", Name: fmt.Sprint(i)}, hourly, t0)
+		if want := int64(1000 - goroutines*calls/keys - 1); d.Windows[0].Remaining != want {
+			t.Fatalf("key %d: %d remaining, want %d", i, d.Windows[0].Remaining, want)
+		}
+	}
+	if d, _ := m.Allow(ratelimit.Key{Namespace: "gone", Name: "0-0"}, short, t0.Add(time.Second)); !d.Allowed || d.Windows[0].Remaining != 0 {
+		t.Fatalf("a swept key: %+v", d)
+	}
+	if n := m.Sweep(t0.Add(2 * time.Second)); n != keys {
+		t.Fatalf("%d keys held after the short ones are full again, want %d", n, keys)
 	}
 }
 
