@@ -132,7 +132,7 @@ func (m *Memory) Sweep(now time.Time) int {
 				continue
 			}
 			ref := uint32(j) //nolint:gosec // fewer states than keys used at once
-			s.byHash.Remove(s.byHash.Find(uint32(st.hash>>32), func(i uint32) bool { return i == ref }))
+			s.byHash.Remove(s.byHash.Find(uint32(st.hash>>32), func(other uint32) bool { return other == ref }))
 			st.hash = 0
 			s.free = append(s.free, ref)
 		}

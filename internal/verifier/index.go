@@ -43,6 +43,9 @@ func (c Code) String() string { return codeNames[c] }
 // lifecycle, never the key. Verify materialises it from the index's compact
 // record without allocating: its strings and lists are shared with the index
 // and with every other Entry of the same values, so they must never be modified.
+// Name is a view of the index's name arena, which the index replaces as it
+// compacts or relists: whatever keeps a name beyond the answer copies it
+// (usage.go), or keeps nothing of it (the rate limiter keeps a hash).
 type Entry struct {
 	Namespace    string
 	Name         string
